@@ -1,0 +1,117 @@
+/* conv.c — convolutions as GEMM.
+ *
+ * 1×1 stride-1 convolutions are one sgemm.  3×3 convolutions build im2col
+ * columns for a band of output rows at a time (so the scratch stays a few MB
+ * whatever the image size) and multiply by the weight matrix, which in
+ * PyTorch's [out, in, kh, kw] layout already is the (out × in·k·k) matrix. */
+#include "kernels.h"
+
+#include <cblas.h>
+#include <string.h>
+
+/* About 8 MB of columns per band. */
+#define CONV_BAND_ELEMENTS ((size_t)2 << 20)
+
+static int band_rows(const DdimConv *conv, int out_h, int out_w) {
+  size_t per_row = (size_t)conv->in_channels * (size_t)(conv->kernel * conv->kernel) * (size_t)out_w;
+  size_t rows = per_row ? CONV_BAND_ELEMENTS / per_row : (size_t)out_h;
+  if (rows < 1) rows = 1;
+  if (rows > (size_t)out_h) rows = (size_t)out_h;
+  return (int)rows;
+}
+
+size_t ddim_conv_scratch_elements(const DdimConv *conv, int out_h, int out_w) {
+  if (conv->kernel == 1 && conv->stride == 1 && !conv->upsample2x) return 0;
+  return (size_t)conv->in_channels * (size_t)(conv->kernel * conv->kernel) *
+         (size_t)band_rows(conv, out_h, out_w) * (size_t)out_w;
+}
+
+/* Columns for output rows [row0, row0 + rows): row (ci, ky, kx), column
+ * (oy − row0)·out_w + ox holds x_eff[ci][oy·s + ky − pad_top][ox·s + kx − pad_left]. */
+static void im2col_band(const DdimConv *conv, const float *x, int in_h, int in_w, int out_w,
+                        int row0, int rows, float *columns) {
+  const int k = conv->kernel, stride = conv->stride;
+  const int eff_h = conv->upsample2x ? 2 * in_h : in_h;
+  const int eff_w = conv->upsample2x ? 2 * in_w : in_w;
+  const size_t band = (size_t)rows * (size_t)out_w;
+  for (int ci = 0; ci < conv->in_channels; ci++) {
+    const float *plane = x + (size_t)ci * (size_t)in_h * (size_t)in_w;
+    for (int ky = 0; ky < k; ky++) {
+      for (int kx = 0; kx < k; kx++) {
+        float *dst = columns + ((size_t)(ci * k + ky) * (size_t)k + (size_t)kx) * band;
+        /* Valid output columns: 0 ≤ ox·s + kx − pad_left < eff_w. */
+        int shift = kx - conv->pad_left;
+        int ox_begin = shift >= 0 ? 0 : (-shift + stride - 1) / stride;
+        int ox_end = (eff_w - shift + stride - 1) / stride;
+        if (ox_end > out_w) ox_end = out_w;
+        if (ox_end < 0) ox_end = 0;
+        if (ox_begin > ox_end) ox_begin = ox_end;
+        for (int r = 0; r < rows; r++) {
+          float *out_row = dst + (size_t)r * (size_t)out_w;
+          int iy = (row0 + r) * stride + ky - conv->pad_top;
+          if (iy < 0 || iy >= eff_h) {
+            memset(out_row, 0, sizeof(float) * (size_t)out_w);
+            continue;
+          }
+          if (ox_begin > 0) memset(out_row, 0, sizeof(float) * (size_t)ox_begin);
+          if (ox_end < out_w) memset(out_row + ox_end, 0, sizeof(float) * (size_t)(out_w - ox_end));
+          if (conv->upsample2x) {
+            const float *src = plane + (size_t)(iy >> 1) * (size_t)in_w;
+            for (int ox = ox_begin; ox < ox_end; ox++) out_row[ox] = src[(ox + shift) >> 1];
+          } else {
+            const float *src = plane + (size_t)iy * (size_t)in_w;
+            if (stride == 1) {
+              memcpy(out_row + ox_begin, src + ox_begin + shift,
+                     sizeof(float) * (size_t)(ox_end - ox_begin));
+            } else {
+              for (int ox = ox_begin; ox < ox_end; ox++) out_row[ox] = src[ox * stride + shift];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+static void fill_bias(const float *bias, int channels, size_t pixels, float *y) {
+  for (int c = 0; c < channels; c++) {
+    float value = bias ? bias[c] : 0.0f;
+    float *row = y + (size_t)c * pixels;
+    for (size_t p = 0; p < pixels; p++) row[p] = value;
+  }
+}
+
+void ddim_linear_cm(const float *weight, const float *bias, int out_features, int in_features,
+                    const float *x, size_t n, float *y) {
+  fill_bias(bias, out_features, n, y);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out_features, (int)n, in_features, 1.0f,
+              weight, in_features, x, (int)n, 1.0f, y, (int)n);
+}
+
+void ddim_linear_rows(const float *weight, const float *bias, int out_features, int in_features,
+                      const float *x, int batch, float *y) {
+  for (int b = 0; b < batch; b++)
+    memcpy(y + (size_t)b * (size_t)out_features, bias, sizeof(float) * (size_t)out_features);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, out_features, in_features, 1.0f, x,
+              in_features, weight, in_features, 1.0f, y, out_features);
+}
+
+void ddim_conv2d(const DdimConv *conv, const float *x, int in_h, int in_w, float *y, int out_h,
+                 int out_w, float *scratch) {
+  const size_t out_pixels = (size_t)out_h * (size_t)out_w;
+  if (conv->kernel == 1 && conv->stride == 1 && !conv->upsample2x) {
+    ddim_linear_cm(conv->weight, conv->bias, conv->out_channels, conv->in_channels, x, out_pixels, y);
+    return;
+  }
+  fill_bias(conv->bias, conv->out_channels, out_pixels, y);
+  const int depth = conv->in_channels * conv->kernel * conv->kernel;
+  const int rows_per_band = band_rows(conv, out_h, out_w);
+  for (int row0 = 0; row0 < out_h; row0 += rows_per_band) {
+    int rows = out_h - row0 < rows_per_band ? out_h - row0 : rows_per_band;
+    int band = rows * out_w;
+    im2col_band(conv, x, in_h, in_w, out_w, row0, rows, scratch);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, conv->out_channels, band, depth, 1.0f,
+                conv->weight, depth, scratch, band, 1.0f, y + (size_t)row0 * (size_t)out_w,
+                (int)out_pixels);
+  }
+}

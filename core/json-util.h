@@ -1,0 +1,27 @@
+/* json-util.h — typed, validated access to JSON config members (json-glib).
+ *
+ * Each getter returns TRUE and leaves *value alone when the key is absent
+ * (the caller's default applies), stores the value when it has the right
+ * type, and fails with a message naming the file and the key otherwise. */
+#ifndef DDIM_JSON_UTIL_H
+#define DDIM_JSON_UTIL_H
+
+#include <json-glib/json-glib.h>
+
+JsonObject *ddim_json_parse_object(JsonParser *parser, const char *text, gssize length,
+                                   const char *path, GError **error);
+gboolean ddim_json_uses_default(JsonObject *object, const char *key);
+gboolean ddim_json_get_int(JsonObject *object, const char *key, const char *path, gint64 min,
+                           gint64 max, int *value, GError **error);
+gboolean ddim_json_get_double(JsonObject *object, const char *key, const char *path, double min,
+                              double max, double *value, GError **error);
+gboolean ddim_json_get_bool(JsonObject *object, const char *key, const char *path,
+                            gboolean *value, GError **error);
+/* *value is owned by the object; NULL when the member is JSON null. */
+gboolean ddim_json_get_string(JsonObject *object, const char *key, const char *path,
+                              const char **value, gboolean *is_null, GError **error);
+/* A member is present, not null, and not listed in _use_default_values. */
+gboolean ddim_json_has(JsonObject *object, const char *key);
+gboolean ddim_json_is_null(JsonObject *object, const char *key);
+
+#endif

@@ -1,0 +1,289 @@
+/* model.c — how a model folder is found, loaded and described.
+ *
+ * Layouts (diffusers): a UNet2DModel folder (config.json +
+ * diffusion_pytorch_model.safetensors, scheduler_config.json beside it or in
+ * ../scheduler/), a pipeline folder with unet/ (and scheduler/), or the
+ * .safetensors file with config.json beside it. */
+#include "model.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#define WEIGHTS_NAME "diffusion_pytorch_model.safetensors"
+
+static gboolean is_file(const char *path) {
+  return g_file_test(path, G_FILE_TEST_IS_REGULAR);
+}
+
+/* The weights file of a UNet folder: the standard name, else the only
+ * *.safetensors there (e.g. the .fp16 variant). */
+static char *find_weights(const char *folder, GError **error) {
+  g_autofree char *standard = g_build_filename(folder, WEIGHTS_NAME, NULL);
+  if (is_file(standard)) return g_steal_pointer(&standard);
+  g_autoptr(GDir) dir = g_dir_open(folder, 0, NULL);
+  char *found = NULL;
+  int count = 0;
+  gboolean has_bin = FALSE;
+  for (const char *name; dir && (name = g_dir_read_name(dir));) {
+    if (g_str_has_suffix(name, ".safetensors")) {
+      count++;
+      if (!found) found = g_build_filename(folder, name, NULL);
+    }
+    if (g_str_has_suffix(name, ".bin") || g_str_has_suffix(name, ".ckpt")) has_bin = TRUE;
+  }
+  if (count == 1) return found;
+  g_free(found);
+  if (count > 1)
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
+                "%s: several .safetensors files and no %s; give the file to use", folder,
+                WEIGHTS_NAME);
+  else if (has_bin)
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
+                "%s: only PyTorch .bin/.ckpt weights found; a %s file is needed", folder,
+                WEIGHTS_NAME);
+  else
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: no %s in this folder", folder, WEIGHTS_NAME);
+  return NULL;
+}
+
+typedef struct {
+  char *config, *weights, *scheduler;
+} ModelFiles;
+
+static void model_files_clear(ModelFiles *files) {
+  g_free(files->config);
+  g_free(files->weights);
+  g_free(files->scheduler);
+}
+
+static char *first_existing(const char *a, const char *b) {
+  if (a && is_file(a)) return g_strdup(a);
+  if (b && is_file(b)) return g_strdup(b);
+  return NULL;
+}
+
+static gboolean resolve(const char *path, ModelFiles *files, GError **error) {
+  memset(files, 0, sizeof *files);
+  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+    g_autofree char *unet = g_build_filename(path, "unet", NULL);
+    g_autofree char *config = g_build_filename(path, "config.json", NULL);
+    const char *folder = path;
+    g_autofree char *scheduler_beside = NULL, *scheduler_parent = NULL;
+    if (!is_file(config) && g_file_test(unet, G_FILE_TEST_IS_DIR)) {
+      /* Pipeline folder: unet/ + scheduler/. */
+      folder = unet;
+      g_free(config);
+      config = g_build_filename(unet, "config.json", NULL);
+      scheduler_parent = g_build_filename(path, "scheduler", "scheduler_config.json", NULL);
+    } else {
+      scheduler_parent = g_build_filename(path, "..", "scheduler", "scheduler_config.json", NULL);
+    }
+    scheduler_beside = g_build_filename(folder, "scheduler_config.json", NULL);
+    if (!is_file(config)) {
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO,
+                  "%s: not a model folder (no config.json, and no unet/ folder)", path);
+      return FALSE;
+    }
+    files->weights = find_weights(folder, error);
+    if (!files->weights) return FALSE;
+    files->config = g_steal_pointer(&config);
+    files->scheduler = first_existing(scheduler_beside, scheduler_parent);
+    return TRUE;
+  }
+  if (is_file(path)) {
+    if (!g_str_has_suffix(path, ".safetensors")) {
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
+                  "%s: a model is a diffusers folder or a .safetensors file", path);
+      return FALSE;
+    }
+    g_autofree char *folder = g_path_get_dirname(path);
+    g_autofree char *config = g_build_filename(folder, "config.json", NULL);
+    if (!is_file(config)) {
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: no config.json beside the weights file",
+                  path);
+      return FALSE;
+    }
+    g_autofree char *beside = g_build_filename(folder, "scheduler_config.json", NULL);
+    g_autofree char *parent = g_build_filename(folder, "..", "scheduler", "scheduler_config.json", NULL);
+    files->config = g_steal_pointer(&config);
+    files->weights = g_strdup(path);
+    files->scheduler = first_existing(beside, parent);
+    return TRUE;
+  }
+  g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: no such model file or folder", path);
+  return FALSE;
+}
+
+/* A stable identity for latents: SHA-256 of config.json, the safetensors
+ * header and 64 evenly spread 4 KiB samples of the tensor data. */
+static char *compute_identity(const char *config_path, const DdimSafetensors *weights) {
+  g_autoptr(GChecksum) checksum = g_checksum_new(G_CHECKSUM_SHA256);
+  g_autofree char *config_text = NULL;
+  gsize config_length = 0;
+  if (g_file_get_contents(config_path, &config_text, &config_length, NULL))
+    g_checksum_update(checksum, (const guchar *)config_text, (gssize)config_length);
+  g_checksum_update(checksum, weights->bytes, (gssize)(8 + weights->header_length));
+  size_t data_start = 8 + weights->header_length;
+  size_t data_size = weights->size - data_start;
+  const size_t sample = 4096;
+  for (int i = 0; i < 64 && data_size > 0; i++) {
+    size_t offset = data_size > sample ? (data_size - sample) / 63 * (size_t)i : 0;
+    size_t length = data_size - offset < sample ? data_size - offset : sample;
+    g_checksum_update(checksum, weights->bytes + data_start + offset, (gssize)length);
+  }
+  return g_strndup(g_checksum_get_string(checksum), 32);
+}
+
+static const char *weights_dtype(const DdimSafetensors *weights) {
+  const char *dtype = NULL;
+  for (int i = 0; i < weights->n_tensors; i++) {
+    const char *name = weights->tensors[i].dtype_name;
+    if (!dtype) dtype = name;
+    else if (strcmp(dtype, name) != 0) return "mixed";
+  }
+  return dtype ? dtype : "none";
+}
+
+DdimModel *ddim_model_load(const char *path, GError **error) {
+  g_return_val_if_fail(path != NULL, NULL);
+  ModelFiles files;
+  if (!resolve(path, &files, error)) {
+    model_files_clear(&files);
+    return NULL;
+  }
+  DdimModel *model = g_new0(DdimModel, 1);
+  model->config_path = files.config;
+  model->weights_path = files.weights;
+  model->scheduler_path = files.scheduler;
+
+  gboolean ok = ddim_unet_config_load(model->config_path, &model->config, error);
+  if (ok) {
+    ok = model->scheduler_path
+             ? ddim_noise_schedule_load(model->scheduler_path, &model->schedule, error)
+             : ddim_noise_schedule_init_default(&model->schedule, error);
+  }
+  if (ok) ok = (model->weights = ddim_safetensors_open(model->weights_path, error)) != NULL;
+  if (ok) ok = (model->net = ddim_unet_new(&model->config, model->weights, error)) != NULL;
+  if (!ok) {
+    ddim_model_free(model);
+    return NULL;
+  }
+  model->identity = compute_identity(model->config_path, model->weights);
+
+  DdimModelInfo *info = &model->info;
+  info->sample_height = model->config.sample_height;
+  info->sample_width = model->config.sample_width;
+  info->in_channels = model->config.in_channels;
+  info->out_channels = model->config.out_channels;
+  info->size_multiple = 1 << (model->config.n_blocks - 1);
+  info->parameter_count = ddim_unet_parameter_count(model->net);
+  info->weight_bytes = ddim_unet_weight_bytes(model->net);
+  info->weights_dtype = weights_dtype(model->weights);
+  info->num_train_timesteps = model->schedule.num_train_timesteps;
+  info->beta_schedule = model->schedule.beta_schedule;
+  info->beta_start = model->schedule.beta_start;
+  info->beta_end = model->schedule.beta_end;
+  info->clip_sample = model->schedule.clip_sample;
+  info->clip_sample_range = model->schedule.clip_sample_range;
+  info->set_alpha_to_one = model->schedule.set_alpha_to_one;
+  info->steps_offset = model->schedule.steps_offset;
+  info->prediction_type = model->schedule.prediction_type;
+  info->config_path = model->config_path;
+  info->weights_path = model->weights_path;
+  info->scheduler_path = model->scheduler_path;
+  info->identity = model->identity;
+  return model;
+}
+
+void ddim_model_free(DdimModel *model) {
+  if (!model) return;
+  ddim_unet_free(model->net);
+  ddim_safetensors_free(model->weights);
+  ddim_noise_schedule_clear(&model->schedule);
+  g_free(model->config_path);
+  g_free(model->weights_path);
+  g_free(model->scheduler_path);
+  g_free(model->identity);
+  g_free(model);
+}
+
+const DdimModelInfo *ddim_model_get_info(const DdimModel *model) {
+  return &model->info;
+}
+
+#define MAX_PIXELS ((uint64_t)1 << 26) /* per image: 8192 × 8192 */
+
+gboolean ddim_model_check_shape(const DdimModel *model, DdimShape shape, GError **error) {
+  const DdimModelInfo *info = &model->info;
+  if (shape.n < 1 || shape.n > 4096) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "a batch of %d images is out of range (1 to 4096)", shape.n);
+    return FALSE;
+  }
+  if (shape.c != info->in_channels) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "the model takes %d channels, the input has %d", info->in_channels, shape.c);
+    return FALSE;
+  }
+  if (shape.h < 1 || shape.w < 1 || shape.h > DDIM_MAX_SIDE || shape.w > DDIM_MAX_SIDE ||
+      (uint64_t)shape.h * (uint64_t)shape.w > MAX_PIXELS) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "a %d×%d image is too large (at most %d pixels a side and %" G_GUINT64_FORMAT
+                " pixels in all)", shape.w, shape.h, DDIM_MAX_SIDE, MAX_PIXELS);
+    return FALSE;
+  }
+  if (shape.h % info->size_multiple || shape.w % info->size_multiple) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "a %d×%d image does not fit this model: width and height must be multiples of %d "
+                "(native size %d×%d)",
+                shape.w, shape.h, info->size_multiple, info->sample_width, info->sample_height);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+uint64_t ddim_model_memory_needed(const DdimModel *model, DdimShape shape) {
+  return model->info.weight_bytes + ddim_unet_arena_bytes(model->net, shape);
+}
+
+void ddim_model_set_memory_limit(DdimModel *model, uint64_t max_bytes) {
+  model->memory_limit = max_bytes;
+}
+
+/* MemAvailable from /proc/meminfo, or 0 when unknown. */
+static uint64_t available_memory(void) {
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents("/proc/meminfo", &text, NULL, NULL)) return 0;
+  const char *line = strstr(text, "MemAvailable:");
+  if (!line) return 0;
+  return g_ascii_strtoull(line + strlen("MemAvailable:"), NULL, 10) * 1024;
+}
+
+static gboolean check_memory(const DdimModel *model, DdimShape shape, GError **error) {
+  uint64_t needed = ddim_model_memory_needed(model, shape);
+  if (model->memory_limit && needed > model->memory_limit) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
+                "a run of %d image(s) at %d×%d needs %.0f MB, more than the %.0f MB limit",
+                shape.n, shape.w, shape.h, (double)needed / 1e6, (double)model->memory_limit / 1e6);
+    return FALSE;
+  }
+  uint64_t available = available_memory();
+  /* Weights are already resident; only the arena is new. */
+  uint64_t arena = ddim_unet_arena_bytes(model->net, shape);
+  if (available && arena > available) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
+                "a run of %d image(s) at %d×%d needs %.0f MB of activations, but only %.0f MB of "
+                "memory is available", shape.n, shape.w, shape.h, (double)arena / 1e6,
+                (double)available / 1e6);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean ddim_model_eps(DdimModel *model, const float *x, DdimShape shape,
+                        const float *timesteps, float *eps, GError **error) {
+  if (!ddim_model_check_shape(model, shape, error)) return FALSE;
+  /* The memory check runs when a new shape is planned, not at every step. */
+  if (!ddim_unet_has_plan(model->net, shape) && !check_memory(model, shape, error)) return FALSE;
+  return ddim_unet_forward(model->net, x, shape, timesteps, eps, error);
+}

@@ -1,0 +1,61 @@
+/* safetensors.h — reading the safetensors format, validated and mmapped.
+ *
+ * Format (huggingface/safetensors): u64 little-endian header length N, N
+ * bytes of JSON {name: {dtype, shape, data_offsets: [begin, end)}} with an
+ * optional "__metadata__", then the byte buffer.  Offsets are relative to the
+ * buffer; tensors must tile it exactly, in any order. */
+#ifndef DDIM_SAFETENSORS_H
+#define DDIM_SAFETENSORS_H
+
+#include <glib.h>
+#include <stdint.h>
+
+#define DDIM_ST_MAX_RANK 8
+#define DDIM_ST_MAX_HEADER 100000000u /* the reference implementation's limit */
+
+typedef enum {
+  DDIM_DTYPE_F32,
+  DDIM_DTYPE_F16,
+  DDIM_DTYPE_BF16,
+  DDIM_DTYPE_OTHER, /* a valid safetensors dtype we do not convert */
+} DdimDtype;
+
+typedef struct {
+  char *name;
+  char *dtype_name;
+  DdimDtype dtype;
+  int rank;
+  int64_t shape[DDIM_ST_MAX_RANK];
+  uint64_t elements;
+  uint64_t nbytes;
+  const guint8 *data; /* inside the mapping; may be unaligned */
+} DdimStTensor;
+
+typedef struct {
+  char *path;
+  GMappedFile *mapping; /* NULL when parsed from caller memory */
+  const guint8 *bytes;
+  size_t size;
+  size_t header_length;
+  DdimStTensor *tensors;
+  int n_tensors;
+  GHashTable *by_name; /* name → DdimStTensor* */
+} DdimSafetensors;
+
+/* Map and validate a file. */
+DdimSafetensors *ddim_safetensors_open(const char *path, GError **error);
+/* Validate bytes the caller keeps alive (fuzzing, tests); path is for messages. */
+DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const char *path,
+                                        GError **error);
+void ddim_safetensors_free(DdimSafetensors *file);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DdimSafetensors, ddim_safetensors_free)
+
+const DdimStTensor *ddim_safetensors_find(const DdimSafetensors *file, const char *name);
+
+/* Convert F32/F16/BF16 data to float32 (safe for unaligned data). */
+gboolean ddim_st_tensor_to_f32(const DdimStTensor *tensor, float *out);
+
+float ddim_half_to_float(uint16_t half);
+float ddim_bf16_to_float(uint16_t bf16);
+
+#endif

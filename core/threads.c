@@ -1,0 +1,33 @@
+/* threads.c — one thread count for OpenBLAS and the engine.
+ *
+ * The engine's own loops are cheap next to the GEMMs and run on the calling
+ * thread, so the only pool is OpenBLAS's: no oversubscription. */
+#include "ddim.h"
+#include "threads.h"
+
+#include <unistd.h>
+
+#ifdef DDIM_HAVE_OPENBLAS_THREADS
+extern void openblas_set_num_threads(int num_threads);
+#endif
+
+static int configured_threads = 0;
+
+static int online_cores(void) {
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  return cores > 0 ? (int)cores : 1;
+}
+
+void ddim_set_threads(int threads) {
+  int cores = online_cores();
+  if (threads <= 0) threads = cores;
+  if (threads > 256) threads = 256;
+  configured_threads = threads;
+#ifdef DDIM_HAVE_OPENBLAS_THREADS
+  openblas_set_num_threads(threads);
+#endif
+}
+
+int ddim_get_threads(void) {
+  return configured_threads > 0 ? configured_threads : online_cores();
+}

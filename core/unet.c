@@ -1,0 +1,686 @@
+/* unet.c — how the U-Net runs.
+ *
+ * The forward pass is diffusers' UNet2DModel (unet_2d.py, unet_2d_blocks.py,
+ * resnet.py): conv_in; down blocks of ResnetBlock2D (+ attention) pushing
+ * every output onto a skip stack; UNetMidBlock2D; up blocks that pop the
+ * skips LIFO and concatenate [h, skip]; GroupNorm, SiLU, conv_out.
+ *
+ * Memory is planned once per input shape (ggml-style): a single arena holds
+ * the skip stack, two ping-pong activations, the concat buffer and the
+ * per-image scratch of the kernels.  A forward pass allocates nothing. */
+#include "unet.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+  int in_channels, out_channels;
+  DdimGroupNorm norm1, norm2;
+  DdimConv conv1, conv2, shortcut;
+  gboolean has_shortcut;
+  const float *temb_weight, *temb_bias;
+  int temb_out; /* out_channels, or 2·out_channels for scale_shift */
+  float output_scale_factor;
+} Resnet;
+
+typedef struct {
+  int layers;
+  int channels; /* output channels of the block */
+  Resnet resnets[DDIM_MAX_LAYERS_PER_BLOCK + 1];
+  gboolean has_attention;
+  DdimAttention attentions[DDIM_MAX_LAYERS_PER_BLOCK + 1];
+  gboolean has_sampler; /* downsampler or upsampler */
+  DdimConv sampler;
+} Block;
+
+struct DdimUnet {
+  DdimUnetConfig config;
+  DdimConv conv_in, conv_out;
+  const float *time_linear1_w, *time_linear1_b, *time_linear2_w, *time_linear2_b;
+  int time_proj_dim; /* sinusoidal embedding width = block_out_channels[0] */
+  int temb_dim;
+  Block down[DDIM_MAX_BLOCKS];
+  Block up[DDIM_MAX_BLOCKS];
+  Resnet mid_resnets[2];
+  DdimAttention mid_attention;
+  DdimGroupNorm norm_out;
+  uint64_t parameter_count;
+  uint64_t owned_bytes;
+  GPtrArray *owned; /* converted weights */
+
+  /* The plan for one input shape. */
+  DdimShape planned;
+  float *arena;
+  size_t arena_elements;
+  size_t max_activation; /* per image, elements */
+  size_t skip_elements;  /* per image */
+  size_t scratch_elements;
+};
+
+/* ---- Weight binding ---------------------------------------------------- */
+
+typedef struct {
+  DdimUnet *net;
+  const DdimSafetensors *file;
+  GHashTable *used;
+  GError **error;
+  gboolean failed;
+} Binder;
+
+static char *format_shape(int rank, const int64_t *shape) {
+  GString *text = g_string_new("[");
+  for (int i = 0; i < rank; i++)
+    g_string_append_printf(text, "%s%" G_GINT64_FORMAT, i ? ", " : "", shape[i]);
+  g_string_append_c(text, ']');
+  return g_string_free(text, FALSE);
+}
+
+/* Look a tensor up under any of `names` (NULL-terminated aliases) and check
+ * its shape; `squeeze_ok` accepts trailing 1×1 dims (attention weights stored
+ * as 1×1 convolutions). */
+static const float *bind_aliases(Binder *binder, const char *const *names, int rank,
+                                 const int64_t *shape, gboolean squeeze_ok) {
+  if (binder->failed) return NULL;
+  const DdimStTensor *tensor = NULL;
+  for (int i = 0; names[i] && !tensor; i++) tensor = ddim_safetensors_find(binder->file, names[i]);
+  if (!tensor) {
+    g_set_error(binder->error, DDIM_ERROR, DDIM_ERROR_FORMAT,
+                "%s: tensor \"%s\" is missing (the config needs it)", binder->file->path, names[0]);
+    binder->failed = TRUE;
+    return NULL;
+  }
+  gboolean shape_ok = tensor->rank == rank || (squeeze_ok && tensor->rank == rank + 2 &&
+                                               tensor->shape[rank] == 1 && tensor->shape[rank + 1] == 1);
+  for (int i = 0; shape_ok && i < rank; i++) shape_ok = tensor->shape[i] == shape[i];
+  if (!shape_ok) {
+    g_autofree char *want = format_shape(rank, shape);
+    g_autofree char *have = format_shape(tensor->rank, tensor->shape);
+    g_set_error(binder->error, DDIM_ERROR, DDIM_ERROR_FORMAT,
+                "%s: tensor \"%s\" has shape %s, the config needs %s", binder->file->path,
+                tensor->name, have, want);
+    binder->failed = TRUE;
+    return NULL;
+  }
+  if (tensor->dtype == DDIM_DTYPE_OTHER) {
+    g_set_error(binder->error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
+                "%s: tensor \"%s\" has dtype %s; only F32, F16 and BF16 are supported",
+                binder->file->path, tensor->name, tensor->dtype_name);
+    binder->failed = TRUE;
+    return NULL;
+  }
+  g_hash_table_add(binder->used, tensor->name);
+  binder->net->parameter_count += tensor->elements;
+  /* Aligned little-endian float32 is used in place from the mapping; the
+   * rest is converted once. */
+  if (tensor->dtype == DDIM_DTYPE_F32 && G_BYTE_ORDER == G_LITTLE_ENDIAN &&
+      ((uintptr_t)tensor->data % sizeof(float)) == 0)
+    return (const float *)(const void *)tensor->data;
+  float *converted = g_try_new(float, tensor->elements ? tensor->elements : 1);
+  if (!converted) {
+    g_set_error(binder->error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
+                "%s: out of memory converting tensor \"%s\"", binder->file->path, tensor->name);
+    binder->failed = TRUE;
+    return NULL;
+  }
+  ddim_st_tensor_to_f32(tensor, converted);
+  g_ptr_array_add(binder->net->owned, converted);
+  binder->net->owned_bytes += tensor->elements * sizeof(float);
+  return converted;
+}
+
+static const float *bind(Binder *binder, const char *name, int rank, const int64_t *shape) {
+  const char *names[] = {name, NULL};
+  return bind_aliases(binder, names, rank, shape, FALSE);
+}
+
+static const float *bind_vector(Binder *binder, const char *prefix, const char *leaf, int length) {
+  g_autofree char *name = g_strdup_printf("%s.%s", prefix, leaf);
+  int64_t shape[1] = {length};
+  return bind(binder, name, 1, shape);
+}
+
+static void bind_norm(Binder *binder, const char *prefix, int channels, int groups, double eps,
+                      DdimGroupNorm *norm) {
+  if (binder->failed) return;
+  if (groups < 1 || channels % groups != 0) {
+    g_set_error(binder->error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
+                "%s: GroupNorm %s: %d groups do not divide %d channels (\"norm_num_groups\")",
+                binder->file->path, prefix, groups, channels);
+    binder->failed = TRUE;
+    return;
+  }
+  norm->channels = channels;
+  norm->groups = groups;
+  norm->eps = (float)eps;
+  norm->gamma = bind_vector(binder, prefix, "weight", channels);
+  norm->beta = bind_vector(binder, prefix, "bias", channels);
+}
+
+static void bind_conv(Binder *binder, const char *prefix, int in_channels, int out_channels,
+                      int kernel, int stride, int pad, DdimConv *conv) {
+  g_autofree char *weight = g_strdup_printf("%s.weight", prefix);
+  int64_t shape[4] = {out_channels, in_channels, kernel, kernel};
+  conv->in_channels = in_channels;
+  conv->out_channels = out_channels;
+  conv->kernel = kernel;
+  conv->stride = stride;
+  conv->pad_top = conv->pad_left = pad;
+  conv->upsample2x = FALSE;
+  conv->weight = bind(binder, weight, 4, shape);
+  conv->bias = bind_vector(binder, prefix, "bias", out_channels);
+}
+
+static const float *bind_linear(Binder *binder, const char *prefix, int in_features,
+                                int out_features, const float **bias) {
+  g_autofree char *weight = g_strdup_printf("%s.weight", prefix);
+  int64_t shape[2] = {out_features, in_features};
+  const float *w = bind(binder, weight, 2, shape);
+  *bias = bind_vector(binder, prefix, "bias", out_features);
+  return w;
+}
+
+static void bind_resnet(Binder *binder, const char *prefix, int in_channels, int out_channels,
+                        float output_scale_factor, Resnet *resnet) {
+  const DdimUnetConfig *config = &binder->net->config;
+  g_autofree char *norm1 = g_strdup_printf("%s.norm1", prefix);
+  g_autofree char *conv1 = g_strdup_printf("%s.conv1", prefix);
+  g_autofree char *norm2 = g_strdup_printf("%s.norm2", prefix);
+  g_autofree char *conv2 = g_strdup_printf("%s.conv2", prefix);
+  g_autofree char *temb = g_strdup_printf("%s.time_emb_proj", prefix);
+  g_autofree char *shortcut = g_strdup_printf("%s.conv_shortcut", prefix);
+  resnet->in_channels = in_channels;
+  resnet->out_channels = out_channels;
+  resnet->output_scale_factor = output_scale_factor;
+  bind_norm(binder, norm1, in_channels, config->norm_num_groups, config->norm_eps, &resnet->norm1);
+  bind_conv(binder, conv1, in_channels, out_channels, 3, 1, 1, &resnet->conv1);
+  resnet->temb_out = config->scale_shift ? 2 * out_channels : out_channels;
+  resnet->temb_weight =
+      bind_linear(binder, temb, binder->net->temb_dim, resnet->temb_out, &resnet->temb_bias);
+  bind_norm(binder, norm2, out_channels, config->norm_num_groups, config->norm_eps, &resnet->norm2);
+  bind_conv(binder, conv2, out_channels, out_channels, 3, 1, 1, &resnet->conv2);
+  resnet->has_shortcut = in_channels != out_channels;
+  if (resnet->has_shortcut)
+    bind_conv(binder, shortcut, in_channels, out_channels, 1, 1, 0, &resnet->shortcut);
+}
+
+/* diffusers Attention (to_q/to_k/to_v/to_out.0), or the older AttentionBlock
+ * names (query/key/value/proj_attn), possibly stored as 1×1 convs. */
+static const float *bind_attention_linear(Binder *binder, const char *prefix, const char *name,
+                                          const char *old_name, int channels, const float **bias) {
+  g_autofree char *w_new = g_strdup_printf("%s.%s.weight", prefix, name);
+  g_autofree char *w_old = g_strdup_printf("%s.%s.weight", prefix, old_name);
+  g_autofree char *b_new = g_strdup_printf("%s.%s.bias", prefix, name);
+  g_autofree char *b_old = g_strdup_printf("%s.%s.bias", prefix, old_name);
+  const char *weights[] = {w_new, w_old, NULL};
+  const char *biases[] = {b_new, b_old, NULL};
+  int64_t matrix[2] = {channels, channels}, vector[1] = {channels};
+  const float *w = bind_aliases(binder, weights, 2, matrix, TRUE);
+  *bias = bind_aliases(binder, biases, 1, vector, FALSE);
+  return w;
+}
+
+static void bind_attention(Binder *binder, const char *prefix, int channels, int norm_groups,
+                           float rescale, DdimAttention *attn) {
+  const DdimUnetConfig *config = &binder->net->config;
+  attn->channels = channels;
+  attn->heads = ddim_unet_config_heads(config, channels);
+  attn->rescale_output_factor = rescale;
+  attn->has_norm = norm_groups > 0;
+  if (attn->has_norm) {
+    g_autofree char *norm = g_strdup_printf("%s.group_norm", prefix);
+    bind_norm(binder, norm, channels, norm_groups, config->norm_eps, &attn->norm);
+  }
+  attn->wq = bind_attention_linear(binder, prefix, "to_q", "query", channels, &attn->bq);
+  attn->wk = bind_attention_linear(binder, prefix, "to_k", "key", channels, &attn->bk);
+  attn->wv = bind_attention_linear(binder, prefix, "to_v", "value", channels, &attn->bv);
+  attn->wo = bind_attention_linear(binder, prefix, "to_out.0", "proj_attn", channels, &attn->bo);
+}
+
+static void bind_network(Binder *binder) {
+  DdimUnet *net = binder->net;
+  const DdimUnetConfig *config = &net->config;
+  const int n = config->n_blocks, layers = config->layers_per_block;
+  const int *out = config->block_out_channels;
+  net->time_proj_dim = out[0];
+  net->temb_dim = config->time_embedding_dim;
+
+  bind_conv(binder, "conv_in", config->in_channels, out[0], 3, 1, 1, &net->conv_in);
+  net->time_linear1_w =
+      bind_linear(binder, "time_embedding.linear_1", net->time_proj_dim, net->temb_dim,
+                  &net->time_linear1_b);
+  net->time_linear2_w = bind_linear(binder, "time_embedding.linear_2", net->temb_dim,
+                                    net->temb_dim, &net->time_linear2_b);
+
+  for (int i = 0; i < n; i++) {
+    Block *block = &net->down[i];
+    int in_channels = i == 0 ? out[0] : out[i - 1];
+    block->layers = layers;
+    block->channels = out[i];
+    block->has_attention = config->down_attention[i];
+    for (int j = 0; j < layers; j++) {
+      g_autofree char *prefix = g_strdup_printf("down_blocks.%d.resnets.%d", i, j);
+      bind_resnet(binder, prefix, j == 0 ? in_channels : out[i], out[i], 1.0f, &block->resnets[j]);
+      if (block->has_attention) {
+        g_autofree char *attn = g_strdup_printf("down_blocks.%d.attentions.%d", i, j);
+        bind_attention(binder, attn, out[i], config->norm_num_groups, 1.0f, &block->attentions[j]);
+      }
+    }
+    block->has_sampler = i < n - 1;
+    if (block->has_sampler) {
+      /* Downsample2D: padding 0 means F.pad(0,1,0,1) then a pad-0 stride-2
+       * conv, i.e. the one extra row/column is at the bottom/right. */
+      g_autofree char *prefix = g_strdup_printf("down_blocks.%d.downsamplers.0.conv", i);
+      bind_conv(binder, prefix, out[i], out[i], 3, 2, config->downsample_padding, &block->sampler);
+    }
+  }
+
+  if (config->has_mid_block) {
+    const int channels = out[n - 1];
+    const float scale = (float)config->mid_block_scale_factor;
+    bind_resnet(binder, "mid_block.resnets.0", channels, channels, scale, &net->mid_resnets[0]);
+    if (config->mid_attention)
+      bind_attention(binder, "mid_block.attentions.0", channels, config->attn_norm_num_groups,
+                     scale, &net->mid_attention);
+    bind_resnet(binder, "mid_block.resnets.1", channels, channels, scale, &net->mid_resnets[1]);
+  }
+
+  for (int i = 0; i < n; i++) {
+    /* diffusers numbering: up_blocks.0 is the lowest resolution. */
+    Block *block = &net->up[i];
+    const int level = n - 1 - i;
+    const int block_out = out[level];
+    const int prev = i == 0 ? out[n - 1] : out[level + 1];
+    const int block_in = out[level > 0 ? level - 1 : 0];
+    block->layers = layers + 1;
+    block->channels = block_out;
+    block->has_attention = config->up_attention[i];
+    for (int j = 0; j <= layers; j++) {
+      g_autofree char *prefix = g_strdup_printf("up_blocks.%d.resnets.%d", i, j);
+      int skip = j == layers ? block_in : block_out;
+      int in_channels = (j == 0 ? prev : block_out) + skip;
+      bind_resnet(binder, prefix, in_channels, block_out, 1.0f, &block->resnets[j]);
+      if (block->has_attention) {
+        g_autofree char *attn = g_strdup_printf("up_blocks.%d.attentions.%d", i, j);
+        bind_attention(binder, attn, block_out, config->norm_num_groups, 1.0f,
+                       &block->attentions[j]);
+      }
+    }
+    block->has_sampler = i < n - 1;
+    if (block->has_sampler) {
+      g_autofree char *prefix = g_strdup_printf("up_blocks.%d.upsamplers.0.conv", i);
+      bind_conv(binder, prefix, block_out, block_out, 3, 1, 1, &block->sampler);
+      block->sampler.upsample2x = TRUE;
+    }
+  }
+
+  bind_norm(binder, "conv_norm_out", out[0], config->norm_num_groups, config->norm_eps,
+            &net->norm_out);
+  bind_conv(binder, "conv_out", out[0], config->out_channels, 3, 1, 1, &net->conv_out);
+}
+
+DdimUnet *ddim_unet_new(const DdimUnetConfig *config, const DdimSafetensors *weights,
+                        GError **error) {
+  DdimUnet *net = g_new0(DdimUnet, 1);
+  net->config = *config;
+  net->owned = g_ptr_array_new_with_free_func(g_free);
+  Binder binder = {net, weights, g_hash_table_new(g_str_hash, g_str_equal), error, FALSE};
+  bind_network(&binder);
+  if (!binder.failed) {
+    /* A tensor the config does not use means the file is for another
+     * architecture (or needs a feature we do not run): refuse, never guess. */
+    for (int i = 0; i < weights->n_tensors; i++) {
+      if (!g_hash_table_contains(binder.used, weights->tensors[i].name)) {
+        g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
+                    "%s: tensor \"%s\" is not part of the network that config.json describes",
+                    weights->path, weights->tensors[i].name);
+        binder.failed = TRUE;
+        break;
+      }
+    }
+  }
+  g_hash_table_destroy(binder.used);
+  if (binder.failed) {
+    ddim_unet_free(net);
+    return NULL;
+  }
+  return net;
+}
+
+void ddim_unet_free(DdimUnet *net) {
+  if (!net) return;
+  g_free(net->arena);
+  g_ptr_array_unref(net->owned);
+  g_free(net);
+}
+
+uint64_t ddim_unet_parameter_count(const DdimUnet *net) {
+  return net->parameter_count;
+}
+
+uint64_t ddim_unet_weight_bytes(const DdimUnet *net) {
+  return net->parameter_count * sizeof(float);
+}
+
+/* ---- Planning ------------------------------------------------------------ */
+
+typedef struct {
+  size_t max_activation; /* per image: largest tensor incl. concatenations */
+  size_t skip_elements;  /* per image: the whole skip stack */
+  size_t scratch;        /* per image: T1 + T2 + kernel scratch */
+  size_t kernel_scratch;
+  int skip_count;
+} Plan;
+
+static size_t max_size(size_t a, size_t b) {
+  return a > b ? a : b;
+}
+
+static void plan_conv(Plan *plan, const DdimConv *conv, int out_h, int out_w) {
+  plan->kernel_scratch = max_size(plan->kernel_scratch, ddim_conv_scratch_elements(conv, out_h, out_w));
+}
+
+static void plan_resnet(Plan *plan, const Resnet *resnet, int h, int w) {
+  size_t pixels = (size_t)h * (size_t)w;
+  plan->max_activation = max_size(plan->max_activation, (size_t)resnet->in_channels * pixels);
+  plan->max_activation = max_size(plan->max_activation, (size_t)resnet->out_channels * pixels);
+  plan_conv(plan, &resnet->conv1, h, w);
+  plan_conv(plan, &resnet->conv2, h, w);
+  if (resnet->has_shortcut) plan_conv(plan, &resnet->shortcut, h, w);
+}
+
+static void plan_attention(Plan *plan, const DdimAttention *attn, int h, int w) {
+  plan->kernel_scratch =
+      max_size(plan->kernel_scratch, ddim_attention_scratch_elements(attn, (size_t)h * (size_t)w));
+}
+
+static Plan make_plan(const DdimUnet *net, int h, int w) {
+  Plan plan = {0};
+  const DdimUnetConfig *config = &net->config;
+  const int n = config->n_blocks;
+  size_t pixels = (size_t)h * (size_t)w;
+  plan.max_activation = max_size((size_t)config->in_channels, (size_t)config->out_channels) * pixels;
+  plan.max_activation = max_size(plan.max_activation, (size_t)net->conv_in.out_channels * pixels);
+  plan_conv(&plan, &net->conv_in, h, w);
+  plan_conv(&plan, &net->conv_out, h, w);
+  plan.skip_elements = (size_t)net->conv_in.out_channels * pixels;
+  plan.skip_count = 1;
+  for (int i = 0; i < n; i++) {
+    int lh = h >> i, lw = w >> i;
+    const Block *block = &net->down[i];
+    for (int j = 0; j < block->layers; j++) {
+      plan_resnet(&plan, &block->resnets[j], lh, lw);
+      if (block->has_attention) plan_attention(&plan, &block->attentions[j], lh, lw);
+      plan.skip_elements += (size_t)block->channels * (size_t)lh * (size_t)lw;
+      plan.skip_count++;
+    }
+    if (block->has_sampler) {
+      plan_conv(&plan, &block->sampler, lh >> 1, lw >> 1);
+      plan.skip_elements += (size_t)block->channels * (size_t)(lh >> 1) * (size_t)(lw >> 1);
+      plan.skip_count++;
+    }
+  }
+  if (config->has_mid_block) {
+    int lh = h >> (n - 1), lw = w >> (n - 1);
+    plan_resnet(&plan, &net->mid_resnets[0], lh, lw);
+    plan_resnet(&plan, &net->mid_resnets[1], lh, lw);
+    if (config->mid_attention) plan_attention(&plan, &net->mid_attention, lh, lw);
+  }
+  for (int i = 0; i < n; i++) {
+    int level = n - 1 - i, lh = h >> level, lw = w >> level;
+    const Block *block = &net->up[i];
+    for (int j = 0; j < block->layers; j++) {
+      plan_resnet(&plan, &block->resnets[j], lh, lw);
+      if (block->has_attention) plan_attention(&plan, &block->attentions[j], lh, lw);
+    }
+    if (block->has_sampler) {
+      plan_conv(&plan, &block->sampler, lh * 2, lw * 2);
+      plan.max_activation =
+          max_size(plan.max_activation, (size_t)block->channels * (size_t)(lh * 2) * (size_t)(lw * 2));
+    }
+  }
+  plan.scratch = 2 * plan.max_activation + plan.kernel_scratch;
+  return plan;
+}
+
+/* Arena: skips (n·S) + P0, P1, CAT (n·A each) + T1, T2, kernel scratch (per
+ * image) + time embeddings. */
+static size_t arena_elements(const DdimUnet *net, const Plan *plan, int batch) {
+  size_t temb = (size_t)batch * ((size_t)net->time_proj_dim + 3 * (size_t)net->temb_dim +
+                                 2 * (size_t)DDIM_MAX_CHANNELS);
+  return (size_t)batch * (plan->skip_elements + 3 * plan->max_activation) + plan->scratch + temb;
+}
+
+uint64_t ddim_unet_arena_bytes(const DdimUnet *net, DdimShape shape) {
+  Plan plan = make_plan(net, shape.h, shape.w);
+  return (uint64_t)arena_elements(net, &plan, shape.n) * sizeof(float);
+}
+
+/* ---- Forward -------------------------------------------------------------- */
+
+typedef struct {
+  int batch;
+  float *t1, *t2, *kernel_scratch; /* per image */
+  float *temb_proj;                /* batch × (2·max channels) */
+  const float *temb_act;           /* batch × temb_dim: act(emb), fed to every time_emb_proj */
+} Work;
+
+static void resnet_forward(const DdimUnet *net, const Resnet *resnet, const float *x, int h, int w,
+                           float *out, const Work *work) {
+  const DdimActivation act = net->config.act_fn;
+  const size_t pixels = (size_t)h * (size_t)w;
+  const size_t in_plane = (size_t)resnet->in_channels * pixels;
+  const size_t out_plane = (size_t)resnet->out_channels * pixels;
+  ddim_linear_rows(resnet->temb_weight, resnet->temb_bias, resnet->temb_out, net->temb_dim,
+                   work->temb_act, work->batch, work->temb_proj);
+  for (int b = 0; b < work->batch; b++) {
+    const float *xb = x + (size_t)b * in_plane;
+    float *ob = out + (size_t)b * out_plane;
+    const float *proj = work->temb_proj + (size_t)b * (size_t)resnet->temb_out;
+    ddim_group_norm(&resnet->norm1, xb, pixels, NULL, NULL, NULL, TRUE, act, work->t1);
+    ddim_conv2d(&resnet->conv1, work->t1, h, w, work->t2, h, w, work->kernel_scratch);
+    if (net->config.scale_shift) /* norm2(h)·(1 + scale) + shift */
+      ddim_group_norm(&resnet->norm2, work->t2, pixels, NULL, proj, proj + resnet->out_channels,
+                      TRUE, act, work->t2);
+    else /* norm2(h + temb) */
+      ddim_group_norm(&resnet->norm2, work->t2, pixels, proj, NULL, NULL, TRUE, act, work->t2);
+    ddim_conv2d(&resnet->conv2, work->t2, h, w, work->t1, h, w, work->kernel_scratch);
+    if (resnet->has_shortcut)
+      ddim_conv2d(&resnet->shortcut, xb, h, w, ob, h, w, work->kernel_scratch);
+    else if (ob != xb)
+      memcpy(ob, xb, sizeof(float) * out_plane);
+    const float inv_scale = 1.0f / resnet->output_scale_factor;
+    for (size_t i = 0; i < out_plane; i++) ob[i] = (ob[i] + work->t1[i]) * inv_scale;
+  }
+}
+
+static void attention_forward(const DdimAttention *attn, float *x, int h, int w, const Work *work) {
+  const size_t pixels = (size_t)h * (size_t)w;
+  for (int b = 0; b < work->batch; b++)
+    ddim_attention(attn, x + (size_t)b * (size_t)attn->channels * pixels, pixels,
+                   work->kernel_scratch);
+}
+
+static void conv_forward(const DdimConv *conv, const float *x, int in_h, int in_w, float *y,
+                         int out_h, int out_w, const Work *work) {
+  const size_t in_plane = (size_t)conv->in_channels * (size_t)in_h * (size_t)in_w;
+  const size_t out_plane = (size_t)conv->out_channels * (size_t)out_h * (size_t)out_w;
+  for (int b = 0; b < work->batch; b++)
+    ddim_conv2d(conv, x + (size_t)b * in_plane, in_h, in_w, y + (size_t)b * out_plane, out_h,
+                out_w, work->kernel_scratch);
+}
+
+/* Sinusoidal embedding as diffusers' get_timestep_embedding computes it in
+ * float32: exponent = −ln(10000)·i / (half − freq_shift), [sin | cos], or
+ * [cos | sin] when flip_sin_to_cos. */
+static void timestep_embedding(const DdimUnet *net, const float *timesteps, int batch, float *out) {
+  const int dim = net->time_proj_dim, half = dim / 2;
+  const float log_period = (float)-log(10000.0);
+  const float denominator = (float)((double)half - net->config.freq_shift);
+  for (int b = 0; b < batch; b++) {
+    float *row = out + (size_t)b * (size_t)dim;
+    for (int i = 0; i < half; i++) {
+      float exponent = ((float)i * log_period) / denominator;
+      float arg = timesteps[b] * expf(exponent);
+      float s = sinf(arg), c = cosf(arg);
+      row[i] = net->config.flip_sin_to_cos ? c : s;
+      row[half + i] = net->config.flip_sin_to_cos ? s : c;
+    }
+    if (dim % 2) row[dim - 1] = 0.0f;
+  }
+}
+
+gboolean ddim_unet_has_plan(const DdimUnet *net, DdimShape shape) {
+  return net->arena && net->planned.n == shape.n && net->planned.h == shape.h &&
+         net->planned.w == shape.w;
+}
+
+static gboolean ensure_plan(DdimUnet *net, DdimShape shape, GError **error) {
+  if (ddim_unet_has_plan(net, shape)) return TRUE;
+  g_clear_pointer(&net->arena, g_free);
+  Plan plan = make_plan(net, shape.h, shape.w);
+  size_t elements = arena_elements(net, &plan, shape.n);
+  net->arena = g_try_new(float, elements);
+  if (!net->arena) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
+                "not enough memory for a %d×%d×%d activation arena (%.1f MB)", shape.n, shape.h,
+                shape.w, (double)elements * sizeof(float) / 1e6);
+    return FALSE;
+  }
+  net->planned = shape;
+  net->arena_elements = elements;
+  net->max_activation = plan.max_activation;
+  net->skip_elements = plan.skip_elements;
+  net->scratch_elements = plan.scratch;
+  return TRUE;
+}
+
+gboolean ddim_unet_forward(DdimUnet *net, const float *x, DdimShape shape, const float *timesteps,
+                           float *eps, GError **error) {
+  const DdimUnetConfig *config = &net->config;
+  const int n = config->n_blocks, batch = shape.n, H = shape.h, W = shape.w;
+  if (!ensure_plan(net, shape, error)) return FALSE;
+
+  /* Carve the arena. */
+  float *cursor = net->arena;
+  float *skips = cursor;
+  cursor += (size_t)batch * net->skip_elements;
+  float *ping = cursor;
+  cursor += (size_t)batch * net->max_activation;
+  float *pong = cursor;
+  cursor += (size_t)batch * net->max_activation;
+  float *concat = cursor;
+  cursor += (size_t)batch * net->max_activation;
+  Work work = {.batch = batch};
+  work.t1 = cursor;
+  work.t2 = cursor + net->max_activation;
+  work.kernel_scratch = cursor + 2 * net->max_activation;
+  cursor += net->scratch_elements;
+  float *temb_sin = cursor;
+  cursor += (size_t)batch * (size_t)net->time_proj_dim;
+  float *temb_hidden = cursor;
+  cursor += (size_t)batch * (size_t)net->temb_dim;
+  float *temb = cursor;
+  cursor += (size_t)batch * (size_t)net->temb_dim;
+  float *temb_act = cursor;
+  cursor += (size_t)batch * (size_t)net->temb_dim;
+  work.temb_proj = cursor;
+  work.temb_act = temb_act;
+
+  /* Time embedding: linear_1, SiLU, linear_2; resnets see act(emb). */
+  timestep_embedding(net, timesteps, batch, temb_sin);
+  ddim_linear_rows(net->time_linear1_w, net->time_linear1_b, net->temb_dim, net->time_proj_dim,
+                   temb_sin, batch, temb_hidden);
+  ddim_activation(DDIM_ACT_SILU, temb_hidden, (size_t)batch * (size_t)net->temb_dim);
+  ddim_linear_rows(net->time_linear2_w, net->time_linear2_b, net->temb_dim, net->temb_dim,
+                   temb_hidden, batch, temb);
+  memcpy(temb_act, temb, sizeof(float) * (size_t)batch * (size_t)net->temb_dim);
+  ddim_activation(config->act_fn, temb_act, (size_t)batch * (size_t)net->temb_dim);
+
+  /* Input. */
+  const float *input = x;
+  if (config->center_input_sample) {
+    size_t count = ddim_shape_elements(shape);
+    for (size_t i = 0; i < count; i++) concat[i] = 2.0f * x[i] - 1.0f;
+    input = concat;
+  }
+
+  /* Skip stack: entries are stored back to back; each knows its size. */
+  float *skip_ptr[DDIM_MAX_BLOCKS * (DDIM_MAX_LAYERS_PER_BLOCK + 1) + 1];
+  int skip_channels[G_N_ELEMENTS(skip_ptr)];
+  int top = 0;
+  float *skip_free = skips;
+
+#define PUSH_SKIP(channels, lh, lw)                                                                \
+  (skip_ptr[top] = skip_free, skip_channels[top] = (channels),                                     \
+   skip_free += (size_t)batch * (size_t)(channels) * (size_t)(lh) * (size_t)(lw), skip_ptr[top++])
+
+  float *h = PUSH_SKIP(net->conv_in.out_channels, H, W);
+  conv_forward(&net->conv_in, input, H, W, h, H, W, &work);
+
+  for (int i = 0; i < n; i++) {
+    const Block *block = &net->down[i];
+    int lh = H >> i, lw = W >> i;
+    for (int j = 0; j < block->layers; j++) {
+      float *dst = PUSH_SKIP(block->channels, lh, lw);
+      resnet_forward(net, &block->resnets[j], h, lh, lw, dst, &work);
+      if (block->has_attention) attention_forward(&block->attentions[j], dst, lh, lw, &work);
+      h = dst;
+    }
+    if (block->has_sampler) {
+      float *dst = PUSH_SKIP(block->channels, lh >> 1, lw >> 1);
+      conv_forward(&block->sampler, h, lh, lw, dst, lh >> 1, lw >> 1, &work);
+      h = dst;
+    }
+  }
+
+  int lh = H >> (n - 1), lw = W >> (n - 1);
+  if (config->has_mid_block) {
+    resnet_forward(net, &net->mid_resnets[0], h, lh, lw, ping, &work);
+    if (config->mid_attention) attention_forward(&net->mid_attention, ping, lh, lw, &work);
+    resnet_forward(net, &net->mid_resnets[1], ping, lh, lw, pong, &work);
+    h = pong;
+  }
+
+  int channels = config->block_out_channels[n - 1];
+  for (int i = 0; i < n; i++) {
+    const Block *block = &net->up[i];
+    const size_t pixels = (size_t)lh * (size_t)lw;
+    for (int j = 0; j < block->layers; j++) {
+      /* cat([h, skip], dim=1), per image. */
+      top--;
+      const int skip_c = skip_channels[top];
+      const float *skip = skip_ptr[top];
+      const size_t h_plane = (size_t)channels * pixels, s_plane = (size_t)skip_c * pixels;
+      for (int b = 0; b < batch; b++) {
+        float *dst = concat + (size_t)b * (h_plane + s_plane);
+        memcpy(dst, h + (size_t)b * h_plane, sizeof(float) * h_plane);
+        memcpy(dst + h_plane, skip + (size_t)b * s_plane, sizeof(float) * s_plane);
+      }
+      float *dst = h == ping ? pong : ping;
+      resnet_forward(net, &block->resnets[j], concat, lh, lw, dst, &work);
+      if (block->has_attention) attention_forward(&block->attentions[j], dst, lh, lw, &work);
+      h = dst;
+      channels = block->channels;
+    }
+    if (block->has_sampler) {
+      float *dst = h == ping ? pong : ping;
+      conv_forward(&block->sampler, h, lh, lw, dst, lh * 2, lw * 2, &work);
+      h = dst;
+      lh *= 2;
+      lw *= 2;
+    }
+  }
+#undef PUSH_SKIP
+
+  /* conv_norm_out, SiLU, conv_out. */
+  const size_t pixels = (size_t)H * (size_t)W;
+  const size_t in_plane = (size_t)channels * pixels;
+  const size_t out_plane = (size_t)config->out_channels * pixels;
+  for (int b = 0; b < batch; b++) {
+    ddim_group_norm(&net->norm_out, h + (size_t)b * in_plane, pixels, NULL, NULL, NULL, TRUE,
+                    DDIM_ACT_SILU, work.t1);
+    ddim_conv2d(&net->conv_out, work.t1, H, W, eps + (size_t)b * out_plane, H, W,
+                work.kernel_scratch);
+  }
+  return TRUE;
+}

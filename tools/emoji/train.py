@@ -1,0 +1,475 @@
+#!/usr/bin/python3
+"""Train the default emoji DDPM (diffusers UNet2DModel layout) on the CPU or a GPU.
+
+Data: emoji32.npz from tools/emoji/prepare_data.sh -- uint8 premultiplied
+RGBA, 32x32, arrays `train` and `heldout`.  Pixels are scaled to [-1, 1]
+(x / 127.5 - 1) on all four channels.
+
+Diffusion: DDPM, T = 1000, linear betas 1e-4 .. 0.02, epsilon objective
+(MSE between predicted and true noise), t uniform in [0, 999], passed to the
+network as the raw integer timestep (as a float tensor).
+
+Optimisation: Adam (lr 2e-4, betas 0.9/0.999), linear warm-up, gradient-norm
+clipping at 1, EMA of the weights (decay min(0.9995, (1+s)/(10+s))), random
+horizontal flips, batch 64 drawn from per-epoch random permutations.
+
+Architecture (why): training-notes.md measured, on these 2 cores at batch 64,
+  [32, 64, 64]  mid-block attention only  1.54 M params  0.74 s/step
+  [64, 128, 128] mid-block attention only  6.14 M params  2.45 s/step
+  attention at 16x16 (256 tokens, small heads) costs ~60 % of a step.
+The 1.54 M model gave only coloured blobs after 6 k steps (85 min), and the
+notes recommend several hours / tens of thousands of steps on the whole set,
+so the capacity is spent where it is cheap: the 8x8 level.  The choice is
+
+  block_out_channels  [64, 128, 128]  (32x32 -> 16x16 -> 8x8, 3 levels)
+  layers_per_block    2
+  down_block_types    DownBlock2D, DownBlock2D, AttnDownBlock2D
+  up_block_types      AttnUpBlock2D, UpBlock2D, UpBlock2D
+  mid block           UNetMidBlock2D with attention (8x8)
+  attention_head_dim  32 (4 heads of 32 at 128 channels: not the slow
+                      small-head case of the notes; 64 tokens only)
+  norm_num_groups     16 (4 channels per group at the 64-channel level, the
+                      same ratio as the DDPM CIFAR-10 model's 128 / 32)
+  diffusers defaults otherwise (positional embedding, flip_sin_to_cos true,
+  freq_shift 0, downsample_padding 1, norm_eps 1e-5, SiLU, conv up/down).
+
+The attention at 8x8 (64 tokens) adds ~0.3 M parameters and only a few % of
+step time (the 32x32 convolutions dominate), and gives the network global
+context for symmetric shapes (faces, discs, flags).  About 6.5 M parameters,
+under the 8 M limit, and ~2.5 s/step at batch 64 on the 2 cores when idle.
+
+Run states and files in --out:
+  checkpoint.pt      model, EMA, optimizer, step, images seen, epoch order and
+                     position, RNG states, loss log, cumulative wall time;
+                     written atomically every --ckpt-minutes and on exit
+                     (end of budget, SIGTERM, SIGINT).
+  loss_log.csv       step, images_seen, wall_s, loss, loss_ema
+  eval_log.csv       EMA-model epsilon-MSE on the held-out images and on a
+                     fixed train subset (fixed noise and t), at each checkpoint
+
+Usage:
+  train.py --data ~/.cache/ddim-emoji/emoji32.npz --out RUN [--threads 2]
+  train.py --data ... --out RUN --resume          # continue exactly
+  train.py --out RUN --export DIR                 # EMA weights -> diffusers folder
+"""
+
+import argparse
+import copy
+import csv
+import json
+import math
+import os
+import signal
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from reference.unet2d import UNet2DModel  # noqa: E402  (tools/reference)
+from reference import io_st  # noqa: E402
+
+CKPT_NAME = "checkpoint.pt"
+CKPT_VERSION = 1
+
+# Full, explicit diffusers UNet2DModel config (every __init__ field).
+MODEL_CONFIG = {
+    "_class_name": "UNet2DModel",
+    "_diffusers_version": "0.30.0",
+    "sample_size": 32,
+    "in_channels": 4,
+    "out_channels": 4,
+    "center_input_sample": False,
+    "time_embedding_type": "positional",
+    "time_embedding_dim": None,
+    "freq_shift": 0,
+    "flip_sin_to_cos": True,
+    "down_block_types": ["DownBlock2D", "DownBlock2D", "AttnDownBlock2D"],
+    "mid_block_type": "UNetMidBlock2D",
+    "up_block_types": ["AttnUpBlock2D", "UpBlock2D", "UpBlock2D"],
+    "block_out_channels": [64, 128, 128],
+    "layers_per_block": 2,
+    "mid_block_scale_factor": 1,
+    "downsample_padding": 1,
+    "downsample_type": "conv",
+    "upsample_type": "conv",
+    "dropout": 0.0,
+    "act_fn": "silu",
+    "attention_head_dim": 32,
+    "norm_num_groups": 16,
+    "attn_norm_num_groups": None,
+    "norm_eps": 1e-05,
+    "resnet_time_scale_shift": "default",
+    "add_attention": True,
+    "class_embed_type": None,
+    "num_class_embeds": None,
+    "num_train_timesteps": None,
+}
+
+SCHEDULER_CONFIG = {
+    "_class_name": "DDPMScheduler",
+    "_diffusers_version": "0.30.0",
+    "num_train_timesteps": 1000,
+    "beta_start": 0.0001,
+    "beta_end": 0.02,
+    "beta_schedule": "linear",
+    "trained_betas": None,
+    "variance_type": "fixed_small",
+    "clip_sample": True,
+    "clip_sample_range": 1.0,
+    "prediction_type": "epsilon",
+    "thresholding": False,
+    "timestep_spacing": "leading",
+    "steps_offset": 0,
+    "rescale_betas_zero_snr": False,
+}
+
+T = 1000
+
+
+def alphas_cumprod():
+    betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+# --------------------------------------------------------------------------
+# small helpers
+
+def atomic_torch_save(obj, path):
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_text(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_csv(path, header, rows):
+    import io
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+LOSS_HEADER = ["step", "images_seen", "wall_s", "loss", "loss_ema"]
+EVAL_HEADER = ["step", "images_seen", "wall_s", "heldout_mse", "train_subset_mse"]
+
+
+def count_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def load_data(path):
+    d = np.load(path)
+    train = torch.from_numpy(d["train"]).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    held = torch.from_numpy(d["heldout"]).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    return train.contiguous(), held.contiguous()
+
+
+# --------------------------------------------------------------------------
+# evaluation: fixed noise / timesteps, so numbers are comparable over a run
+
+@torch.no_grad()
+def eval_mse(model, images, device, acp, seed=1234, batch=128):
+    g = torch.Generator().manual_seed(seed)
+    n = images.shape[0]
+    t = torch.randint(0, T, (n,), generator=g)
+    noise = torch.randn(images.shape, generator=g)
+    total = 0.0
+    for i in range(0, n, batch):
+        x0 = images[i:i + batch]
+        tt = t[i:i + batch]
+        e = noise[i:i + batch]
+        a = acp[tt].float().view(-1, 1, 1, 1)
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * e
+        pred = model(xt.to(device), tt.float().to(device))
+        total += F.mse_loss(pred.float(), e.to(device), reduction="sum").item()
+    return total / images.numel()
+
+
+# --------------------------------------------------------------------------
+# export
+
+def export(ckpt, out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    config = ckpt["model_config"]
+    ema = ckpt["ema"]
+    tensors = {k: v.detach().to("cpu", torch.float32).numpy() for k, v in ema.items()}
+    for k, v in tensors.items():
+        if not np.isfinite(io_st.round_to_dtype(v, "F16")).all():
+            raise RuntimeError("tensor %s overflows fp16" % k)
+    st_path = os.path.join(out_dir, "diffusion_pytorch_model.safetensors")
+    io_st.save_file(tensors, st_path + ".tmp", dtype="F16", metadata={"format": "pt"})
+    os.replace(st_path + ".tmp", st_path)
+    atomic_write_text(os.path.join(out_dir, "config.json"),
+                      json.dumps(config, indent=2) + "\n")
+    atomic_write_text(os.path.join(out_dir, "scheduler_config.json"),
+                      json.dumps(SCHEDULER_CONFIG, indent=2) + "\n")
+    write_csv(os.path.join(out_dir, "loss_log.csv"), LOSS_HEADER, ckpt["loss_log"])
+    if ckpt.get("eval_log"):
+        write_csv(os.path.join(out_dir, "eval_log.csv"), EVAL_HEADER, ckpt["eval_log"])
+    return st_path
+
+
+# --------------------------------------------------------------------------
+
+class Stop:
+    requested = None
+
+
+def on_signal(signum, frame):
+    Stop.requested = signal.Signals(signum).name
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", help="emoji32.npz")
+    ap.add_argument("--out", required=True, help="run folder (checkpoint, logs)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--warmup", type=int, default=500, help="linear warm-up steps")
+    ap.add_argument("--ema", type=float, default=0.9995, help="EMA decay")
+    ap.add_argument("--grad-clip", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-steps", type=int, default=0, help="stop at this step (0: no limit)")
+    ap.add_argument("--max-minutes", type=float, default=0,
+                    help="stop after this much cumulative training wall time (0: no limit)")
+    ap.add_argument("--ckpt-minutes", type=float, default=10.0)
+    ap.add_argument("--log-every", type=int, default=10, help="steps between loss-log rows")
+    ap.add_argument("--no-eval", action="store_true", help="skip held-out eval at checkpoints")
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    ap.add_argument("--export", metavar="DIR",
+                    help="only export the EMA weights of OUT/checkpoint.pt as a diffusers folder")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+
+    ckpt_path = os.path.join(args.out, CKPT_NAME)
+
+    if args.export:
+        ckpt = torch.load(ckpt_path, map_location="cpu")
+        path = export(ckpt, args.export)
+        print("exported EMA weights at step %d (%d images seen) to %s"
+              % (ckpt["step"], ckpt["images_seen"], path))
+        return 0
+
+    if not args.data:
+        ap.error("--data is required for training")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: no CUDA device")
+    device = torch.device(args.device)
+    os.makedirs(args.out, exist_ok=True)
+
+    train_x, held_x = load_data(args.data)
+    n_train = train_x.shape[0]
+    acp = alphas_cumprod()
+    acp_dev = acp.float().to(device)
+
+    if args.resume:
+        ckpt = torch.load(ckpt_path, map_location="cpu")
+        if ckpt["version"] != CKPT_VERSION:
+            raise SystemExit("checkpoint version %r not supported" % ckpt["version"])
+        config = ckpt["model_config"]
+        hp = ckpt["hparams"]
+        if hp["n_train"] != n_train:
+            raise SystemExit("data has %d training images, checkpoint was trained on %d"
+                             % (n_train, hp["n_train"]))
+        # the hyper-parameters that define the run come from the checkpoint
+        for k in ("batch", "lr", "warmup", "ema", "grad_clip"):
+            if getattr(args, k) != hp[k] and ap.get_default(k) != getattr(args, k):
+                print("note: --%s %r ignored, the run uses %r" % (k, getattr(args, k), hp[k]))
+            setattr(args, k, hp[k])
+    else:
+        if os.path.exists(ckpt_path):
+            raise SystemExit("%s exists: use --resume, or another --out" % ckpt_path)
+        config = dict(MODEL_CONFIG)
+        torch.manual_seed(args.seed)
+        hp = {"batch": args.batch, "lr": args.lr, "warmup": args.warmup, "ema": args.ema,
+              "grad_clip": args.grad_clip, "seed": args.seed, "n_train": n_train,
+              "data": os.path.abspath(args.data)}
+
+    model = UNet2DModel(config).to(device)
+    ema_model = copy.deepcopy(model).eval()
+    for p in ema_model.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=1e-8)
+    gen = torch.Generator()  # all training randomness (order, flips, t, noise)
+
+    if args.resume:
+        model.load_state_dict(ckpt["model"])
+        ema_model.load_state_dict(ckpt["ema"])
+        opt.load_state_dict(ckpt["optimizer"])
+        gen.set_state(ckpt["rng"]["generator"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if args.device == "cuda" and ckpt["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"])
+        np.random.set_state(ckpt["rng"]["numpy"])
+        step = ckpt["step"]
+        images_seen = ckpt["images_seen"]
+        perm = ckpt["perm"]
+        perm_pos = ckpt["perm_pos"]
+        epoch = ckpt["epoch"]
+        loss_log = ckpt["loss_log"]
+        eval_log = ckpt.get("eval_log", [])
+        loss_ema = ckpt["loss_ema"]
+        wall_before = ckpt["wall_s"]
+        del ckpt
+        print("resumed at step %d, %d images seen, %.1f min trained"
+              % (step, images_seen, wall_before / 60))
+    else:
+        gen.manual_seed(args.seed)
+        step = images_seen = epoch = perm_pos = 0
+        perm = torch.randperm(n_train, generator=gen)
+        loss_log, eval_log = [], []
+        loss_ema = None
+        wall_before = 0.0
+
+    nparams = count_params(model)
+    print("model: %s, %d parameters; data: %d train, %d held out; batch %d, lr %g, "
+          "warm-up %d, EMA %g, device %s, %d threads"
+          % (config["block_out_channels"], nparams, n_train, held_x.shape[0], args.batch,
+             args.lr, args.warmup, args.ema, args.device, torch.get_num_threads()),
+          flush=True)
+
+    eval_sub = train_x[torch.arange(0, n_train, max(1, n_train // held_x.shape[0]))[:held_x.shape[0]]]
+
+    def save(reason):
+        nonlocal eval_log
+        wall = wall_before + (time.monotonic() - t_start)
+        if not args.no_eval and (not eval_log or eval_log[-1][0] != step):
+            hm = eval_mse(ema_model, held_x, device, acp)
+            tm = eval_mse(ema_model, eval_sub, device, acp)
+            eval_log.append([step, images_seen, round(wall, 1), hm, tm])
+            write_csv(os.path.join(args.out, "eval_log.csv"), EVAL_HEADER, eval_log)
+            ev = " heldout %.5f train-subset %.5f" % (hm, tm)
+        else:
+            ev = ""
+        state = {
+            "version": CKPT_VERSION,
+            "model_config": config,
+            "hparams": hp,
+            "model": model.state_dict(),
+            "ema": ema_model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "step": step,
+            "images_seen": images_seen,
+            "epoch": epoch,
+            "perm": perm,
+            "perm_pos": perm_pos,
+            "rng": {"generator": gen.get_state(), "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state() if args.device == "cuda" else None,
+                    "numpy": np.random.get_state()},
+            "loss_log": loss_log,
+            "eval_log": eval_log,
+            "loss_ema": loss_ema,
+            "wall_s": wall,
+        }
+        atomic_torch_save(state, ckpt_path)
+        write_csv(os.path.join(args.out, "loss_log.csv"), LOSS_HEADER, loss_log)
+        print("checkpoint (%s) step %d images %d wall %.1f min%s"
+              % (reason, step, images_seen, wall / 60, ev), flush=True)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    model.train()
+    t_start = time.monotonic()
+    t_ckpt = t_start
+    t_report = t_start
+    step_at_report = step
+    reason = "end"
+    while True:
+        if Stop.requested:
+            reason = Stop.requested
+            break
+        if args.max_steps and step >= args.max_steps:
+            reason = "max-steps"
+            break
+        if args.max_minutes and wall_before + time.monotonic() - t_start >= args.max_minutes * 60:
+            reason = "max-minutes"
+            break
+
+        # batch indices from the epoch permutation
+        idx = []
+        while len(idx) < args.batch:
+            if perm_pos >= n_train:
+                perm = torch.randperm(n_train, generator=gen)
+                perm_pos = 0
+                epoch += 1
+            take = min(args.batch - len(idx), n_train - perm_pos)
+            idx.append(perm[perm_pos:perm_pos + take])
+            perm_pos += take
+        idx = torch.cat(idx) if len(idx) > 1 else idx[0]
+        x0 = train_x[idx]
+        flip = torch.rand(args.batch, generator=gen) < 0.5
+        x0 = torch.where(flip.view(-1, 1, 1, 1), x0.flip(3), x0)
+        t = torch.randint(0, T, (args.batch,), generator=gen)
+        noise = torch.randn(x0.shape, generator=gen)
+
+        x0, noise, t = x0.to(device), noise.to(device), t.to(device)
+        a = acp_dev[t].view(-1, 1, 1, 1)
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+
+        lr = args.lr * min(1.0, (step + 1) / max(1, args.warmup))
+        for g_ in opt.param_groups:
+            g_["lr"] = lr
+        pred = model(xt, t.float())
+        loss = F.mse_loss(pred, noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if args.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+        opt.step()
+
+        decay = min(args.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, pm in zip(ema_model.parameters(), model.parameters()):
+                pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
+            for be, bm in zip(ema_model.buffers(), model.buffers()):
+                be.copy_(bm)
+
+        step += 1
+        images_seen += args.batch
+        lv = loss.item()
+        if not math.isfinite(lv):
+            raise SystemExit("loss is %r at step %d; not saving" % (lv, step))
+        loss_ema = lv if loss_ema is None else 0.99 * loss_ema + 0.01 * lv
+        now = time.monotonic()
+        if step % args.log_every == 0:
+            loss_log.append([step, images_seen, round(wall_before + now - t_start, 1),
+                             round(lv, 6), round(loss_ema, 6)])
+        if now - t_report >= 60 or step - step_at_report == 1 and step_at_report == 0:
+            sps = (now - t_report) / max(1, step - step_at_report)
+            print("step %d images %d epoch %d loss %.5f ema %.5f lr %.2e %.2f s/step"
+                  % (step, images_seen, epoch, lv, loss_ema, lr, sps), flush=True)
+            t_report, step_at_report = now, step
+        if now - t_ckpt >= args.ckpt_minutes * 60:
+            save("periodic")
+            t_ckpt = time.monotonic()
+
+    save(reason)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
