@@ -83,8 +83,7 @@ gboolean cli_parse_size(const char *text, const char *option, int *width, int *h
   }
   gint64 w = 0, h = 0;
   g_autofree char *width_text = separator ? g_strndup(text, separator - text) : NULL;
-  if (width_text == NULL ||
-      !g_ascii_string_to_signed(width_text, 10, 1, G_MAXINT, &w, NULL) ||
+  if (width_text == NULL || !g_ascii_string_to_signed(width_text, 10, 1, G_MAXINT, &w, NULL) ||
       !g_ascii_string_to_signed(separator + separator_bytes, 10, 1, G_MAXINT, &h, NULL)) {
     invalid(error, option, "'%s' is not a size like 32x32 (width x height)", text);
     return FALSE;
@@ -99,7 +98,7 @@ gboolean cli_parse_memory(const char *text, const char *option, guint64 *bytes, 
     const char *suffix;
     int shift;
   } units[] = {
-      {"", 0},   {"b", 0},    {"k", 10}, {"kb", 10},   {"kib", 10}, {"m", 20},  {"mb", 20},
+      {"", 0},     {"b", 0},  {"k", 10},  {"kb", 10},  {"kib", 10}, {"m", 20},  {"mb", 20},
       {"mib", 20}, {"g", 30}, {"gb", 30}, {"gib", 30}, {"t", 40},   {"tb", 40}, {"tib", 40},
   };
   char *end = NULL;

@@ -11,14 +11,14 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  gboolean enabled;     /* stderr is a terminal */
-  gint64 start_us;      /* when the run began */
+  gboolean enabled; /* stderr is a terminal */
+  gint64 start_us;  /* when the run began */
   gint64 phase_start_us;
-  gint64 last_us;       /* time of the previous report */
+  gint64 last_us; /* time of the previous report */
   int last_step;
   DdimPhase last_phase;
-  int drawn_width;      /* characters of the bar on screen, 0 if none */
-  char *label;          /* e.g. "images 1-8 of 20", or NULL */
+  int drawn_width; /* characters of the bar on screen, 0 if none */
+  char *label;     /* e.g. "images 1-8 of 20", or NULL */
 } CliProgress;
 
 void cli_progress_init(CliProgress *progress);

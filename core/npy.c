@@ -277,7 +277,9 @@ static gboolean parse_header(const char *path, const char *text, gsize length, N
   if (!have_descr || !have_fortran || !have_shape) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
                 "%s: malformed .npy header: the key '%s' is missing", path,
-                !have_descr ? "descr" : !have_fortran ? "fortran_order" : "shape");
+                !have_descr     ? "descr"
+                : !have_fortran ? "fortran_order"
+                                : "shape");
     return FALSE;
   }
   return interpret_descr(path, descr, &header->dtype, error);
@@ -460,8 +462,8 @@ gboolean ddim_npy_read_with_rank(const char *path, float **data, DdimShape *shap
   size_t elements = ddim_shape_elements(parsed_shape);
   values = g_try_malloc(elements * sizeof(float));
   if (values == NULL) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
-                "%s: not enough memory for %zu values", path, elements);
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY, "%s: not enough memory for %zu values",
+                path, elements);
     goto out;
   }
   if (!read_data(path, file, header.dtype, values, elements, error)) goto out;

@@ -32,8 +32,8 @@ void ddim_pixels_to_tensor(const float *pixels, int width, int height, int pixel
     switch (model_channels) {
     case 1:
       /* Grey stays exact rather than going through the weights. */
-      tensor[i] = 2.0f * (grey ? red : LUMA_RED * red + LUMA_GREEN * green + LUMA_BLUE * blue) -
-                  1.0f;
+      tensor[i] =
+          2.0f * (grey ? red : LUMA_RED * red + LUMA_GREEN * green + LUMA_BLUE * blue) - 1.0f;
       break;
     case 3:
       tensor[i] = 2.0f * red - 1.0f;

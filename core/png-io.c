@@ -45,8 +45,8 @@ DdimImage *ddim_image_new(int width, int height, int channels, const char *name,
       values <= G_MAXSIZE / sizeof(float))
     pixels = g_try_malloc0(values * sizeof(float));
   if (pixels == NULL) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
-                "%s: not enough memory for a %dx%d image", name, width, height);
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY, "%s: not enough memory for a %dx%d image",
+                name, width, height);
     return NULL;
   }
   DdimImage *image = g_new0(DdimImage, 1);
@@ -144,8 +144,8 @@ static gboolean read_png_body(PngReader *reader, GError **error) {
   if (channels < 1 || channels > 4 || (bit_depth != 8 && bit_depth != 16) ||
       row_bytes != (size_t)width * (size_t)channels * (size_t)(bit_depth / 8)) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
-                "%s: unexpected PNG pixel layout (%d channels of %d bits)", reader->path,
-                channels, bit_depth);
+                "%s: unexpected PNG pixel layout (%d channels of %d bits)", reader->path, channels,
+                bit_depth);
     return FALSE;
   }
   reader->image = ddim_image_new((int)width, (int)height, channels, reader->path, error);
@@ -198,13 +198,11 @@ DdimImage *ddim_png_read(const char *path, GError **error) {
   PngReader *reader = g_new0(PngReader, 1);
   reader->file = file;
   reader->path = path;
-  reader->png =
-      png_create_read_struct(PNG_LIBPNG_VER_STRING, reader->message, on_png_error,
-                             ignore_png_warning);
+  reader->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, reader->message, on_png_error,
+                                       ignore_png_warning);
   if (reader->png != NULL) reader->info = png_create_info_struct(reader->png);
   if (reader->info == NULL) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY, "%s: cannot set up the PNG reader",
-                path);
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY, "%s: cannot set up the PNG reader", path);
     free_reader(reader);
     return NULL;
   }
@@ -303,8 +301,7 @@ gboolean ddim_png_write(const char *path, const DdimImage *image, GError **error
 
   gboolean ok = FALSE;
   if (writer->info == NULL || writer->row == NULL) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY, "%s: cannot set up the PNG writer",
-                path);
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY, "%s: cannot set up the PNG writer", path);
   } else if (encode_png_guarded(writer, image)) {
     ok = TRUE;
   } else if (writer->write_errno != 0) {

@@ -149,6 +149,40 @@ static int compare_extents(const void *a, const void *b) {
   return 0;
 }
 
+/* Length of the first JSON value in text (which starts with '{'): a scan of
+ * brackets outside strings, only to delimit it — json-glib does the parsing
+ * but accepts trailing values, which safetensors forbids. Returns 0 when the
+ * value does not close. */
+static size_t first_value_length(const char *text, size_t length) {
+  int depth = 0;
+  gboolean in_string = FALSE;
+  for (size_t i = 0; i < length; i++) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') i++;
+      else if (c == '"') in_string = FALSE;
+    } else if (c == '"') {
+      in_string = TRUE;
+    } else if (c == '{' || c == '[') {
+      depth++;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) return i + 1;
+    }
+  }
+  return 0;
+}
+
+/* json-glib keeps the last of duplicate member names; count the members as
+ * they are parsed so a duplicate tensor name can be refused. */
+static void count_member(JsonParser *parser, JsonObject *object, const char *name,
+                         gpointer user_data) {
+  (void)parser;
+  (void)name;
+  GHashTable *counts = user_data;
+  g_hash_table_insert(counts, object,
+                      GUINT_TO_POINTER(GPOINTER_TO_UINT(g_hash_table_lookup(counts, object)) + 1));
+}
+
 DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const char *path,
                                         GError **error) {
   if (size < 8) {
@@ -186,8 +220,18 @@ DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const 
     return NULL;
   }
 
+  size_t value_length = first_value_length(header, (size_t)header_length);
+  for (size_t i = value_length; value_length && i < header_length; i++) {
+    if (!g_ascii_isspace(header[i])) {
+      fail(error, path, "the header has data after its JSON object");
+      return NULL;
+    }
+  }
+
   g_autoptr(JsonParser) parser = json_parser_new_immutable();
   g_autoptr(GError) json_error = NULL;
+  g_autoptr(GHashTable) member_counts = g_hash_table_new(g_direct_hash, g_direct_equal);
+  g_signal_connect(parser, "object-member", G_CALLBACK(count_member), member_counts);
   if (!json_parser_load_from_data(parser, header, (gssize)header_length, &json_error)) {
     fail(error, path, "the header is not JSON (%s)", json_error->message);
     return NULL;
@@ -198,6 +242,10 @@ DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const 
     return NULL;
   }
   JsonObject *table = json_node_get_object(root);
+  if (GPOINTER_TO_UINT(g_hash_table_lookup(member_counts, table)) != json_object_get_size(table)) {
+    fail(error, path, "a tensor name appears twice in the header");
+    return NULL;
+  }
 
   g_autoptr(DdimSafetensors) file = g_new0(DdimSafetensors, 1);
   file->path = g_strdup(path);

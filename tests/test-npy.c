@@ -139,8 +139,8 @@ static void test_float64_converted(void) {
     memcpy(&bits, &values[i], 8);
     little[i] = GUINT64_TO_LE(bits);
   }
-  g_autoptr(GBytes) bytes = make_npy(
-      1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1, 2, 2), }", little, 32);
+  g_autoptr(GBytes) bytes =
+      make_npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1, 2, 2), }", little, 32);
   g_autofree char *path = write_temp("f8.npy", bytes);
   g_autofree float *read = NULL;
   DdimShape shape;
@@ -222,8 +222,7 @@ static const BadCase bad_cases[] = {
      DDIM_ERROR_FORMAT, "True or False", NULL, 0},
     {"trailing text", "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 2), } x", 16,
      DDIM_ERROR_FORMAT, "after the dict", NULL, 0},
-    {"NUL in header", NULL, 0, DDIM_ERROR_FORMAT, "NUL",
-     "\x93NUMPY\x01\x00\x04\x00{\0}\n", 14},
+    {"NUL in header", NULL, 0, DDIM_ERROR_FORMAT, "NUL", "\x93NUMPY\x01\x00\x04\x00{\0}\n", 14},
 };
 
 static void test_malformed(gconstpointer data) {
@@ -250,8 +249,8 @@ static void test_malformed(gconstpointer data) {
 /* Every truncation of a valid file must fail cleanly. */
 static void test_every_truncation(void) {
   float values[4] = {1, 2, 3, 4};
-  g_autoptr(GBytes) whole = make_npy(
-      2, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 2, 2), }", values, 16);
+  g_autoptr(GBytes) whole =
+      make_npy(2, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 2, 2), }", values, 16);
   gsize length;
   const guint8 *contents = g_bytes_get_data(whole, &length);
   for (gsize cut = 0; cut < length; cut++) {

@@ -103,7 +103,7 @@ static void test_palette_with_transparency(void) {
   g_autoptr(DdimImage) image = ddim_png_read(path, &error);
   g_assert_no_error(error);
   g_assert_cmpint(image->channels, ==, 4);
-  const float expected[6][4] = {{1, 0, 0, 0},          {0, 1, 0, 128 / 255.0f}, {0, 0, 1, 1},
+  const float expected[6][4] = {{1, 0, 0, 0}, {0, 1, 0, 128 / 255.0f}, {0, 0, 1, 1},
                                 {0, 0, 1, 1}, {0, 1, 0, 128 / 255.0f}, {1, 0, 0, 0}};
   g_assert_cmpmem(image->pixels, sizeof expected, expected, sizeof expected);
 }

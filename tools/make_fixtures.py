@@ -206,7 +206,7 @@ MODELS = {
     },
     # Smallest model: no attention anywhere (add_attention false), 4 groups,
     # 8x8.  Scheduler with T = 500, trained_betas, prediction_type "sample",
-    # clip_sample true with clip_sample_range 2.0.  F32.
+    # clip_sample true with clip_sample_range 0.75.  F32.
     "tiny_sample": {
         "layout": "flat",
         "dtype": "F32",
@@ -241,7 +241,7 @@ def _tiny_scheduler():
         "beta_schedule": "linear",
         "beta_start": 0.0001,
         "clip_sample": True,
-        "clip_sample_range": 2.0,
+        "clip_sample_range": 0.75,
         "num_train_timesteps": T,
         "prediction_type": "sample",
         "set_alpha_to_one": True,
@@ -293,6 +293,78 @@ def init_weights(model, seed):
     state["conv_in.weight"][:per] *= 0.01
     state["conv_in.bias"][:per] *= 0.01
     return state
+
+
+TRAIN_STEPS = 300
+TRAIN_BATCH = 32
+TRAIN_LR = 2e-3
+
+
+def synthetic_images(n, c, size, gen):
+    """Smooth random images in [-1, 1] (three random plane waves per image
+    plus a per-channel offset): the toy data set the fixture models are
+    briefly trained on."""
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
+    out = torch.zeros(n, c, size, size)
+    for _ in range(3):
+        f = torch.rand(n, 1, 1, 1, generator=gen) * 3
+        phase = torch.rand(n, c, 1, 1, generator=gen) * 2 * math.pi
+        ang = torch.rand(n, 1, 1, 1, generator=gen) * 2 * math.pi
+        amp = torch.rand(n, c, 1, 1, generator=gen) * 0.6
+        out += amp * torch.sin(2 * math.pi * f * (torch.cos(ang) * xx + torch.sin(ang) * yy) + phase)
+    out += torch.rand(n, c, 1, 1, generator=gen) - 0.5
+    return out.clamp(-1, 1)
+
+
+def train_briefly(model, state, spec, sched_cfg, steps=TRAIN_STEPS):
+    """A few hundred Adam steps of ordinary diffusion training (target =
+    the scheduler's prediction_type) on synthetic smooth images, starting
+    from the random init.  A purely random network makes DDIM sampling
+    chaotic (its eps has no relation to the noise in x, so the iteration
+    amplifies float rounding: float32 vs float64 differ by O(1) after 50
+    clipped steps); a briefly trained one is a rough denoiser, and the
+    sampler fixtures become well conditioned (float32 vs float64 ~1e-6).
+    The conv_in channels of GroupNorm group 0 stay frozen at their small
+    values.  Single-threaded CPU training: deterministic on one machine
+    (other CPUs / torch builds may differ in the last bits)."""
+    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
+    model.train()
+    gen = torch.Generator().manual_seed(spec["seed"])
+    sch = R.Schedule(sched_cfg)
+    abar = torch.from_numpy(sch.abar.astype(np.float32))
+    pred = sched_cfg["prediction_type"]
+    c = model.config["in_channels"]
+    size = model.config["sample_size"]
+    per = model.config["block_out_channels"][0] // model.config["norm_num_groups"]
+    mask_w = torch.ones_like(model.conv_in.weight)
+    mask_w[:per] = 0
+    mask_b = torch.ones_like(model.conv_in.bias)
+    mask_b[:per] = 0
+    hooks = [model.conv_in.weight.register_hook(lambda g: g * mask_w),
+             model.conv_in.bias.register_hook(lambda g: g * mask_b)]
+    opt = torch.optim.Adam(model.parameters(), lr=TRAIN_LR)
+    loss = None
+    for _ in range(steps):
+        x0 = synthetic_images(TRAIN_BATCH, c, size, gen)
+        t = torch.randint(0, sch.T, (TRAIN_BATCH,), generator=gen)
+        e = torch.randn(x0.shape, generator=gen)
+        a = abar[t][:, None, None, None]
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * e
+        if pred == "epsilon":
+            target = e
+        elif pred == "sample":
+            target = x0
+        else:
+            target = a.sqrt() * e - (1 - a).sqrt() * x0
+        loss = ((model(xt, t.float()) - target) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    for h in hooks:
+        h.remove()
+    model.eval()
+    print(f"  trained {steps} steps, final loss {float(loss):.4f}", flush=True)
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
 
 
 # ---------------------------------------------------------------------------
@@ -367,6 +439,7 @@ def write_model_folder(name, spec, out):
             f.write("\n")
     model = UNet2DModel(spec["config"])
     state = init_weights(model, spec["seed"])
+    state = train_briefly(model, state, spec, R.resolve_scheduler_config(spec["scheduler"]))
     if spec["old_attention_names"]:
         state = io_st.rename_attention_keys(state, to_old=True)
     io_st.save_file(state, os.path.join(unet_dir, "diffusion_pytorch_model.safetensors"), dtype=spec["dtype"])
@@ -408,6 +481,9 @@ def model_case_list(name, spec):
                       "schedule": "uniform", "steps": 10, "eta": 0.0, "clip_param": 0, "seed": None})
         cases.append({"kind": "reconstruct", "input": "x0", "output": "reconstruct_uniform_10",
                       "schedule": "uniform", "steps": 10, "eta": 0.0, "clip_param": 0, "seed": None})
+        cases.append({"kind": "vary", "input": "x0", "output": "vary_uniform_10_s0.5_eta0_seed5",
+                      "schedule": "uniform", "steps": 10, "eta": 0.0, "clip_param": -1, "seed": 5,
+                      "strength": 0.5})
     if name == "diffusers_f16":
         cases.append({"kind": "input", "name": "x_8x16", "shape": [2, C, 8, 16], "rng": "normal"})
         cases.append({"kind": "eps", "input": "x_8x16", "output": "eps_8x16_t37", "timesteps": [37, 37]})
@@ -420,6 +496,9 @@ def model_case_list(name, spec):
         cases.append({"kind": "input", "name": "x0", "shape": shape, "rng": "smooth"})
         cases.append({"kind": "encode", "input": "x0", "output": "encode_uniform_10",
                       "schedule": "uniform", "steps": 10, "eta": 0.0, "clip_param": 0, "seed": None})
+        cases.append({"kind": "vary", "input": "x0", "output": "vary_uniform_10_s0.3_eta1_seed3",
+                      "schedule": "uniform", "steps": 10, "eta": 1.0, "clip_param": -1, "seed": 3,
+                      "strength": 0.3})
     if name == "tiny_sample":
         cases.append({"kind": "sample", "input": "xt", "output": "sample_linspace_10_eta0",
                       "schedule": "linspace", "steps": 10, "eta": 0.0, "clip_param": -1, "seed": None})
@@ -476,6 +555,10 @@ def run_model(name, spec, writer, out, model_rel_path):
         else:
             ts = R.timesteps(case["schedule"], T, case["steps"],
                              sched_cfg["steps_offset"] if case["schedule"] == "uniform" else 0)
+            if kind == "vary":
+                ts = R.timesteps(case["schedule"], T, case["steps"],
+                                 sched_cfg["steps_offset"] if case["schedule"] == "uniform" else 0)
+                ts = R.strength_timesteps(ts, case["strength"])
             clip = sched_cfg["clip_sample"] if case["clip_param"] == -1 else bool(case["clip_param"])
             crange = sched_cfg["clip_sample_range"]
             x = arrays[case["input"]]
@@ -486,6 +569,9 @@ def run_model(name, spec, writer, out, model_rel_path):
                                          prediction_type=pred, seed=case["seed"], model_dtype=dt)
                 if kind == "encode":
                     return R.ddim_invert(m, sch, x, ts, prediction_type=pred, model_dtype=dt)
+                if kind == "vary":
+                    return R.ddim_vary(m, sch, x, ts, case["seed"], eta=case["eta"], clip=clip,
+                                       clip_range=crange, prediction_type=pred, model_dtype=dt)
                 if kind == "reconstruct":
                     z = R.ddim_invert(m, sch, x, ts, prediction_type=pred, model_dtype=dt)
                     return R.ddim_sample(m, sch, z, ts, eta=0.0, clip=False, prediction_type=pred,
@@ -501,6 +587,9 @@ def run_model(name, spec, writer, out, model_rel_path):
                      "seed": case["seed"], "prediction_type": pred,
                      "set_alpha_to_one": sched_cfg["set_alpha_to_one"],
                      "timesteps": ts, "f32_vs_f64_max_rel": rel_diff(y, y64)}
+            if kind == "vary":
+                entry["strength"] = case["strength"]
+                entry["start_timestep"] = ts[-1]
             if kind == "reconstruct":
                 entry["mse_01_vs_input"] = float(np.mean(((y - x) / 2.0) ** 2))
         manifest_cases.append(entry)
@@ -605,6 +694,8 @@ def main():
                       "down, prev of the smallest = -1), eta/clip/prediction_type as given",
             "encode": "deterministic DDIM inversion of input along `timesteps` (ascending), eps at the target t",
             "reconstruct": "encode then decode (eta 0, no clip) over the same timesteps",
+            "vary": "SDEdit: x = sqrt(a) x0 + sqrt(1-a) z at t = max(timesteps) (z: stream 1<<32, seed + k), "
+                    "then decode along `timesteps` = the lowest int(n*strength) entries of the full list",
             "clip_param": "DdimParams.clip: -1 model default, 0 off, 1 on; `clip` is the resolved value",
             "noise": "image k of a batch uses seed + k; streams: 0 x_T, 1<<32 SDEdit, (2<<32)|t eta noise leaving t",
             "f32_vs_f64_max_rel": "max|f32 - f64| / max|f64| of the same computation with the model in "

@@ -13,13 +13,15 @@ Optimisation: Adam (lr 2e-4, betas 0.9/0.999), linear warm-up, gradient-norm
 clipping at 1, EMA of the weights (decay min(0.9995, (1+s)/(10+s))), random
 horizontal flips, batch 64 drawn from per-epoch random permutations.
 
-Architecture (why): training-notes.md measured, on these 2 cores at batch 64,
-  [32, 64, 64]  mid-block attention only  1.54 M params  0.74 s/step
+Architecture (why): training-notes.md measured, on a 2-core AVX-512 machine
+at batch 64,
+  [32, 64, 64]   mid-block attention only  1.54 M params  0.74 s/step
   [64, 128, 128] mid-block attention only  6.14 M params  2.45 s/step
-  attention at 16x16 (256 tokens, small heads) costs ~60 % of a step.
-The 1.54 M model gave only coloured blobs after 6 k steps (85 min), and the
-notes recommend several hours / tens of thousands of steps on the whole set,
-so the capacity is spent where it is cheap: the 8x8 level.  The choice is
+  attention at 16x16 (256 tokens, small heads) costs ~60 % of a step,
+and the 1.54 M model gave only coloured blobs after 6 k steps (85 min); the
+notes recommend several hours / tens of thousands of steps on the whole set.
+So no attention at 32x32 or 16x16, and the extra capacity goes where it is
+cheap, the 8x8 level.  The choice is
 
   block_out_channels  [64, 128, 128]  (32x32 -> 16x16 -> 8x8, 3 levels)
   layers_per_block    2
@@ -33,10 +35,17 @@ so the capacity is spent where it is cheap: the 8x8 level.  The choice is
   diffusers defaults otherwise (positional embedding, flip_sin_to_cos true,
   freq_shift 0, downsample_padding 1, norm_eps 1e-5, SiLU, conv up/down).
 
-The attention at 8x8 (64 tokens) adds ~0.3 M parameters and only a few % of
-step time (the 32x32 convolutions dominate), and gives the network global
-context for symmetric shapes (faces, discs, flags).  About 6.5 M parameters,
-under the 8 M limit, and ~2.5 s/step at batch 64 on the 2 cores when idle.
+6,473,348 parameters (< 8 M).  Attention at 8x8 (64 tokens) adds 0.33 M
+parameters and ~5 % of step time over mid-only attention (the 32x32 and 16x16
+convolutions dominate: convolution backward is ~60 % of a step), and gives
+the network global context for symmetric shapes (faces, discs, flags).
+Measured on this project's build machine (AMD EPYC, AVX2 only, 2 threads):
+~5.4 s/step at batch 64 when idle (~12 images/s), about twice the notes'
+AVX-512 figures; [64, 128, 192] would be 10.4 M parameters (over the limit)
+and [32, 64, 64] 1.5 s/step.  The larger model was kept rather than the
+1.5 M one because the run is long and resumable (and can be continued with
+--device cuda where a GPU is at hand), where a 1.5 M model would stay
+capacity-limited on 7,200 varied images.
 
 Run states and files in --out:
   checkpoint.pt      model, EMA, optimizer, step, images seen, epoch order and
@@ -45,7 +54,8 @@ Run states and files in --out:
                      (end of budget, SIGTERM, SIGINT).
   loss_log.csv       step, images_seen, wall_s, loss, loss_ema
   eval_log.csv       EMA-model epsilon-MSE on the held-out images and on a
-                     fixed train subset (fixed noise and t), at each checkpoint
+                     fixed train subset of the same size (fixed noise and t),
+                     at a checkpoint at most every --eval-minutes, and at exit
 
 Usage:
   train.py --data ~/.cache/ddim-emoji/emoji32.npz --out RUN [--threads 2]
@@ -68,7 +78,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from reference.unet2d import UNet2DModel  # noqa: E402  (tools/reference)
+import reference.unet2d as unet2d  # noqa: E402  (tools/reference)
+from reference.unet2d import UNet2DModel  # noqa: E402
 from reference import io_st  # noqa: E402
 
 CKPT_NAME = "checkpoint.pt"
@@ -195,7 +206,7 @@ def eval_mse(model, images, device, acp, seed=1234, batch=128):
         e = noise[i:i + batch]
         a = acp[tt].float().view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * e
-        pred = model(xt.to(device), tt.float().to(device))
+        pred = model(xt.to(device), tt.float())  # timesteps stay on the CPU
         total += F.mse_loss(pred.float(), e.to(device), reduction="sum").item()
     return total / images.numel()
 
@@ -243,15 +254,21 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-4)
-    ap.add_argument("--warmup", type=int, default=500, help="linear warm-up steps")
+    ap.add_argument("--warmup", type=int, default=200, help="linear warm-up steps")
     ap.add_argument("--ema", type=float, default=0.9995, help="EMA decay")
     ap.add_argument("--grad-clip", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--config", metavar="JSON",
+                    help="new runs only: JSON object (or file) of UNet2DModel config fields "
+                         "overriding the built-in architecture (e.g. for tests)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop at this step (0: no limit)")
     ap.add_argument("--max-minutes", type=float, default=0,
                     help="stop after this much cumulative training wall time (0: no limit)")
     ap.add_argument("--ckpt-minutes", type=float, default=10.0)
     ap.add_argument("--log-every", type=int, default=10, help="steps between loss-log rows")
+    ap.add_argument("--eval-minutes", type=float, default=60.0,
+                    help="held-out eval at a checkpoint when this long since the last one "
+                         "(and always at exit); 0: at every checkpoint")
     ap.add_argument("--no-eval", action="store_true", help="skip held-out eval at checkpoints")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     ap.add_argument("--export", metavar="DIR",
@@ -278,6 +295,14 @@ def main():
     if args.device == "cuda" and not torch.cuda.is_available():
         ap.error("--device cuda: no CUDA device")
     device = torch.device(args.device)
+    if args.device == "cuda":
+        # tools/reference/unet2d.py builds its timestep tensors on the CPU; keep
+        # the timesteps on the CPU and move only the embedding to the GPU.
+        cpu_embedding = unet2d.timestep_embedding
+
+        def embedding_on_device(ts, *a, **k):
+            return cpu_embedding(ts.cpu(), *a, **k).to(device)
+        unet2d.timestep_embedding = embedding_on_device
     os.makedirs(args.out, exist_ok=True)
 
     train_x, held_x = load_data(args.data)
@@ -303,6 +328,12 @@ def main():
         if os.path.exists(ckpt_path):
             raise SystemExit("%s exists: use --resume, or another --out" % ckpt_path)
         config = dict(MODEL_CONFIG)
+        if args.config:
+            text = args.config
+            if os.path.isfile(text):
+                with open(text) as f:
+                    text = f.read()
+            config.update(json.loads(text))
         torch.manual_seed(args.seed)
         hp = {"batch": args.batch, "lr": args.lr, "warmup": args.warmup, "ema": args.ema,
               "grad_clip": args.grad_clip, "seed": args.seed, "n_train": n_train,
@@ -356,7 +387,9 @@ def main():
     def save(reason):
         nonlocal eval_log
         wall = wall_before + (time.monotonic() - t_start)
-        if not args.no_eval and (not eval_log or eval_log[-1][0] != step):
+        due = (reason != "periodic" or not eval_log
+               or wall - eval_log[-1][2] >= args.eval_minutes * 60)
+        if not args.no_eval and due and (not eval_log or eval_log[-1][0] != step):
             hm = eval_mse(ema_model, held_x, device, acp)
             tm = eval_mse(ema_model, eval_sub, device, acp)
             eval_log.append([step, images_seen, round(wall, 1), hm, tm])
@@ -410,15 +443,16 @@ def main():
             break
 
         # batch indices from the epoch permutation
-        idx = []
-        while len(idx) < args.batch:
+        idx, have = [], 0
+        while have < args.batch:
             if perm_pos >= n_train:
                 perm = torch.randperm(n_train, generator=gen)
                 perm_pos = 0
                 epoch += 1
-            take = min(args.batch - len(idx), n_train - perm_pos)
+            take = min(args.batch - have, n_train - perm_pos)
             idx.append(perm[perm_pos:perm_pos + take])
             perm_pos += take
+            have += take
         idx = torch.cat(idx) if len(idx) > 1 else idx[0]
         x0 = train_x[idx]
         flip = torch.rand(args.batch, generator=gen) < 0.5
@@ -426,14 +460,14 @@ def main():
         t = torch.randint(0, T, (args.batch,), generator=gen)
         noise = torch.randn(x0.shape, generator=gen)
 
-        x0, noise, t = x0.to(device), noise.to(device), t.to(device)
-        a = acp_dev[t].view(-1, 1, 1, 1)
+        x0, noise = x0.to(device), noise.to(device)
+        a = acp_dev[t.to(device)].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
 
         lr = args.lr * min(1.0, (step + 1) / max(1, args.warmup))
         for g_ in opt.param_groups:
             g_["lr"] = lr
-        pred = model(xt, t.float())
+        pred = model(xt, t.float())  # timesteps stay on the CPU (see above)
         loss = F.mse_loss(pred, noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -278,6 +278,28 @@ def _run_model_dtype(model, x64, t, model_dtype):
         return model(xx, tt).double().numpy()
 
 
+def strength_timesteps(ts, strength):
+    """Partial run (SDEdit / img2img), diffusers img2img convention: of the
+    n entries of the ascending list, run the lowest int(n * strength)
+    (at least 1).  The run starts at the level of the largest kept entry."""
+    if not 0 < strength <= 1:
+        raise ValueError("strength must be in (0, 1]")
+    n = min(max(int(len(ts) * strength), 1), len(ts))
+    return list(ts[:n])
+
+
+def ddim_vary(model, sched, x0_img, ts_run, seed, eta=0.0, clip=False, clip_range=1.0,
+              prediction_type="epsilon", model_dtype=torch.float32):
+    """SDEdit: x_t = sqrt(a) x0 + sqrt(1 - a) z at t = ts_run[-1] (DDIM eq. 4,
+    z from stream 1<<32, image k seed + k), then DDIM decode along ts_run."""
+    x0 = np.asarray(x0_img, dtype=np.float64)
+    a = sched.alpha_bar(ts_run[-1])
+    z = noise(seed, STREAM_FORWARD, x0.shape).astype(np.float64)
+    x = math.sqrt(a) * x0 + math.sqrt(1.0 - a) * z
+    return ddim_sample(model, sched, x, ts_run, eta=eta, clip=clip, clip_range=clip_range,
+                       prediction_type=prediction_type, seed=seed, model_dtype=model_dtype)
+
+
 def slerp(z0, z1, alpha):
     """DDIM paper eq. 67, theta over the whole tensor, float64 maths."""
     a = np.asarray(z0, dtype=np.float64)

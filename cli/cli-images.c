@@ -1,0 +1,223 @@
+/* cli-images.c — image and latent files of the ddim command (see cli-images.h). */
+#include "cli-images.h"
+
+#include "cli-args.h"
+#include "ddim-pixels.h"
+#include "npy.h"
+#include "png-io.h"
+
+#include <math.h>
+#include <string.h>
+
+gboolean cli_file_format(const char *path, gboolean png_allowed, CliFormat *format,
+                         GError **error) {
+  g_autofree char *extension = cli_extension(path);
+  if (strcmp(extension, "npy") == 0) {
+    *format = CLI_FORMAT_NPY;
+    return TRUE;
+  }
+  if (png_allowed && strcmp(extension, "png") == 0) {
+    *format = CLI_FORMAT_PNG;
+    return TRUE;
+  }
+  g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+              png_allowed ? "%s: unknown file type; use a .png or .npy name"
+                          : "%s: latents are .npy files; use a .npy name",
+              path);
+  return FALSE;
+}
+
+void cli_tensor_clear(CliTensor *tensor) {
+  g_clear_pointer(&tensor->data, g_free);
+}
+
+static float *new_floats(size_t count, const char *name, GError **error) {
+  float *values = count <= G_MAXSIZE / sizeof(float) ? g_try_new(float, count) : NULL;
+  if (values == NULL)
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY, "%s: not enough memory", name);
+  return values;
+}
+
+/* The core's shape messages do not name the file; ours do. */
+static gboolean check_shape_for(DdimModel *model, const char *path, DdimShape shape,
+                                GError **error) {
+  GError *local = NULL;
+  if (ddim_model_check_shape(model, shape, &local)) return TRUE;
+  g_set_error(error, DDIM_ERROR, local->code, "%s: %s", path, local->message);
+  g_error_free(local);
+  return FALSE;
+}
+
+static gboolean load_png(DdimModel *model, const char *path, gboolean resize, CliTensor *tensor,
+                         GError **error) {
+  const DdimModelInfo *info = ddim_model_get_info(model);
+  int channels = info->in_channels;
+  if (channels != 1 && channels != 3 && channels != 4) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
+                "%s: the model takes %d channels, which PNG images cannot give; use a .npy input",
+                path, channels);
+    return FALSE;
+  }
+  g_autoptr(DdimImage) image = ddim_png_read(path, error);
+  if (image == NULL) return FALSE;
+  int width = image->width, height = image->height;
+  DdimShape shape = {1, channels, height, width};
+  gboolean native = width == info->sample_width && height == info->sample_height;
+  if (resize && !native) {
+    shape.h = info->sample_height;
+    shape.w = info->sample_width;
+    g_printerr("ddim: %s: resizing %dx%d to the model's %dx%d\n", path, width, height, shape.w,
+               shape.h);
+  } else if (!native && (width % info->size_multiple || height % info->size_multiple)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "%s: the image is %dx%d; this model runs %dx%d or sizes that are multiples of %d; "
+                "use --resize to scale it",
+                path, width, height, info->sample_width, info->sample_height, info->size_multiple);
+    return FALSE;
+  }
+  if (!check_shape_for(model, path, shape, error)) return FALSE;
+
+  g_autofree float *file_tensor = new_floats((size_t)channels * width * height, path, error);
+  if (file_tensor == NULL) return FALSE;
+  ddim_pixels_to_tensor(image->pixels, width, height, image->channels, channels, file_tensor);
+  if (shape.w != width || shape.h != height) {
+    tensor->data = new_floats(ddim_shape_elements(shape), path, error);
+    if (tensor->data == NULL) return FALSE;
+    cli_resample(file_tensor, channels, width, height, tensor->data, shape.w, shape.h);
+  } else {
+    tensor->data = g_steal_pointer(&file_tensor);
+  }
+  tensor->shape = shape;
+  tensor->rank = 3;
+  tensor->file_width = width;
+  tensor->file_height = height;
+  return TRUE;
+}
+
+static gboolean load_npy(DdimModel *model, const char *path, CliTensor *tensor, GError **error) {
+  g_autofree float *data = NULL;
+  DdimShape shape;
+  int rank;
+  if (!ddim_npy_read_with_rank(path, &data, &shape, &rank, error)) return FALSE;
+  if (!check_shape_for(model, path, shape, error)) return FALSE;
+  tensor->data = g_steal_pointer(&data);
+  tensor->shape = shape;
+  tensor->rank = rank;
+  tensor->file_width = shape.w;
+  tensor->file_height = shape.h;
+  return TRUE;
+}
+
+gboolean cli_load_image(DdimModel *model, const char *path, gboolean resize, CliTensor *tensor,
+                        GError **error) {
+  memset(tensor, 0, sizeof *tensor);
+  CliFormat format;
+  if (!cli_file_format(path, TRUE, &format, error)) return FALSE;
+  if (format == CLI_FORMAT_PNG) return load_png(model, path, resize, tensor, error);
+  return load_npy(model, path, tensor, error);
+}
+
+gboolean cli_load_latent(DdimModel *model, const char *path, CliTensor *tensor, GError **error) {
+  memset(tensor, 0, sizeof *tensor);
+  CliFormat format;
+  if (!cli_file_format(path, FALSE, &format, error)) return FALSE;
+  return load_npy(model, path, tensor, error);
+}
+
+gboolean cli_check_output(const char *out, gboolean png_allowed, GError **error) {
+  CliFormat format;
+  if (!cli_file_format(out, png_allowed, &format, error)) return FALSE;
+  CliNamePattern pattern;
+  if (!cli_name_pattern_init(&pattern, out, error)) return FALSE;
+  cli_name_pattern_clear(&pattern);
+  return TRUE;
+}
+
+static gboolean save_png_series(const char *out, const float *data, DdimShape shape,
+                                GError **error) {
+  if (shape.c != 1 && shape.c != 3 && shape.c != 4) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
+                "%s: %d-channel images cannot be written as PNG; use a .npy name", out, shape.c);
+    return FALSE;
+  }
+  CliNamePattern pattern;
+  if (!cli_name_pattern_init(&pattern, out, error)) return FALSE;
+  gboolean ok = TRUE;
+  size_t image_values = (size_t)shape.c * shape.h * shape.w;
+  for (int k = 0; ok && k < shape.n; k++) {
+    g_autofree char *name = cli_name_pattern_format(&pattern, k, shape.n);
+    g_autoptr(DdimImage) image =
+        ddim_image_new(shape.w, shape.h, ddim_pixels_channels_for_model(shape.c), name, error);
+    ok = image != NULL;
+    if (ok) {
+      ddim_tensor_to_pixels(data + k * image_values, shape.w, shape.h, shape.c, image->pixels);
+      ok = ddim_png_write(name, image, error);
+    }
+  }
+  cli_name_pattern_clear(&pattern);
+  return ok;
+}
+
+gboolean cli_save_images(const char *out, const float *data, DdimShape shape,
+                         gboolean with_batch_dim, int width, int height, GError **error) {
+  CliFormat format;
+  if (!cli_file_format(out, TRUE, &format, error)) return FALSE;
+  g_autofree float *resized = NULL;
+  if (width != shape.w || height != shape.h) {
+    g_printerr("ddim: %s: resizing the result back from %dx%d to %dx%d\n", out, shape.w, shape.h,
+               width, height);
+    DdimShape target = {shape.n, shape.c, height, width};
+    resized = new_floats(ddim_shape_elements(target), out, error);
+    if (resized == NULL) return FALSE;
+    for (int k = 0; k < shape.n; k++)
+      cli_resample(data + (size_t)k * shape.c * shape.h * shape.w, shape.c, shape.w, shape.h,
+                   resized + (size_t)k * shape.c * height * width, width, height);
+    data = resized;
+    shape = target;
+  }
+  if (format == CLI_FORMAT_NPY)
+    return ddim_npy_write(out, data, shape, with_batch_dim || shape.n > 1, error);
+  return save_png_series(out, data, shape, error);
+}
+
+/* One line of `in_length` samples, `stride` apart, to `out_length`. */
+static void resample_line(const float *in, size_t in_stride, int in_length, float *out,
+                          size_t out_stride, int out_length) {
+  double scale = (double)in_length / out_length;
+  for (int o = 0; o < out_length; o++) {
+    double value;
+    if (scale > 1.0) {
+      /* Box: the average over the input span this output pixel covers. */
+      double low = o * scale, high = (o + 1) * scale, sum = 0.0;
+      int first = (int)floor(low), last = MIN((int)ceil(high), in_length);
+      for (int i = first; i < last; i++)
+        sum += in[i * in_stride] * (MIN(high, i + 1.0) - MAX(low, (double)i));
+      value = sum / scale;
+    } else {
+      /* Bilinear between pixel centres, edges held. */
+      double centre = MAX((o + 0.5) * scale - 0.5, 0.0);
+      int left = (int)floor(centre);
+      if (left >= in_length - 1) {
+        value = in[(size_t)(in_length - 1) * in_stride];
+      } else {
+        double t = centre - left;
+        value = (1.0 - t) * in[left * in_stride] + t * in[(left + 1) * in_stride];
+      }
+    }
+    out[o * out_stride] = (float)value;
+  }
+}
+
+void cli_resample(const float *in, int channels, int in_width, int in_height, float *out,
+                  int out_width, int out_height) {
+  g_autofree float *rows = g_new(float, (size_t)out_width *in_height);
+  for (int c = 0; c < channels; c++) {
+    const float *in_plane = in + (size_t)c * in_width * in_height;
+    float *out_plane = out + (size_t)c * out_width * out_height;
+    for (int y = 0; y < in_height; y++)
+      resample_line(in_plane + (size_t)y * in_width, 1, in_width, rows + (size_t)y * out_width, 1,
+                    out_width);
+    for (int x = 0; x < out_width; x++)
+      resample_line(rows + x, out_width, in_height, out_plane + x, out_width, out_height);
+  }
+}

@@ -1,0 +1,216 @@
+#!/bin/sh
+# test-cli.sh DDIM — exit statuses, messages and outputs of the ddim command.
+#
+# DDIM is the built ddim executable.  Model runs use the tiny fixture model
+# in tests/fixtures/google_f32 (or $DDIM_TEST_FIXTURES/google_f32); when it
+# is missing, only the tests that need no model run.
+set -u
+
+DDIM=${1:?usage: test-cli.sh PATH-TO-ddim}
+HERE=$(cd "$(dirname "$0")" && pwd)
+FIXTURES=${DDIM_TEST_FIXTURES:-$HERE/fixtures}
+MODEL=$FIXTURES/google_f32
+unset DDIM_MODEL
+# Keep messages ASCII-comparable and the runs small.
+LC_ALL=C
+export LC_ALL
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT INT TERM
+
+failures=0
+count=0
+
+fail() {
+    echo "not ok $count - $1"
+    [ -s "$TMP/stderr" ] && sed 's/^/#   stderr: /' "$TMP/stderr"
+    [ -s "$TMP/stdout" ] && sed 's/^/#   stdout: /' "$TMP/stdout" | head -20
+    failures=$((failures + 1))
+}
+
+# expect_failure NAME PATTERN ARGS...: status 1 and exactly one line on
+# stderr, "ddim: ..." matching PATTERN (grep -E).
+expect_failure() {
+    name=$1 pattern=$2
+    shift 2
+    count=$((count + 1))
+    "$DDIM" "$@" >"$TMP/stdout" 2>"$TMP/stderr"
+    status=$?
+    lines=$(wc -l <"$TMP/stderr")
+    if [ "$status" -ne 1 ]; then
+        fail "$name: exit status $status, expected 1"
+    elif [ "$lines" -ne 1 ]; then
+        fail "$name: $lines lines on stderr, expected 1"
+    elif ! grep -Eq "^ddim: .*($pattern)" "$TMP/stderr"; then
+        fail "$name: message does not match '$pattern'"
+    else
+        echo "ok $count - $name: $(cat "$TMP/stderr")"
+    fi
+}
+
+# expect_success NAME ARGS...: status 0.
+expect_success() {
+    name=$1
+    shift
+    count=$((count + 1))
+    "$DDIM" "$@" >"$TMP/stdout" 2>"$TMP/stderr"
+    status=$?
+    if [ "$status" -ne 0 ]; then
+        fail "$name: exit status $status, expected 0"
+        return 1
+    fi
+    echo "ok $count - $name"
+}
+
+# check NAME COMMAND...: a shell condition on the last run's results.
+check() {
+    name=$1
+    shift
+    count=$((count + 1))
+    if "$@"; then echo "ok $count - $name"; else fail "$name"; fi
+}
+
+# files_exist FILE...: all of them exist.
+files_exist() {
+    for file in "$@"; do [ -f "$file" ] || return 1; done
+}
+
+# The width and height in a PNG's IHDR, as "WxH".
+png_size() {
+    od -An -tu1 -j16 -N8 "$1" |
+        awk '{ printf "%dx%d", $1*16777216 + $2*65536 + $3*256 + $4, $5*16777216 + $6*65536 + $7*256 + $8 }'
+}
+
+# ---- Without a model ------------------------------------------------------
+
+expect_failure "no subcommand" "subcommand"
+expect_failure "unknown subcommand" "unknown subcommand 'frobnicate'" frobnicate
+expect_success "ddim --help" --help &&
+    check "--help lists the subcommands" grep -q "interpolate" "$TMP/stdout"
+expect_success "ddim --version" --version &&
+    check "--version prints a version" grep -Eq "^ddim [0-9]" "$TMP/stdout"
+expect_success "ddim generate --help" generate --help &&
+    check "generate --help lists --count" grep -q -- "--count" "$TMP/stdout"
+expect_success "ddim help encode" help encode &&
+    check "help encode lists --strength" grep -q -- "--strength" "$TMP/stdout"
+expect_failure "unknown option" "Unknown option" info --frobnicate
+expect_failure "missing model folder" "no-such-model" info "$TMP/no-such-model"
+DDIM_MODEL=$TMP/no-such-model
+export DDIM_MODEL
+expect_failure "missing default model from DDIM_MODEL" "no-such-model" info
+unset DDIM_MODEL
+expect_failure "too many arguments" "takes MODEL IN" encode a b c -o x.npy
+expect_failure "bad --schedule" "schedule" generate "$TMP/no-such-model" -o "$TMP/x.png" \
+    --schedule bogus
+expect_failure "bad --steps" "steps" generate "$TMP/no-such-model" -o "$TMP/x.png" --steps 0
+expect_failure "bad --eta" "eta" generate "$TMP/no-such-model" -o "$TMP/x.png" --eta lots
+expect_failure "bad --seed" "seed" generate "$TMP/no-such-model" -o "$TMP/x.png" --seed -3
+expect_failure "bad --threads" "threads" info "$TMP/no-such-model" --threads many
+expect_failure "bad --max-memory" "max-memory" info "$TMP/no-such-model" --max-memory 2Q
+expect_failure "bad --strength" "strength" vary "$TMP/no-such-model" in.png -o "$TMP/x.png" \
+    --strength 1.5
+
+mkdir "$TMP/not-json"
+printf 'this is { not JSON\n' >"$TMP/not-json/config.json"
+# Real weights beside it when there are any, so only the config is wrong.
+if [ -f "$MODEL/diffusion_pytorch_model.safetensors" ]; then
+    cp "$MODEL/diffusion_pytorch_model.safetensors" "$TMP/not-json/"
+else
+    : >"$TMP/not-json/diffusion_pytorch_model.safetensors"
+fi
+expect_failure "config that is not JSON" "config.json" info "$TMP/not-json"
+
+# ---- With the fixture model -----------------------------------------------
+
+if [ ! -f "$MODEL/config.json" ] || [ ! -f "$MODEL/diffusion_pytorch_model.safetensors" ]; then
+    echo "# $MODEL is missing: skipping the tests that run a model"
+    echo "1..$count"
+    [ "$failures" -eq 0 ]
+    exit
+fi
+
+expect_success "info on the fixture model" info "$MODEL" &&
+    check "info shows the resolution" grep -q "16x16" "$TMP/stdout"
+DDIM_MODEL=$MODEL
+export DDIM_MODEL
+expect_success "info with the default model from DDIM_MODEL" info
+unset DDIM_MODEL
+
+# A truncated PNG (signature and half an IHDR) and a file that is no PNG.
+printf '\211PNG\r\n\032\n\000\000\000\rIHDR\000\000' >"$TMP/truncated.png"
+printf 'GIF89a, not a PNG at all' >"$TMP/not-a.png"
+# A valid 10x10 grey PNG: not a multiple of the model's size multiple (4).
+printf '\211\120\116\107\015\012\032\012\000\000\000\015\111\110\104\122\000\000\000\012\000\000\000\012\010\000\000\000\000\250\131\220\141\000\000\000\133\111\104\101\124\170\332\143\140\220\064\362\116\251\235\266\376\304\103\006\056\145\233\320\274\366\005\073\057\275\146\020\321\165\213\257\230\270\352\360\235\257\014\162\346\001\231\115\263\267\234\175\366\237\101\303\061\252\270\147\351\276\353\037\070\031\140\232\176\011\063\300\064\261\310\062\300\064\361\251\063\300\064\111\030\062\300\064\051\131\003\000\215\277\062\207\346\033\106\357\000\000\000\000\111\105\116\104\256\102\140\202' >"$TMP/odd.png"
+
+expect_failure "missing input file" "missing.png" encode "$MODEL" "$TMP/missing.png" \
+    -o "$TMP/z.npy"
+expect_failure "truncated PNG" "truncated.png" encode "$MODEL" "$TMP/truncated.png" \
+    -o "$TMP/z.npy"
+expect_failure "not a PNG" "not a PNG" encode "$MODEL" "$TMP/not-a.png" -o "$TMP/z.npy"
+expect_failure "bad --schedule with a model" "unknown schedule" generate "$MODEL" \
+    -o "$TMP/x.png" --schedule bogus --seed 1
+expect_failure "unknown output type" "unknown file type" generate "$MODEL" -o "$TMP/x.jpg" \
+    --seed 1
+expect_failure "encode to a PNG" "npy" encode "$MODEL" "$TMP/odd.png" -o "$TMP/z.png"
+expect_failure "no -o" "output" generate "$MODEL" --seed 1
+expect_failure "size the model cannot run" "multiples of 4" generate "$MODEL" \
+    -o "$TMP/x.png" --size 13x13 --seed 1
+expect_failure "PNG size the model cannot run" "--resize" encode "$MODEL" "$TMP/odd.png" \
+    -o "$TMP/z.npy"
+expect_failure "two %d in a pattern" "only one" generate "$MODEL" -o "$TMP/%d-%d.png" \
+    --count 2 --seed 1
+expect_failure "interpolate without --frames" "frames" interpolate "$MODEL" "$TMP/odd.png" \
+    "$TMP/odd.png" -o "$TMP/f.png"
+expect_failure "--timestep out of range" "timestep" eps "$MODEL" "$MODEL/x.npy" \
+    --timestep 5000 -o "$TMP/e.npy"
+expect_failure "unwritable output" "no-such-dir" generate "$MODEL" \
+    -o "$TMP/no-such-dir/x.png" --steps 2 --seed 1
+
+# Sampling.
+expect_success "generate one PNG" generate "$MODEL" -o "$TMP/one.png" --steps 3 --seed 5 &&
+    check "generate wrote a 16x16 PNG" [ "$(png_size "$TMP/one.png")" = 16x16 ]
+expect_success "generate without --seed" generate "$MODEL" -o "$TMP/random.png" --steps 2 &&
+    check "a random seed is printed" grep -Eq "^seed=[0-9]+$" "$TMP/stderr"
+expect_success "generate --count 3" generate "$MODEL" -o "$TMP/series.png" --count 3 \
+    --steps 3 --seed 5 &&
+    check "--count names the files -000 to -002" \
+        files_exist "$TMP/series-000.png" "$TMP/series-001.png" "$TMP/series-002.png"
+expect_success "generate with a %02d pattern" generate "$MODEL" -o "$TMP/pat%02d.png" \
+    --count 2 --steps 2 --seed 1 &&
+    check "the pattern names the files" files_exist "$TMP/pat00.png" "$TMP/pat01.png"
+expect_success "generate --size 8x12" generate "$MODEL" -o "$TMP/small.png" --size 8x12 \
+    --steps 2 --seed 1 &&
+    check "--size sets width and height" [ "$(png_size "$TMP/small.png")" = 8x12 ]
+expect_success "generate to .npy with --save-xt" generate "$MODEL" -o "$TMP/batch.npy" \
+    --count 2 --steps 3 --seed 9 --save-xt "$TMP/xt.npy"
+expect_success "decode the saved x_T" decode "$MODEL" "$TMP/xt.npy" -o "$TMP/decoded.npy" \
+    --steps 3 &&
+    check "decode of --save-xt reproduces generate" cmp -s "$TMP/batch.npy" "$TMP/decoded.npy"
+expect_success "generate from --xt" generate "$MODEL" --xt "$TMP/xt.npy" -o "$TMP/again.npy" \
+    --steps 3 &&
+    check "--xt reproduces generate" cmp -s "$TMP/batch.npy" "$TMP/again.npy"
+expect_failure "--count that disagrees with --xt" "does not match" generate "$MODEL" \
+    --xt "$TMP/xt.npy" --count 3 -o "$TMP/x.png"
+expect_success "generate with --eta and --max-memory" generate "$MODEL" -o "$TMP/eta.png" \
+    --steps 3 --eta 0.5 --seed 2 --max-memory 1G --threads 1 --schedule trailing --clip
+
+# Inversion, reconstruction, variation, interpolation.
+expect_success "encode a PNG" encode "$MODEL" "$TMP/one.png" -o "$TMP/z.npy" --steps 5
+expect_success "decode a latent to PNG" decode "$MODEL" "$TMP/z.npy" -o "$TMP/back.png" --steps 5
+expect_success "reconstruct" reconstruct "$MODEL" "$TMP/one.png" -o "$TMP/rec.png" --steps 5 &&
+    check "reconstruct ends with mse= psnr=" \
+        sh -c "tail -n 1 '$TMP/stdout' | grep -Eq '^mse=[0-9.e+-]+ psnr=([0-9.+-]+|inf)$'"
+expect_success "reconstruct with --resize" reconstruct "$MODEL" "$TMP/odd.png" \
+    -o "$TMP/odd-rec.png" --steps 3 --resize &&
+    check "--resize writes the original size back" [ "$(png_size "$TMP/odd-rec.png")" = 10x10 ]
+expect_success "vary" vary "$MODEL" "$TMP/one.png" -o "$TMP/vary.png" --strength 0.3 \
+    --steps 5 --seed 4
+expect_success "interpolate" interpolate "$MODEL" "$TMP/series-000.png" "$TMP/series-001.png" \
+    -o "$TMP/frame%d.png" --frames 3 --steps 3 &&
+    check "interpolate writes K frames" \
+        files_exist "$TMP/frame0.png" "$TMP/frame1.png" "$TMP/frame2.png"
+expect_success "eps" eps "$MODEL" "$MODEL/x.npy" --timestep 37 -o "$TMP/eps.npy"
+expect_success "options before, between and after positionals" encode -o "$TMP/z2.npy" \
+    "$MODEL" --steps 2 "$TMP/one.png" --threads 1
+
+echo "1..$count"
+[ "$failures" -eq 0 ]

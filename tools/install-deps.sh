@@ -1,0 +1,19 @@
+#!/bin/bash
+# Install the build and test dependencies of the core library and the `ddim`
+# command from Debian's archive (Debian 12 or later).  Idempotent.
+set -euo pipefail
+
+packages=(gcc meson ninja-build pkg-config libglib2.0-dev libjson-glib-dev libopenblas-dev
+          libpng-dev)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$package")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
