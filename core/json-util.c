@@ -5,6 +5,36 @@
 #include <math.h>
 #include <string.h>
 
+/* Length of the first JSON value in text (which starts with '{'): a scan of
+ * brackets outside strings, only to delimit it — json-glib does the parsing
+ * but accepts trailing values, which safetensors forbids. Returns 0 when the
+ * value does not close. */
+static size_t first_value_length(const char *text, size_t length) {
+  int depth = 0;
+  gboolean in_string = FALSE;
+  for (size_t i = 0; i < length; i++) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') i++;
+      else if (c == '"') in_string = FALSE;
+    } else if (c == '"') {
+      in_string = TRUE;
+    } else if (c == '{' || c == '[') {
+      depth++;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) return i + 1;
+    }
+  }
+  return 0;
+}
+
+gboolean ddim_json_has_trailing_data(const char *text, size_t length) {
+  size_t value_length = first_value_length(text, length);
+  for (size_t i = value_length; value_length && i < length; i++)
+    if (!g_ascii_isspace(text[i])) return TRUE;
+  return FALSE;
+}
+
 JsonObject *ddim_json_parse_object(JsonParser *parser, const char *text, gssize length,
                                    const char *path, GError **error) {
   g_autoptr(GError) json_error = NULL;
@@ -21,6 +51,10 @@ JsonObject *ddim_json_parse_object(JsonParser *parser, const char *text, gssize 
   JsonNode *root = json_parser_get_root(parser);
   if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: the JSON is not an object", path);
+    return NULL;
+  }
+  if (ddim_json_has_trailing_data(text, (size_t)length)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: text follows the JSON object", path);
     return NULL;
   }
   return json_node_get_object(root);

@@ -8,6 +8,10 @@
 
 #include <json-glib/json-glib.h>
 
+/* TRUE when something other than whitespace follows the first JSON value
+ * (json-glib accepts several top-level values; our formats do not). */
+gboolean ddim_json_has_trailing_data(const char *text, size_t length);
+
 JsonObject *ddim_json_parse_object(JsonParser *parser, const char *text, gssize length,
                                    const char *path, GError **error);
 gboolean ddim_json_uses_default(JsonObject *object, const char *key);

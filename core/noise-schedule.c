@@ -29,8 +29,19 @@ static double squaredcos_alpha_bar(double t) {
   return c * c;
 }
 
+static gboolean compute_tables(DdimNoiseSchedule *schedule, const float *trained_betas,
+                               const char *path, GError **error);
+
+/* Fill betas and ᾱ; on failure the schedule holds no tables. */
 static gboolean compute(DdimNoiseSchedule *schedule, const float *trained_betas,
                         const char *path, GError **error) {
+  if (compute_tables(schedule, trained_betas, path, error)) return TRUE;
+  ddim_noise_schedule_clear(schedule);
+  return FALSE;
+}
+
+static gboolean compute_tables(DdimNoiseSchedule *schedule, const float *trained_betas,
+                               const char *path, GError **error) {
   int T = schedule->num_train_timesteps;
   g_free(schedule->betas);
   g_free(schedule->alphas_cumprod);
@@ -180,7 +191,13 @@ gboolean ddim_noise_schedule_parse(const char *text, gssize length, const char *
         return FALSE;
       }
     }
-    /* diffusers takes T from the list when trained betas are given. */
+    /* diffusers only works when the list and num_train_timesteps agree. */
+    if (ddim_json_has(object, "num_train_timesteps") && (int)count != schedule->num_train_timesteps) {
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
+                  "%s: \"trained_betas\" has %u values but \"num_train_timesteps\" is %d", path,
+                  count, schedule->num_train_timesteps);
+      return FALSE;
+    }
     schedule->num_train_timesteps = (int)count;
     g_strlcpy(schedule->beta_schedule, "trained", sizeof schedule->beta_schedule);
   }

@@ -4,6 +4,7 @@
  * is checked (types, ranks, overflow of shape × dtype size, offsets tiling the
  * buffer exactly) before any tensor byte is touched. */
 #include "ddim.h"
+#include "json-util.h"
 #include "safetensors.h"
 
 #include <json-glib/json-glib.h>
@@ -149,29 +150,6 @@ static int compare_extents(const void *a, const void *b) {
   return 0;
 }
 
-/* Length of the first JSON value in text (which starts with '{'): a scan of
- * brackets outside strings, only to delimit it — json-glib does the parsing
- * but accepts trailing values, which safetensors forbids. Returns 0 when the
- * value does not close. */
-static size_t first_value_length(const char *text, size_t length) {
-  int depth = 0;
-  gboolean in_string = FALSE;
-  for (size_t i = 0; i < length; i++) {
-    char c = text[i];
-    if (in_string) {
-      if (c == '\\') i++;
-      else if (c == '"') in_string = FALSE;
-    } else if (c == '"') {
-      in_string = TRUE;
-    } else if (c == '{' || c == '[') {
-      depth++;
-    } else if (c == '}' || c == ']') {
-      if (--depth == 0) return i + 1;
-    }
-  }
-  return 0;
-}
-
 /* json-glib keeps the last of duplicate member names; count the members as
  * they are parsed so a duplicate tensor name can be refused. */
 static void count_member(JsonParser *parser, JsonObject *object, const char *name,
@@ -220,12 +198,9 @@ DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const 
     return NULL;
   }
 
-  size_t value_length = first_value_length(header, (size_t)header_length);
-  for (size_t i = value_length; value_length && i < header_length; i++) {
-    if (!g_ascii_isspace(header[i])) {
-      fail(error, path, "the header has data after its JSON object");
-      return NULL;
-    }
+  if (ddim_json_has_trailing_data(header, (size_t)header_length)) {
+    fail(error, path, "the header has data after its JSON object");
+    return NULL;
   }
 
   g_autoptr(JsonParser) parser = json_parser_new_immutable();

@@ -344,6 +344,29 @@ static void test_bad_length_field(void) {
   expect_format_error(high_bit, size, "header length with the top bit set");
 }
 
+/* The 100 MB header limit of the reference implementation, on a file that
+ * really is that large ("{}" padded with spaces, which the format allows). */
+static void test_header_size_limit(void) {
+  const size_t limit = DDIM_ST_MAX_HEADER;
+  g_assert_cmpuint(limit, ==, 100000000u);
+  guint8 *bytes = g_malloc(8 + limit + 1);
+  memset(bytes + 8, ' ', limit + 1);
+  bytes[8] = '{';
+  bytes[9] = '}';
+  for (int i = 0; i < 8; i++) bytes[i] = (guint8)((uint64_t)(limit + 1) >> (8 * i));
+  expect_format_error(bytes, 8 + limit + 1, "header of 100,000,001 bytes");
+  /* At the limit it is accepted. */
+  for (int i = 0; i < 8; i++) bytes[i] = (guint8)((uint64_t)limit >> (8 * i));
+  g_autoptr(GError) error = NULL;
+  DdimSafetensors *file = ddim_safetensors_parse(bytes, 8 + limit, TEST_PATH, &error);
+  g_assert_no_error(error);
+  g_assert_nonnull(file);
+  g_assert_cmpint(file->n_tensors, ==, 0);
+  g_assert_cmpuint(file->header_length, ==, limit);
+  ddim_safetensors_free(file);
+  g_free(bytes);
+}
+
 static void test_bad_header_text(void) {
   expect_bad_header(" {\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
                     "header not starting with '{'");
@@ -539,6 +562,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/safetensors/no-tensors", test_no_tensors);
   g_test_add_func("/safetensors/other-dtype", test_other_dtype);
   g_test_add_func("/safetensors/bad-length-field", test_bad_length_field);
+  g_test_add_func("/safetensors/header-size-limit", test_header_size_limit);
   g_test_add_func("/safetensors/bad-header-text", test_bad_header_text);
   g_test_add_func("/safetensors/bad-entries", test_bad_entries);
   g_test_add_func("/safetensors/bad-layout", test_bad_layout);

@@ -297,8 +297,11 @@ static void test_matches_manual_loop(void) {
   } cases[] = {{DDIM_SCHEDULE_UNIFORM, 10, -1, 0.5},
                {DDIM_SCHEDULE_QUADRATIC, 12, 0, 1.0},
                {DDIM_SCHEDULE_TRAILING, 7, 1, 0.0},
-               {DDIM_SCHEDULE_LINSPACE, 9, -1, 0.2}};
+               {DDIM_SCHEDULE_LINSPACE, 9, -1, 0.2},
+               {DDIM_SCHEDULE_UNIFORM, 10, -1, 0.0}}; /* run with the model default off */
   for (size_t k = 0; k < G_N_ELEMENTS(cases); k++) {
+    /* The last case: clip = −1 must follow the model's clip_sample when it is off. */
+    model->schedule.clip_sample = k != G_N_ELEMENTS(cases) - 1;
     DdimParams params;
     ddim_params_init(&params);
     params.schedule = cases[k].schedule;
@@ -314,7 +317,7 @@ static void test_matches_manual_loop(void) {
     g_assert_no_error(error);
     manual_decode(&params, b, shape);
     for (size_t i = 0; i < count; i++)
-      if (!(fabs(a[i] - b[i]) <= 0)) g_error("decode case %zu: x[%zu] = %.8g, manual %.8g", k, i, a[i], b[i]);
+      if (!(fabs(a[i] - b[i]) <= 1e-6)) g_error("decode case %zu: x[%zu] = %.8g, manual %.8g", k, i, a[i], b[i]);
 
     g_autofree float *c = copy_of(start, shape), *d = copy_of(start, shape);
     for (size_t i = 0; i < count; i++) c[i] = d[i] = tanhf(c[i]);
@@ -322,8 +325,9 @@ static void test_matches_manual_loop(void) {
     g_assert_no_error(error);
     manual_encode(&params, d, shape);
     for (size_t i = 0; i < count; i++)
-      if (!(fabs(c[i] - d[i]) <= 0)) g_error("encode case %zu: x[%zu] = %.8g, manual %.8g", k, i, c[i], d[i]);
+      if (!(fabs(c[i] - d[i]) <= 1e-6)) g_error("encode case %zu: x[%zu] = %.8g, manual %.8g", k, i, c[i], d[i]);
   }
+  model->schedule.clip_sample = TRUE;
 }
 
 /* ---- partial strength and variation ------------------------------------ */
@@ -415,7 +419,7 @@ static void test_vary(void) {
     manual[i] = (float)(sqrt(alpha_bar) * image[i] + sqrt(1.0 - alpha_bar) * z[i]);
   g_assert_true(ddim_sample(model, &params, manual, one, &error));
   g_assert_no_error(error);
-  for (int i = 0; i < 64; i++) g_assert_cmpfloat(fabs(manual[i] - a[i]), <=, 0);
+  for (int i = 0; i < 64; i++) g_assert_cmpfloat(fabs(manual[i] - a[i]), <=, 1e-5);
 }
 
 /* ---- argument checks ----------------------------------------------------- */

@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 import sys
+import tempfile
 
 import numpy as np
 import torch
@@ -388,19 +389,12 @@ def smooth_image(n, c, h, w):
 
 
 class Writer:
-    def __init__(self, out, check=False):
+    def __init__(self, out):
         self.out = out
-        self.check = check
-        self.mismatch = []
 
     def npy(self, rel, arr):
         arr = np.ascontiguousarray(arr, dtype=np.float32)
         path = os.path.join(self.out, rel)
-        if self.check:
-            old = np.load(path)
-            if old.shape != arr.shape or not np.array_equal(old, arr):
-                self.mismatch.append(rel)
-            return rel
         os.makedirs(os.path.dirname(path), exist_ok=True)
         np.save(path, arr)
         return rel
@@ -487,8 +481,9 @@ def model_case_list(name, spec):
     if name == "diffusers_f16":
         cases.append({"kind": "input", "name": "x_8x16", "shape": [2, C, 8, 16], "rng": "normal"})
         cases.append({"kind": "eps", "input": "x_8x16", "output": "eps_8x16_t37", "timesteps": [37, 37]})
-        cases.append({"kind": "sample", "input": "xt", "output": "sample_trailing_10_eta0",
-                      "schedule": "trailing", "steps": 10, "eta": 0.0, "clip_param": -1, "seed": None})
+        # 13 does not divide 1000: the list's gaps (77, one 76) differ from T//S = 76
+        cases.append({"kind": "sample", "input": "xt", "output": "sample_trailing_13_eta0",
+                      "schedule": "trailing", "steps": 13, "eta": 0.0, "clip_param": -1, "seed": None})
     if name == "gray_pipeline":
         # eta 1 with set_alpha_to_one false: the last step adds noise too
         cases.append({"kind": "sample", "input": "xt", "output": "sample_uniform_10_eta1_seed3",
@@ -520,6 +515,7 @@ def run_model(name, spec, writer, out, model_rel_path):
     rng = np.random.default_rng(spec["seed"] + 1)
     arrays = {}
     manifest_cases = []
+    vary_cases = []
 
     def path_of(n):
         return f"{name}/{n}.npy"
@@ -592,7 +588,7 @@ def run_model(name, spec, writer, out, model_rel_path):
                 entry["start_timestep"] = ts[-1]
             if kind == "reconstruct":
                 entry["mse_01_vs_input"] = float(np.mean(((y - x) / 2.0) ** 2))
-        manifest_cases.append(entry)
+        (vary_cases if kind == "vary" else manifest_cases).append(entry)
 
     sd = model.state_dict()
     nparams = int(sum(v.numel() for v in sd.values()))
@@ -624,6 +620,7 @@ def run_model(name, spec, writer, out, model_rel_path):
         "beta_schedule_kind": "trained" if sched_cfg["trained_betas"] is not None else sched_cfg["beta_schedule"],
         "alphas_cumprod_probe": {str(i): float(sch.abar[i]) for i in sorted({0, 1, T // 2, T - 1})},
         "cases": manifest_cases,
+        "vary_cases": vary_cases,
     }
     return info
 
@@ -665,24 +662,47 @@ def slerp_cases(writer):
     return out
 
 
+def tree_files(root, subdirs=None):
+    """Relative paths of the files under root (optionally only under the
+    given top-level entries)."""
+    out = set()
+    for top in (subdirs if subdirs is not None else [""]):
+        base = os.path.join(root, top)
+        if os.path.isfile(base):
+            out.add(top)
+            continue
+        for r, _, files in os.walk(base):
+            for fn in files:
+                out.add(os.path.relpath(os.path.join(r, fn), root))
+    return out
+
+
+def same_file(a, b):
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        return fa.read() == fb.read()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=OUT)
     ap.add_argument("--check", action="store_true",
-                    help="recompute into a temporary folder and compare with --out (arrays bit-exact)")
+                    help="recompute into a temporary folder and compare with --out (every byte)")
     ap.add_argument("--only", help="comma-separated model names (default all)")
     args = ap.parse_args()
     out = args.out
-    if args.check:
-        import tempfile
-        tmp = tempfile.mkdtemp()
-        writer = Writer(out, check=True)
-        work = tmp
-    else:
-        os.makedirs(out, exist_ok=True)
-        writer = Writer(out)
-        work = out
     names = args.only.split(",") if args.only else list(MODELS)
+    for name in names:
+        if name not in MODELS:
+            ap.error(f"unknown model {name}; known: {', '.join(MODELS)}")
+    old_models = {}
+    if args.only and os.path.isfile(os.path.join(out, "manifest.json")):
+        with open(os.path.join(out, "manifest.json")) as f:
+            old_models = json.load(f).get("models", {})
+    # Everything is generated in a scratch folder first, then compared with
+    # or copied into `out` file by file (no moment where a model folder is
+    # missing from the tree).
+    work = tempfile.mkdtemp(prefix="ddim-fixtures-")
+    writer = Writer(work)
     manifest = {
         "format": 1,
         "generator": "/usr/bin/python3 tools/make_fixtures.py",
@@ -694,8 +714,9 @@ def main():
                       "down, prev of the smallest = -1), eta/clip/prediction_type as given",
             "encode": "deterministic DDIM inversion of input along `timesteps` (ascending), eps at the target t",
             "reconstruct": "encode then decode (eta 0, no clip) over the same timesteps",
-            "vary": "SDEdit: x = sqrt(a) x0 + sqrt(1-a) z at t = max(timesteps) (z: stream 1<<32, seed + k), "
-                    "then decode along `timesteps` = the lowest int(n*strength) entries of the full list",
+            "vary": "in `vary_cases` of a model (kept out of `cases`): SDEdit, x = sqrt(a) x0 + sqrt(1-a) z at "
+                    "t = start_timestep = max(timesteps) (z: stream 1<<32, seed + k), then DDIM decode along "
+                    "`timesteps` = the lowest floor(n*strength + 1e-9) (at least 1) entries of the full list",
             "clip_param": "DdimParams.clip: -1 model default, 0 off, 1 on; `clip` is the resolved value",
             "noise": "image k of a batch uses seed + k; streams: 0 x_T, 1<<32 SDEdit, (2<<32)|t eta noise leaving t",
             "f32_vs_f64_max_rel": "max|f32 - f64| / max|f64| of the same computation with the model in "
@@ -703,42 +724,62 @@ def main():
         },
         "models": {},
     }
-    for name in names:
-        spec = MODELS[name]
-        print(f"[{name}]", flush=True)
-        write_model_folder(name, spec, work)
+    try:
+        for name in names:
+            spec = MODELS[name]
+            print(f"[{name}]", flush=True)
+            write_model_folder(name, spec, work)
+            manifest["models"][name] = run_model(name, spec, writer, work, name)
+        if args.only:  # keep the other models' entries, in the usual order
+            merged = {}
+            for name in MODELS:
+                if name in manifest["models"]:
+                    merged[name] = manifest["models"][name]
+                elif name in old_models:
+                    merged[name] = old_models[name]
+            manifest["models"] = merged
+        manifest["philox"], manifest["philox_raw"] = philox_cases(writer)
+        manifest["slerp"] = slerp_cases(writer)
+        with open(os.path.join(work, "manifest.json"), "w") as f:
+            f.write(json.dumps(manifest, indent=1, sort_keys=False) + "\n")
+
+        # scope: the regenerated model folders plus the top-level files
+        top = sorted(fn for fn in os.listdir(work) if os.path.isfile(os.path.join(work, fn)))
+        new = tree_files(work, names + top)
+        if args.only:
+            old = tree_files(out, [n for n in names if os.path.isdir(os.path.join(out, n))])
+            old |= {fn for fn in top if os.path.isfile(os.path.join(out, fn))}
+        else:
+            old = tree_files(out) if os.path.isdir(out) else set()
+            old.discard("README.md")  # written by hand
+        missing = sorted(r for r in new if r not in old)
+        stale = sorted(r for r in old if r not in new)
+        changed = sorted(r for r in new & old if not same_file(os.path.join(work, r), os.path.join(out, r)))
         if args.check:
-            for root, _, files in os.walk(os.path.join(work, name)):
-                for fn in files:
-                    p = os.path.join(root, fn)
-                    q = os.path.join(out, os.path.relpath(p, work))
-                    with open(p, "rb") as a, open(q, "rb") as b:
-                        if a.read() != b.read():
-                            writer.mismatch.append(os.path.relpath(q, out))
-        manifest["models"][name] = run_model(name, spec, writer, work, name)
-    manifest["philox"], manifest["philox_raw"] = philox_cases(writer)
-    manifest["slerp"] = slerp_cases(writer)
-    text = json.dumps(manifest, indent=1, sort_keys=False) + "\n"
-    mpath = os.path.join(out, "manifest.json")
-    if args.check:
-        with open(mpath) as f:
-            if f.read() != text and not args.only:
-                writer.mismatch.append("manifest.json")
-        shutil.rmtree(work)
-        if writer.mismatch:
-            print("MISMATCH:", *writer.mismatch, sep="\n  ")
-            return 1
-        print("all fixtures reproduce bit-exactly")
+            problems = [f"{r} (differs)" for r in changed] + [f"{r} (missing)" for r in missing] + \
+                       [f"{r} (stale: not produced by the generator)" for r in stale]
+            if problems:
+                print("MISMATCH:", *problems, sep="\n  ")
+                return 1
+            print(f"all {len(new)} fixture files reproduce bit-exactly")
+            return 0
+        for r in missing + changed:
+            dst = os.path.join(out, r)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            tmp = dst + ".tmp-make-fixtures"
+            shutil.copyfile(os.path.join(work, r), tmp)
+            os.replace(tmp, dst)
+        for r in stale:
+            os.remove(os.path.join(out, r))
+        for r, dirs, files in os.walk(out, topdown=False):
+            if r != out and not os.listdir(r):
+                os.rmdir(r)
+        total = sum(os.path.getsize(os.path.join(out, r)) for r in tree_files(out))
+        print(f"{out}: {len(changed)} changed, {len(missing)} new, {len(stale)} removed; "
+              f"{total / 1e6:.2f} MB in all")
         return 0
-    if not args.only:
-        with open(mpath, "w") as f:
-            f.write(text)
-    total = 0
-    for root, _, files in os.walk(out):
-        for fn in files:
-            total += os.path.getsize(os.path.join(root, fn))
-    print(f"wrote {out}: {total / 1e6:.2f} MB")
-    return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

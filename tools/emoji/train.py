@@ -9,7 +9,7 @@ Diffusion: DDPM, T = 1000, linear betas 1e-4 .. 0.02, epsilon objective
 (MSE between predicted and true noise), t uniform in [0, 999], passed to the
 network as the raw integer timestep (as a float tensor).
 
-Optimisation: Adam (lr 2e-4, betas 0.9/0.999), linear warm-up, gradient-norm
+Optimisation: Adam (lr 2e-4, betas 0.9/0.999), 200 steps linear warm-up, gradient-norm
 clipping at 1, EMA of the weights (decay min(0.9995, (1+s)/(10+s))), random
 horizontal flips, batch 64 drawn from per-epoch random permutations.
 

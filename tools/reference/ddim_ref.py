@@ -280,11 +280,12 @@ def _run_model_dtype(model, x64, t, model_dtype):
 
 def strength_timesteps(ts, strength):
     """Partial run (SDEdit / img2img), diffusers img2img convention: of the
-    n entries of the ascending list, run the lowest int(n * strength)
-    (at least 1).  The run starts at the level of the largest kept entry."""
+    n entries of the ascending list, run the lowest floor(n * strength)
+    (at least 1; + 1e-9 so that e.g. 0.29 * 100 counts as 29, as the C
+    engine does).  The run starts at the level of the largest kept entry."""
     if not 0 < strength <= 1:
         raise ValueError("strength must be in (0, 1]")
-    n = min(max(int(len(ts) * strength), 1), len(ts))
+    n = min(max(int(math.floor(len(ts) * strength + 1e-9)), 1), len(ts))
     return list(ts[:n])
 
 

@@ -102,9 +102,12 @@ def normalize_unet_state(state):
     return out
 
 
-def save_file(tensors, path, dtype="F32", metadata=None):
+def save_file(tensors, path, dtype="F32", metadata=None, old_attention_names=False):
     """Write a dict name -> array as safetensors, every tensor converted to
-    `dtype` ("F32", "F16", "BF16" or "F64")."""
+    `dtype` ("F32", "F16", "BF16" or "F64").  old_attention_names=True
+    renames to_q/to_k/to_v/to_out.0 to query/key/value/proj_attn first."""
+    if old_attention_names:
+        tensors = rename_attention_keys(tensors, to_old=True)
     if metadata is None:
         metadata = {"format": "pt"}
     names = sorted(tensors)

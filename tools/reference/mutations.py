@@ -194,6 +194,8 @@ def temb_variant(variant):
 def set_key(k, v):
     def e(raw):
         raw[k] = v
+        if k in raw.get("_use_default_values", []):
+            raw["_use_default_values"] = [u for u in raw["_use_default_values"] if u != k]
         return raw
     return e
 
@@ -261,7 +263,8 @@ def model_mutations(info):
 
 
 def sampler_cases(info):
-    return [c for c in info["cases"] if c["kind"] in ("sample", "encode", "reconstruct", "vary")]
+    return [c for c in info["cases"] + info.get("vary_cases", [])
+            if c["kind"] in ("sample", "encode", "reconstruct", "vary")]
 
 
 def run_case(model, sch, c, **over):

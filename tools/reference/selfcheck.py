@@ -3,6 +3,7 @@
 Timestep tables, alphas_cumprod values, Philox known-answer vectors,
 parameter counts of the google/ddpm configs, safetensors round trips.
 """
+import math
 import os
 import sys
 import tempfile
@@ -22,6 +23,78 @@ def check(name, ok, detail=""):
     print(("ok   " if ok else "FAIL ") + name + (("  " + detail) if detail else ""))
     if not ok:
         FAILS.append(name)
+
+
+def official_ddpm_forward(sd, cfg, x, t):
+    """The network of ermongroup/ddim models/diffusion.py (= the DDPM TF
+    U-Net), written functionally over a diffusers state dict: up level L is
+    diffusers up_blocks.{n-1-L}; group count from the config (the original
+    hard-codes 32); eps from the config (original 1e-6)."""
+    import torch.nn.functional as F
+    G, eps = cfg["norm_num_groups"], cfg["norm_eps"]
+    boc, nrb = cfg["block_out_channels"], cfg["layers_per_block"]
+    nres = len(boc)
+    ch = boc[0]
+
+    def gn(h, p):
+        return F.group_norm(h, G, sd[p + ".weight"], sd[p + ".bias"], eps)
+
+    def conv(h, p, stride=1, pad=1):
+        return F.conv2d(h, sd[p + ".weight"], sd[p + ".bias"], stride=stride, padding=pad)
+
+    def lin(h, p):
+        return h @ sd[p + ".weight"].T + sd[p + ".bias"]
+
+    def swish(h):
+        return h * torch.sigmoid(h)
+
+    def block(h, p, temb):
+        y = conv(swish(gn(h, p + ".norm1")), p + ".conv1")
+        y = y + lin(swish(temb), p + ".time_emb_proj")[:, :, None, None]
+        y = conv(swish(gn(y, p + ".norm2")), p + ".conv2")
+        if p + ".conv_shortcut.weight" in sd:
+            h = conv(h, p + ".conv_shortcut", pad=0)
+        return h + y
+
+    def attn(h, p):
+        B, C, H, W = h.shape
+        n = gn(h, p + ".group_norm").reshape(B, C, H * W)
+        q = torch.einsum("oc,bcn->bon", sd[p + ".to_q.weight"], n) + sd[p + ".to_q.bias"][None, :, None]
+        k = torch.einsum("oc,bcn->bon", sd[p + ".to_k.weight"], n) + sd[p + ".to_k.bias"][None, :, None]
+        v = torch.einsum("oc,bcn->bon", sd[p + ".to_v.weight"], n) + sd[p + ".to_v.bias"][None, :, None]
+        w = torch.einsum("bci,bcj->bij", q, k) * (int(C) ** (-0.5))
+        w = torch.softmax(w, dim=2)
+        o = torch.einsum("bcj,bij->bci", v, w)
+        o = torch.einsum("oc,bcn->bon", sd[p + ".to_out.0.weight"], o) + sd[p + ".to_out.0.bias"][None, :, None]
+        return h + o.reshape(B, C, H, W)
+
+    half = ch // 2
+    f = torch.exp(torch.arange(half, dtype=torch.float32) * -(math.log(10000) / (half - 1)))
+    emb = t.float()[:, None] * f[None, :]
+    emb = torch.cat([torch.sin(emb), torch.cos(emb)], dim=1)
+    temb = lin(swish(lin(emb, "time_embedding.linear_1")), "time_embedding.linear_2")
+    hs = [conv(x, "conv_in")]
+    for L in range(nres):
+        for b in range(nrb):
+            h = block(hs[-1], f"down_blocks.{L}.resnets.{b}", temb)
+            if cfg["down_block_types"][L].startswith("Attn"):
+                h = attn(h, f"down_blocks.{L}.attentions.{b}")
+            hs.append(h)
+        if L != nres - 1:
+            hs.append(conv(F.pad(hs[-1], (0, 1, 0, 1)), f"down_blocks.{L}.downsamplers.0.conv", stride=2, pad=0))
+    h = block(hs[-1], "mid_block.resnets.0", temb)
+    h = attn(h, "mid_block.attentions.0")
+    h = block(h, "mid_block.resnets.1", temb)
+    for L in reversed(range(nres)):
+        u = nres - 1 - L
+        for b in range(nrb + 1):
+            h = block(torch.cat([h, hs.pop()], dim=1), f"up_blocks.{u}.resnets.{b}", temb)
+            if cfg["up_block_types"][u].startswith("Attn"):
+                h = attn(h, f"up_blocks.{u}.attentions.{b}")
+        if L != 0:
+            h = conv(F.interpolate(h, scale_factor=2.0, mode="nearest"), f"up_blocks.{u}.upsamplers.0.conv")
+    assert not hs
+    return conv(swish(gn(h, "conv_norm_out")), "conv_out")
 
 
 def main():
@@ -168,6 +241,81 @@ def main():
     b = rng.standard_normal(100)
     check("slerp endpoints", np.allclose(R.slerp(a, b, 0.0), a, atol=1e-6)
           and np.allclose(R.slerp(a, b, 1.0), b, atol=1e-6))
+
+    # --- second, independent formulation: the original DDPM / official DDIM
+    # network (functional, level loop, hs.pop()), run on the google_f32
+    # fixture weights through the converter's key mapping
+    fix = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                       "tests", "fixtures", "google_f32")
+    if os.path.isdir(fix):
+        import json
+        from unet2d import load_unet
+        model, raw = load_unet(fix)
+        sd = {k: v for k, v in model.state_dict().items()}
+        x = torch.from_numpy(np.load(os.path.join(fix, "x.npy")))
+        for tval in (0, 37, 999):
+            tt = torch.full((x.shape[0],), float(tval))
+            with torch.no_grad():
+                a = model(x, tt).numpy()
+                b = official_ddpm_forward(sd, raw, x, tt).numpy()
+            ref = np.load(os.path.join(fix, f"eps_t{tval}.npy"))
+            d1 = np.abs(a - b).max() / np.abs(b).max()
+            d2 = np.abs(ref - b).max() / np.abs(b).max()
+            check(f"google_f32 eps t={tval}: UNet2DModel vs original-DDPM formulation", d1 < 1e-5 and d2 < 1e-5,
+                  f"{d1:.1e} (fixture {d2:.1e})")
+
+        # diffusers-style DDIMScheduler.step / DDIMInverseScheduler.step
+        # (float32 0-d tensors, prev = t -/+ T//N, leading spacing) against
+        # the float64 list-based reference
+        sch = R.Schedule(R.load_scheduler_config(os.path.join(fix, "scheduler_config.json")))
+        ac = torch.from_numpy(sch.abar)
+        T, N = 1000, 20
+        xt = torch.from_numpy(np.load(os.path.join(fix, "xt.npy")))
+        x = xt.clone()
+        with torch.no_grad():
+            for t in (np.arange(N) * (T // N))[::-1]:
+                eps_ = model(x, torch.full((x.shape[0],), float(t)))
+                pt = t - T // N
+                a_t = ac[t]
+                a_p = ac[pt] if pt >= 0 else torch.tensor(1.0)
+                x0 = ((x - (1 - a_t) ** 0.5 * eps_) / a_t ** 0.5).clamp(-1, 1)
+                x = a_p ** 0.5 * x0 + (1 - a_p) ** 0.5 * eps_
+        ref = np.load(os.path.join(fix, "sample_uniform_20_eta0.npy"))
+        d = np.abs(x.numpy() - ref).max() / np.abs(ref).max()
+        check("diffusers-style DDIMScheduler.step loop (f32) vs sample_uniform_20_eta0", d < 1e-4, f"{d:.1e}")
+        x = torch.from_numpy(np.load(os.path.join(fix, "x0.npy")))
+        N = 10
+        with torch.no_grad():
+            for t in np.arange(N) * (T // N):
+                eps_ = model(x, torch.full((x.shape[0],), float(t)))
+                cur = min(t - T // N, T - 1)
+                a_c = ac[cur] if cur >= 0 else torch.tensor(1.0)
+                a_n = ac[t]
+                x0 = (x - (1 - a_c) ** 0.5 * eps_) / a_c ** 0.5
+                x = a_n ** 0.5 * x0 + (1 - a_n) ** 0.5 * eps_
+        ref = np.load(os.path.join(fix, "encode_uniform_10.npy"))
+        d = np.abs(x.numpy() - ref).max() / np.abs(ref).max()
+        check("diffusers-style DDIMInverseScheduler loop (f32, no clip) vs encode_uniform_10", d < 1e-4, f"{d:.1e}")
+        # official generalized_steps with eta (noise injected from Philox)
+        x = torch.from_numpy(np.load(os.path.join(fix, "xt_seed7.npy")))
+        seq = list(range(0, 1000, 100))
+        seq_next = [-1] + seq[:-1]
+
+        def comp_a(t):
+            return torch.tensor(1.0) if t < 0 else ac[t]
+        with torch.no_grad():
+            for i, j in zip(reversed(seq), reversed(seq_next)):
+                at, an = comp_a(i), comp_a(j)
+                et = model(x, torch.full((x.shape[0],), float(i)))
+                x0 = ((x - et * (1 - at).sqrt()) / at.sqrt()).clamp(-1, 1)  # + diffusers clip_sample
+                c1 = 0.5 * ((1 - at / an) * (1 - an) / (1 - at)).sqrt()
+                c2 = ((1 - an) - c1 ** 2).sqrt()
+                z = torch.from_numpy(R.noise(7, R.stream_step(i), tuple(x.shape)))
+                x = an.sqrt() * x0 + c1 * z + c2 * et
+        ref = np.load(os.path.join(fix, "sample_uniform_10_eta0.5_seed7.npy"))
+        d = np.abs(x.numpy() - ref).max() / np.abs(ref).max()
+        check("official generalized_steps (eta 0.5, + clip, Philox z) vs sample_uniform_10_eta0.5_seed7", d < 1e-4,
+              f"{d:.1e}")
 
     print("\n%d failure(s)" % len(FAILS))
     return 1 if FAILS else 0
