@@ -246,6 +246,10 @@ uint64_t ddim_model_memory_needed(const DdimModel *model, DdimShape shape) {
   return model->info.weight_bytes + ddim_unet_arena_bytes(model->net, shape);
 }
 
+double ddim_model_flops(const DdimModel *model, DdimShape shape) {
+  return ddim_unet_flops(model->net, shape);
+}
+
 void ddim_model_set_memory_limit(DdimModel *model, uint64_t max_bytes) {
   model->memory_limit = max_bytes;
 }

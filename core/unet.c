@@ -369,6 +369,7 @@ typedef struct {
   size_t scratch;        /* per image: T1 + T2 + kernel scratch */
   size_t kernel_scratch;
   int skip_count;
+  double flops; /* per image: multiply-adds × 2 of convolutions, linears, attention */
 } Plan;
 
 static size_t max_size(size_t a, size_t b) {
@@ -376,6 +377,8 @@ static size_t max_size(size_t a, size_t b) {
 }
 
 static void plan_conv(Plan *plan, const DdimConv *conv, int out_h, int out_w) {
+  plan->flops += 2.0 * conv->out_channels * conv->in_channels * conv->kernel * conv->kernel *
+                 (double)out_h * out_w;
   plan->kernel_scratch = max_size(plan->kernel_scratch, ddim_conv_scratch_elements(conv, out_h, out_w));
 }
 
@@ -389,6 +392,9 @@ static void plan_resnet(Plan *plan, const Resnet *resnet, int h, int w) {
 }
 
 static void plan_attention(Plan *plan, const DdimAttention *attn, int h, int w) {
+  const double pixels = (double)h * w, channels = attn->channels;
+  /* q, k, v, out projections; scores Q_hᵀK_h and V_h·Sᵀ over all heads. */
+  plan->flops += 4.0 * 2.0 * channels * channels * pixels + 2.0 * 2.0 * pixels * pixels * channels;
   plan->kernel_scratch =
       max_size(plan->kernel_scratch, ddim_attention_scratch_elements(attn, (size_t)h * (size_t)w));
 }
@@ -448,6 +454,11 @@ static size_t arena_elements(const DdimUnet *net, const Plan *plan, int batch) {
   size_t temb = (size_t)batch * ((size_t)net->time_proj_dim + 3 * (size_t)net->temb_dim +
                                  2 * (size_t)DDIM_MAX_CHANNELS);
   return (size_t)batch * (plan->skip_elements + 3 * plan->max_activation) + plan->scratch + temb;
+}
+
+double ddim_unet_flops(const DdimUnet *net, DdimShape shape) {
+  Plan plan = make_plan(net, shape.h, shape.w);
+  return plan.flops * shape.n;
 }
 
 uint64_t ddim_unet_arena_bytes(const DdimUnet *net, DdimShape shape) {

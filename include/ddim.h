@@ -88,6 +88,10 @@ gboolean ddim_model_check_shape(const DdimModel *model, DdimShape shape, GError 
 /* Bytes a forward pass of this shape needs: weights plus the activation arena. */
 uint64_t ddim_model_memory_needed(const DdimModel *model, DdimShape shape);
 
+/* Floating-point operations of one network evaluation of this shape (for
+ * run-time estimates and GFLOP/s figures). */
+double ddim_model_flops(const DdimModel *model, DdimShape shape);
+
 /* Upper bound on the bytes a run may use (0 = no limit beyond available RAM). */
 void ddim_model_set_memory_limit(DdimModel *model, uint64_t max_bytes);
 
