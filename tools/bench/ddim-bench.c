@@ -1,0 +1,149 @@
+/* ddim-bench.c — times the engine for tools/bench.py (not a test).
+ *
+ *   ddim-bench MODEL [--batch N] [--size HxW] [--evals E] [--steps S]
+ *              [--threads T] [--input X.npy --output EPS.npy --timestep T]
+ *
+ * Prints one JSON object: the network's FLOPs, the median seconds of E
+ * network evaluations, the seconds of a full S-step DDIM run (η = 0), the
+ * achieved GFLOP/s, this process's sgemm peak on large square matrices, the
+ * OpenBLAS kernel, and the peak resident memory. */
+#include "ddim.h"
+#include "npy.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+extern char *openblas_get_corename(void);
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int compare_doubles(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Best of a few large square sgemms: the machine's practical GEMM peak. */
+static double sgemm_peak_gflops(void) {
+  const int n = 2048;
+  float *a = g_new(float, (gsize)n * n), *b = g_new(float, (gsize)n * n), *c = g_new(float, (gsize)n * n);
+  for (size_t i = 0; i < (size_t)n * n; i++) {
+    a[i] = (float)(i % 7) * 0.1f;
+    b[i] = (float)(i % 5) * 0.1f;
+  }
+  double best = 1e30;
+  for (int r = 0; r < 5; r++) {
+    double t0 = now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+    double dt = now() - t0;
+    if (r > 0 && dt < best) best = dt; /* the first warms up the threads */
+  }
+  g_free(a);
+  g_free(b);
+  g_free(c);
+  return 2.0 * n * (double)n * n / best / 1e9;
+}
+
+int main(int argc, char **argv) {
+  int batch = 1, evals = 5, steps = 20, threads = 0;
+  char *size = NULL, *input = NULL, *output = NULL;
+  double timestep = 500;
+  GOptionEntry entries[] = {
+      {"batch", 0, 0, G_OPTION_ARG_INT, &batch, "Batch size", "N"},
+      {"size", 0, 0, G_OPTION_ARG_STRING, &size, "Image size", "HxW"},
+      {"evals", 0, 0, G_OPTION_ARG_INT, &evals, "Timed network evaluations", "E"},
+      {"steps", 0, 0, G_OPTION_ARG_INT, &steps, "Steps of the timed DDIM run (0: none)", "S"},
+      {"threads", 0, 0, G_OPTION_ARG_INT, &threads, "Threads", "T"},
+      {"input", 0, 0, G_OPTION_ARG_FILENAME, &input, "Input for one checked evaluation", "X.npy"},
+      {"output", 0, 0, G_OPTION_ARG_FILENAME, &output, "Where to write its eps", "EPS.npy"},
+      {"timestep", 0, 0, G_OPTION_ARG_DOUBLE, &timestep, "Timestep of the evaluations", "T"},
+      {NULL, 0, 0, 0, NULL, NULL, NULL}};
+  g_autoptr(GOptionContext) context = g_option_context_new("MODEL");
+  g_option_context_add_main_entries(context, entries, NULL);
+  g_autoptr(GError) error = NULL;
+  if (!g_option_context_parse(context, &argc, &argv, &error) || argc != 2) {
+    fprintf(stderr, "ddim-bench: %s\n", error ? error->message : "give one MODEL");
+    return 1;
+  }
+  ddim_set_threads(threads);
+  double load_start = now();
+  g_autoptr(DdimModel) model = ddim_model_load(argv[1], &error);
+  if (!model) {
+    fprintf(stderr, "ddim-bench: %s\n", error->message);
+    return 1;
+  }
+  double load_seconds = now() - load_start;
+  const DdimModelInfo *info = ddim_model_get_info(model);
+  DdimShape shape = {batch, info->in_channels, info->sample_height, info->sample_width};
+  if (size && sscanf(size, "%dx%d", &shape.h, &shape.w) != 2) {
+    fprintf(stderr, "ddim-bench: bad --size\n");
+    return 1;
+  }
+  size_t count = ddim_shape_elements(shape);
+  g_autofree float *x = g_new(float, count), *eps = g_new(float, count);
+  g_autofree float *t = g_new(float, (gsize)shape.n);
+  for (int b = 0; b < shape.n; b++) t[b] = (float)timestep;
+  ddim_noise(1, DDIM_STREAM_INITIAL, shape, x);
+
+  if (input) { /* one evaluation on the caller's input, for the agreement check */
+    g_autofree float *given = NULL;
+    DdimShape given_shape;
+    if (!ddim_npy_read(input, &given, &given_shape, &error) ||
+        !ddim_model_eps(model, given, given_shape, t, eps, &error) ||
+        (output && !ddim_npy_write(output, eps, given_shape, TRUE, &error))) {
+      fprintf(stderr, "ddim-bench: %s\n", error->message);
+      return 1;
+    }
+  }
+
+  /* Warm-up (plans the arena), then the timed evaluations. */
+  if (!ddim_model_eps(model, x, shape, t, eps, &error)) {
+    fprintf(stderr, "ddim-bench: %s\n", error->message);
+    return 1;
+  }
+  double *times = g_new(double, evals > 0 ? evals : 1);
+  for (int i = 0; i < evals; i++) {
+    double t0 = now();
+    ddim_model_eps(model, x, shape, t, eps, NULL);
+    times[i] = now() - t0;
+  }
+  qsort(times, (size_t)evals, sizeof *times, compare_doubles);
+  double eval_seconds = evals > 0 ? times[evals / 2] : 0.0;
+  g_free(times);
+
+  double run_seconds = 0.0;
+  if (steps > 0) {
+    DdimParams params;
+    ddim_params_init(&params);
+    params.steps = steps;
+    double t0 = now();
+    if (!ddim_sample(model, &params, x, shape, &error)) {
+      fprintf(stderr, "ddim-bench: %s\n", error->message);
+      return 1;
+    }
+    run_seconds = now() - t0;
+  }
+
+  double flops = ddim_model_flops(model, shape);
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  double peak = sgemm_peak_gflops();
+  printf("{\"parameters\": %" G_GUINT64_FORMAT ", \"weight_bytes\": %" G_GUINT64_FORMAT
+         ", \"arena_bytes\": %" G_GUINT64_FORMAT ", \"batch\": %d, \"height\": %d, \"width\": %d, "
+         "\"threads\": %d, \"flops_per_eval\": %.6g, \"eval_seconds\": %.6g, \"run_steps\": %d, "
+         "\"run_seconds\": %.6g, \"gflops\": %.4g, \"sgemm_peak_gflops\": %.4g, "
+         "\"peak_rss_bytes\": %ld, \"load_seconds\": %.4g, \"openblas_core\": \"%s\"}\n",
+         info->parameter_count, info->weight_bytes,
+         ddim_model_memory_needed(model, shape) - info->weight_bytes, shape.n, shape.h, shape.w,
+         ddim_get_threads(), flops, eval_seconds, steps, run_seconds,
+         eval_seconds > 0 ? flops / eval_seconds / 1e9 : 0.0, peak, usage.ru_maxrss * 1024L,
+         load_seconds, openblas_get_corename());
+  return 0;
+}
