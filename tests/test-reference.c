@@ -91,20 +91,33 @@ static void run_case(DdimModel *model, const char *model_name, JsonObject *test_
   if (!json_object_get_null_member(test_case, "seed"))
     params.seed = (uint64_t)json_object_get_int_member(test_case, "seed");
 
-  /* The schedule's timesteps must be the reference's. */
+  if (json_object_has_member(test_case, "strength"))
+    params.strength = json_object_get_double_member(test_case, "strength");
+
+  /* The timesteps the run visits must be the reference's (the lowest ones
+   * of the schedule for a partial strength). */
   JsonArray *expected_ts = json_object_get_array_member(test_case, "timesteps");
   g_autofree int *timesteps = NULL;
   int n = ddim_model_timesteps(model, params.schedule, params.steps, &timesteps, &error);
   g_assert_no_error(error);
-  g_assert_cmpint(n, ==, (int)json_array_get_length(expected_ts));
-  for (int i = 0; i < n; i++)
+  int used = ddim_params_step_count(model, &params, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(used, ==, (int)json_array_get_length(expected_ts));
+  g_assert_cmpint(used, <=, n);
+  for (int i = 0; i < used; i++)
     g_assert_cmpint(timesteps[i], ==, (int)json_array_get_int_element(expected_ts, (guint)i));
+  if (json_object_has_member(test_case, "start_timestep"))
+    g_assert_cmpint(ddim_params_start_timestep(model, &params, &error), ==,
+                    (int)json_object_get_int_member(test_case, "start_timestep"));
 
   memcpy(out, x, sizeof(float) * count);
   double tolerance;
   if (strcmp(kind, "sample") == 0) {
     g_assert_true(ddim_sample(model, &params, out, shape, &error));
     tolerance = 2e-4; /* absolute, images in about [-1, 1] */
+  } else if (strcmp(kind, "vary") == 0) {
+    g_assert_true(ddim_vary(model, &params, out, shape, &error));
+    tolerance = 2e-4;
   } else if (strcmp(kind, "encode") == 0) {
     g_assert_true(ddim_invert(model, &params, out, shape, &error));
     tolerance = 2e-4;
@@ -156,6 +169,11 @@ static void test_model(gconstpointer data) {
   JsonArray *cases = json_object_get_array_member(entry, "cases");
   for (guint i = 0; i < json_array_get_length(cases); i++)
     run_case(model, model_name, json_array_get_object_element(cases, i));
+  if (json_object_has_member(entry, "vary_cases")) {
+    JsonArray *vary = json_object_get_array_member(entry, "vary_cases");
+    for (guint i = 0; i < json_array_get_length(vary); i++)
+      run_case(model, model_name, json_array_get_object_element(vary, i));
+  }
 }
 
 static void test_philox_known_answers(void) {

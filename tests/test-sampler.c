@@ -289,7 +289,7 @@ static void manual_encode(const DdimParams *params, float *x, DdimShape shape) {
 static void test_matches_manual_loop(void) {
   const DdimShape shape = {2, 1, 8, 8};
   const size_t count = ddim_shape_elements(shape);
-  g_assert_true(model->schedule.clip_sample); /* the fixture clips (range 2) by default */
+  g_assert_true(model->schedule.clip_sample); /* the fixture clips (range 0.75) by default */
   const struct {
     DdimSchedule schedule;
     int steps, clip;
