@@ -6,6 +6,7 @@
 #include "cli-args.h"
 #include "cli-images.h"
 #include "cli-progress.h"
+#include "ddim-convert.h"
 #include "ddim.h"
 #include "npy.h"
 
@@ -40,6 +41,7 @@ enum {
   OPT_GENERATE = 1 << 4, /* --xt --save-xt --count --size */
   OPT_TIMESTEP = 1 << 5,
   OPT_FRAMES = 1 << 6,
+  OPT_DTYPE = 1 << 7, /* convert: --dtype */
 };
 
 typedef struct {
@@ -59,6 +61,7 @@ struct Cli {
   char *output, *xt_path, *save_xt_path;
   char *steps_text, *eta_text, *schedule_text, *seed_text, *threads_text, *max_memory_text;
   char *count_text, *size_text, *strength_text, *timestep_text, *frames_text;
+  char *config, *dtype_text;
   int clip; /* -1 not given, 0 --no-clip, 1 --clip */
   gboolean resize;
   char **positionals;
@@ -225,6 +228,7 @@ static gboolean run_info(Cli *cli, GError **error) {
   g_autofree char *clip_range = format_double(info->clip_sample_range);
 
   g_print("model:           %s\n", cli->model_path);
+  g_print("source:          %s\n", ddim_model_get_source(cli->model));
   g_print("resolution:      %dx%d (other sizes: multiples of %d)\n", info->sample_width,
           info->sample_height, info->size_multiple);
   g_print("channels:        %d in, %d out\n", info->in_channels, info->out_channels);
@@ -242,7 +246,7 @@ static gboolean run_info(Cli *cli, GError **error) {
     g_print("clip default:    off\n");
   g_print("final alpha:     %s, steps_offset %d\n",
           info->set_alpha_to_one ? "1 (set_alpha_to_one)" : "alpha_bar_0", info->steps_offset);
-  g_print("config:          %s\n", info->config_path ? info->config_path : "-");
+  g_print("config:          %s\n", info->config_path ? info->config_path : "(built in; see source)");
   g_print("weights file:    %s\n", info->weights_path ? info->weights_path : "-");
   g_print("scheduler:       %s\n",
           info->scheduler_path ? info->scheduler_path : "(no scheduler_config.json; defaults)");
@@ -433,13 +437,36 @@ static gboolean run_interpolate(Cli *cli, GError **error) {
                          error);
 }
 
+static gboolean run_convert(Cli *cli, GError **error) {
+  if (cli->output == NULL) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "convert needs an output folder: -o OUT_DIR");
+    return FALSE;
+  }
+  DdimConvertDtype dtype = DDIM_CONVERT_F32;
+  if (cli->dtype_text && strcmp(cli->dtype_text, "source") == 0) {
+    dtype = DDIM_CONVERT_SOURCE_DTYPE;
+  } else if (cli->dtype_text && strcmp(cli->dtype_text, "f32") != 0) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "--dtype: unknown dtype '%s' (use f32 or source)", cli->dtype_text);
+    return FALSE;
+  }
+  if (!ddim_model_convert(cli->model, cli->output, dtype, error)) return FALSE;
+  g_print("wrote %s (config.json, diffusion_pytorch_model.safetensors, scheduler_config.json)\n",
+          cli->output);
+  return TRUE;
+}
+
 /* ---- The command line --------------------------------------------------- */
 
 static const char model_note[] =
     "MODEL is a diffusers UNet2DModel folder (config.json and "
-    "diffusion_pytorch_model.safetensors),\n"
-    "a pipeline folder holding unet/, or the .safetensors file.  It may be left out when\n"
-    "$DDIM_MODEL names one or the default model (" DEFAULT_MODEL_NAME ") is installed.\n"
+    "diffusion_pytorch_model.safetensors\n"
+    "or .bin), a pipeline folder holding unet/, or a weights file: .safetensors, a PyTorch\n"
+    ".bin/.ckpt/.pt (read without running any code; original DDPM/DDIM checkpoints too) or a\n"
+    "shard index.  --config FILE|NAME forces the network config (NAME: cifar10, celeba, lsun).\n"
+    "MODEL may be left out when $DDIM_MODEL names one or the default model (" DEFAULT_MODEL_NAME
+    ")\nis installed.\n"
     "Images are .png or .npy (float32 (C,H,W) or (N,C,H,W) in [-1, 1]); latents are .npy.";
 
 static const Command commands[] = {
@@ -472,6 +499,13 @@ static const Command commands[] = {
     {"interpolate", "MODEL A B", 3, OPT_SAMPLING | OPT_OUTPUT | OPT_RESIZE | OPT_FRAMES, 1.0,
      "Encode two images and decode K frames along the spherical path between their latents.",
      "The frames include both ends.  OUT names them like generate --count does.", run_interpolate},
+    {"convert", "MODEL", 1, OPT_OUTPUT | OPT_DTYPE, 1.0,
+     "Write a model (e.g. a PyTorch .bin/.ckpt) as a diffusers safetensors folder.",
+     "-o OUT_DIR receives config.json, diffusion_pytorch_model.safetensors and\n"
+     "scheduler_config.json; the folder then opens without unpickling anything and gives\n"
+     "bit-identical results.  --dtype f32 (default) stores float32, --dtype source keeps\n"
+     "each tensor's stored dtype.",
+     run_convert},
 };
 
 static gboolean on_clip_option(const char *option_name, const char *value, gpointer data,
@@ -507,6 +541,9 @@ static GOptionEntry *command_entries(Cli *cli) {
     ADD("save-xt", 0, 0, G_OPTION_ARG_FILENAME, &cli->save_xt_path,
         "Also write the starting noise x_T", "XT.npy");
   }
+  if (options & OPT_DTYPE)
+    ADD("dtype", 0, 0, G_OPTION_ARG_STRING, &cli->dtype_text,
+        "Tensor dtype of the converted weights: f32 (default) or source", "DTYPE");
   if (options & OPT_FRAMES)
     ADD("frames", 0, 0, G_OPTION_ARG_STRING, &cli->frames_text,
         "Number of frames, both ends included (2 or more)", "K");
@@ -530,6 +567,9 @@ static GOptionEntry *command_entries(Cli *cli) {
     ADD("seed", 0, 0, G_OPTION_ARG_STRING, &cli->seed_text,
         "Seed of the noise; image k uses N+k (default: random, printed as seed=N)", "N");
   }
+  ADD("config", 0, 0, G_OPTION_ARG_FILENAME, &cli->config,
+      "Network config: a config.json, or cifar10, celeba or lsun (official DDPM/DDIM)",
+      "FILE|NAME");
   ADD("threads", 0, 0, G_OPTION_ARG_STRING, &cli->threads_text,
       "Number of threads (default: all cores)", "N");
   ADD("max-memory", 0, 0, G_OPTION_ARG_STRING, &cli->max_memory_text,
@@ -642,7 +682,7 @@ static gboolean set_up(Cli *cli, GError **error) {
     return FALSE;
   }
 
-  cli->model = ddim_model_load(cli->model_path, error);
+  cli->model = ddim_model_load_with_config(cli->model_path, cli->config, error);
   if (cli->model == NULL) return FALSE;
   cli->info = ddim_model_get_info(cli->model);
   if (cli->max_memory) ddim_model_set_memory_limit(cli->model, cli->max_memory);
@@ -667,6 +707,8 @@ static void cli_clear(Cli *cli) {
   g_free(cli->strength_text);
   g_free(cli->timestep_text);
   g_free(cli->frames_text);
+  g_free(cli->config);
+  g_free(cli->dtype_text);
   g_strfreev(cli->positionals);
   g_free(cli->model_path);
   g_clear_pointer(&cli->model, ddim_model_free);
@@ -680,7 +722,7 @@ static void print_usage(FILE *stream) {
     fprintf(stream, "  %-12s %s\n", commands[i].name, commands[i].summary);
   fprintf(stream,
           "\nCommon options: --steps N (50) --eta E (0) --schedule NAME (uniform) --seed N\n"
-          "  --clip/--no-clip --threads N --max-memory SIZE\n\n"
+          "  --clip/--no-clip --threads N --max-memory SIZE --config FILE|NAME\n\n"
           "'ddim SUBCOMMAND --help' describes a subcommand; 'ddim --version' prints the "
           "version.\n\n%s\n",
           model_note);

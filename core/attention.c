@@ -5,6 +5,7 @@
  * Q = Wq·X + bq a plain GEMM, and per head S = scale·Q_hᵀK_h, softmax over
  * keys (max-subtracted, so it cannot overflow), O_h = V_h·Sᵀ. */
 #include "kernels.h"
+#include "parallel.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -16,6 +17,7 @@ size_t ddim_attention_scratch_elements(const DdimAttention *attn, size_t pixels)
 }
 
 static void softmax_rows(float *scores, size_t rows, size_t cols) {
+  DDIM_PARALLEL_FOR_IF(rows * cols >= DDIM_PARALLEL_MIN_WORK)
   for (size_t i = 0; i < rows; i++) {
     float *row = scores + i * cols;
     float max = row[0];
@@ -61,5 +63,6 @@ void ddim_attention(const DdimAttention *attn, float *x, size_t pixels, float *s
   /* x = (to_out(o) + x) / rescale_output_factor */
   ddim_linear_cm(attn->wo, attn->bo, C, C, o, pixels, normed);
   const float inv_rescale = 1.0f / attn->rescale_output_factor;
+  DDIM_PARALLEL_FOR_IF(plane >= DDIM_PARALLEL_MIN_WORK)
   for (size_t i = 0; i < plane; i++) x[i] = (normed[i] + x[i]) * inv_rescale;
 }

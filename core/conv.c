@@ -5,6 +5,7 @@
  * whatever the image size) and multiply by the weight matrix, which in
  * PyTorch's [out, in, kh, kw] layout already is the (out × in·k·k) matrix. */
 #include "kernels.h"
+#include "parallel.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -34,6 +35,7 @@ static void im2col_band(const DdimConv *conv, const float *x, int in_h, int in_w
   const int eff_h = conv->upsample2x ? 2 * in_h : in_h;
   const int eff_w = conv->upsample2x ? 2 * in_w : in_w;
   const size_t band = (size_t)rows * (size_t)out_w;
+  DDIM_PARALLEL_FOR_IF((size_t)conv->in_channels * (size_t)(k * k) * band >= DDIM_PARALLEL_MIN_WORK)
   for (int ci = 0; ci < conv->in_channels; ci++) {
     const float *plane = x + (size_t)ci * (size_t)in_h * (size_t)in_w;
     for (int ky = 0; ky < k; ky++) {
@@ -74,6 +76,7 @@ static void im2col_band(const DdimConv *conv, const float *x, int in_h, int in_w
 }
 
 static void fill_bias(const float *bias, int channels, size_t pixels, float *y) {
+  DDIM_PARALLEL_FOR_IF((size_t)channels * pixels >= DDIM_PARALLEL_MIN_WORK)
   for (int c = 0; c < channels; c++) {
     float value = bias ? bias[c] : 0.0f;
     float *row = y + (size_t)c * pixels;

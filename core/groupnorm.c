@@ -1,11 +1,36 @@
 /* groupnorm.c — GroupNorm fused with the time-embedding add/scale/shift and
  * the activation that follows it in every ResnetBlock2D. */
 #include "kernels.h"
+#include "parallel.h"
 
 #include <math.h>
+#include <stdint.h>
+
+/* expf by range reduction x = n·ln2 + r and a degree-6 polynomial for e^r
+ * (|r| ≤ ln2/2): about 1 ulp, and branch-free so the SiLU loops vectorise.
+ * The libm call, which cannot be vectorised without -ffast-math, took a
+ * tenth of a 256×256 network evaluation. */
+static inline float exp_approx(float x) {
+  x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+  const float t = x * 1.44269504088896341f;
+  const int n = (int)(t + (t >= 0.0f ? 0.5f : -0.5f));
+  const float r = (x - (float)n * 0.693359375f) + (float)n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  union {
+    uint32_t bits;
+    float value;
+  } scale = {.bits = (uint32_t)(n + 127) << 23};
+  return p * scale.value;
+}
 
 float ddim_silu(float x) {
-  return x / (1.0f + expf(-x));
+  return x / (1.0f + exp_approx(-x));
 }
 
 static float activate(DdimActivation act, float x) {
@@ -19,6 +44,7 @@ static float activate(DdimActivation act, float x) {
 }
 
 void ddim_activation(DdimActivation act, float *x, size_t n) {
+  DDIM_PARALLEL_FOR_IF(n >= DDIM_PARALLEL_MIN_WORK)
   for (size_t i = 0; i < n; i++) x[i] = activate(act, x[i]);
 }
 
@@ -27,6 +53,7 @@ void ddim_group_norm(const DdimGroupNorm *norm, const float *x, size_t pixels, c
                      DdimActivation act, float *out) {
   const int per_group = norm->channels / norm->groups;
   const double count = (double)per_group * (double)pixels;
+  DDIM_PARALLEL_FOR_IF((size_t)norm->channels * pixels >= DDIM_PARALLEL_MIN_WORK)
   for (int g = 0; g < norm->groups; g++) {
     const int c0 = g * per_group;
     /* Two passes in double: the mean, then the biased variance about it. */

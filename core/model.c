@@ -1,48 +1,76 @@
 /* model.c — how a model folder is found, loaded and described.
  *
- * Layouts (diffusers): a UNet2DModel folder (config.json +
- * diffusion_pytorch_model.safetensors, scheduler_config.json beside it or in
- * ../scheduler/), a pipeline folder with unet/ (and scheduler/), or the
- * .safetensors file with config.json beside it. */
+ * Layouts (diffusers): a UNet2DModel folder (config.json + weights,
+ * scheduler_config.json beside it or in ../scheduler/), a pipeline folder
+ * with unet/ (and scheduler/), or a weights file given directly, with
+ * config.json beside it.  Weights are diffusion_pytorch_model.safetensors,
+ * else a shard index, else diffusion_pytorch_model.bin (or the only
+ * checkpoint file); a file's format is told from its bytes.  Original
+ * DDPM/DDIM checkpoints are renamed to diffusers keys, and without a
+ * config.json their config is inferred from the tensor shapes. */
 #include "model.h"
+
+#include "ddim-convert.h"
+#include "ddpm-original.h"
+#include "torch-checkpoint.h"
 
 #include <string.h>
 #include <unistd.h>
 
 #define WEIGHTS_NAME "diffusion_pytorch_model.safetensors"
+#define SAFETENSORS_INDEX_NAME "diffusion_pytorch_model.safetensors.index.json"
+#define BIN_NAME "diffusion_pytorch_model.bin"
+#define BIN_INDEX_NAME "diffusion_pytorch_model.bin.index.json"
+#define MAX_CONFIG_BYTES (16 * 1024 * 1024)
 
 static gboolean is_file(const char *path) {
   return g_file_test(path, G_FILE_TEST_IS_REGULAR);
 }
 
-/* The weights file of a UNet folder: the standard name, else the only
- * *.safetensors there (e.g. the .fp16 variant). */
+static gboolean is_checkpoint_name(const char *name) {
+  return g_str_has_suffix(name, ".bin") || g_str_has_suffix(name, ".ckpt") ||
+         g_str_has_suffix(name, ".pt") || g_str_has_suffix(name, ".pth");
+}
+
+/* The weights of a UNet folder: the standard safetensors name, else the
+ * only *.safetensors (e.g. the .fp16 variant), else a safetensors shard
+ * index, else the standard .bin, a .bin shard index, or the only PyTorch
+ * checkpoint file there. */
 static char *find_weights(const char *folder, GError **error) {
-  g_autofree char *standard = g_build_filename(folder, WEIGHTS_NAME, NULL);
-  if (is_file(standard)) return g_steal_pointer(&standard);
+  const char *preferred[] = {WEIGHTS_NAME, NULL};
+  const char *fallbacks[] = {SAFETENSORS_INDEX_NAME, BIN_NAME, BIN_INDEX_NAME, NULL};
+  for (int i = 0; preferred[i]; i++) {
+    g_autofree char *standard = g_build_filename(folder, preferred[i], NULL);
+    if (is_file(standard)) return g_steal_pointer(&standard);
+  }
   g_autoptr(GDir) dir = g_dir_open(folder, 0, NULL);
-  char *found = NULL;
-  int count = 0;
-  gboolean has_bin = FALSE;
+  g_autofree char *safetensors = NULL, *checkpoint = NULL;
+  int safetensors_count = 0, checkpoint_count = 0;
   for (const char *name; dir && (name = g_dir_read_name(dir));) {
     if (g_str_has_suffix(name, ".safetensors")) {
-      count++;
-      if (!found) found = g_build_filename(folder, name, NULL);
+      if (!safetensors_count++) safetensors = g_build_filename(folder, name, NULL);
+    } else if (is_checkpoint_name(name)) {
+      if (!checkpoint_count++) checkpoint = g_build_filename(folder, name, NULL);
     }
-    if (g_str_has_suffix(name, ".bin") || g_str_has_suffix(name, ".ckpt")) has_bin = TRUE;
   }
-  if (count == 1) return found;
-  g_free(found);
-  if (count > 1)
+  if (safetensors_count == 1) return g_steal_pointer(&safetensors);
+  for (int i = 0; fallbacks[i]; i++) {
+    g_autofree char *candidate = g_build_filename(folder, fallbacks[i], NULL);
+    if (is_file(candidate)) return g_steal_pointer(&candidate);
+  }
+  if (safetensors_count > 1)
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
                 "%s: several .safetensors files and no %s; give the file to use", folder,
                 WEIGHTS_NAME);
-  else if (has_bin)
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
-                "%s: only PyTorch .bin/.ckpt weights found; a %s file is needed", folder,
-                WEIGHTS_NAME);
+  else if (checkpoint_count == 1)
+    return g_steal_pointer(&checkpoint);
+  else if (checkpoint_count > 1)
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
+                "%s: several PyTorch checkpoint files and no %s; give the file to use", folder,
+                BIN_NAME);
   else
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: no %s in this folder", folder, WEIGHTS_NAME);
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: no %s or %s in this folder", folder,
+                WEIGHTS_NAME, BIN_NAME);
   return NULL;
 }
 
@@ -62,6 +90,8 @@ static char *first_existing(const char *a, const char *b) {
   return NULL;
 }
 
+/* The files of a model; files->config stays NULL for a weights file with no
+ * config.json beside it (an original checkpoint's config can be inferred). */
 static gboolean resolve(const char *path, ModelFiles *files, GError **error) {
   memset(files, 0, sizeof *files);
   if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
@@ -91,21 +121,11 @@ static gboolean resolve(const char *path, ModelFiles *files, GError **error) {
     return TRUE;
   }
   if (is_file(path)) {
-    if (!g_str_has_suffix(path, ".safetensors")) {
-      g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
-                  "%s: a model is a diffusers folder or a .safetensors file", path);
-      return FALSE;
-    }
     g_autofree char *folder = g_path_get_dirname(path);
     g_autofree char *config = g_build_filename(folder, "config.json", NULL);
-    if (!is_file(config)) {
-      g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: no config.json beside the weights file",
-                  path);
-      return FALSE;
-    }
     g_autofree char *beside = g_build_filename(folder, "scheduler_config.json", NULL);
     g_autofree char *parent = g_build_filename(folder, "..", "scheduler", "scheduler_config.json", NULL);
-    files->config = g_steal_pointer(&config);
+    files->config = is_file(config) ? g_steal_pointer(&config) : NULL;
     files->weights = g_strdup(path);
     files->scheduler = first_existing(beside, parent);
     return TRUE;
@@ -114,14 +134,25 @@ static gboolean resolve(const char *path, ModelFiles *files, GError **error) {
   return FALSE;
 }
 
-/* A stable identity for latents: SHA-256 of config.json, the safetensors
- * header and 64 evenly spread 4 KiB samples of the tensor data. */
-static char *compute_identity(const char *config_path, const DdimSafetensors *weights) {
+/* A stable identity for latents: SHA-256 of config.json and the weights —
+ * for a safetensors file its header and 64 evenly spread 4 KiB samples of
+ * the tensor data; for other tables every tensor's name, dtype, shape and
+ * first 256 bytes. */
+static char *compute_identity(const char *config_text, const DdimSafetensors *weights) {
   g_autoptr(GChecksum) checksum = g_checksum_new(G_CHECKSUM_SHA256);
-  g_autofree char *config_text = NULL;
-  gsize config_length = 0;
-  if (g_file_get_contents(config_path, &config_text, &config_length, NULL))
-    g_checksum_update(checksum, (const guchar *)config_text, (gssize)config_length);
+  if (config_text) g_checksum_update(checksum, (const guchar *)config_text, (gssize)strlen(config_text));
+  if (!weights->bytes) {
+    for (int i = 0; i < weights->n_tensors; i++) {
+      const DdimStTensor *tensor = &weights->tensors[i];
+      g_autoptr(GString) header = g_string_new(NULL);
+      g_string_append_printf(header, "%s\n%s\n", tensor->name, tensor->dtype_name);
+      for (int d = 0; d < tensor->rank; d++)
+        g_string_append_printf(header, "%" G_GINT64_FORMAT ",", tensor->shape[d]);
+      g_checksum_update(checksum, (const guchar *)header->str, (gssize)header->len);
+      g_checksum_update(checksum, tensor->data, (gssize)MIN(tensor->nbytes, 256));
+    }
+    return g_strndup(g_checksum_get_string(checksum), 32);
+  }
   g_checksum_update(checksum, weights->bytes, (gssize)(8 + weights->header_length));
   size_t data_start = 8 + weights->header_length;
   size_t data_size = weights->size - data_start;
@@ -144,31 +175,103 @@ static const char *weights_dtype(const DdimSafetensors *weights) {
   return dtype ? dtype : "none";
 }
 
-DdimModel *ddim_model_load(const char *path, GError **error) {
+static gboolean read_config(const char *path, char **text, GError **error) {
+  gsize length = 0;
+  g_autoptr(GError) read_error = NULL;
+  if (!g_file_get_contents(path, text, &length, &read_error)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot read: %s", path, read_error->message);
+    return FALSE;
+  }
+  if (length > MAX_CONFIG_BYTES || strlen(*text) != length) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
+                length > MAX_CONFIG_BYTES ? "%s: too large for a config file" : "%s: not a text file",
+                path);
+    g_clear_pointer(text, g_free);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* The config forced by the caller: a config.json file, or an official name. */
+static gboolean forced_config(DdimModel *model, const char *config, char **origin,
+                              GError **error) {
+  if (is_file(config)) {
+    g_free(model->config_path);
+    model->config_path = g_strdup(config);
+    *origin = g_strdup_printf("config from %s", config);
+    return read_config(config, &model->config_text, error);
+  }
+  g_clear_pointer(&model->config_path, g_free);
+  model->config_text = ddim_ddpm_official_config(config, origin);
+  if (!model->config_text) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "config \"%s\" is neither a config.json file nor an official config (%s)", config,
+                ddim_ddpm_official_names());
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean load_weights(DdimModel *model, char **description, gboolean *original,
+                             GError **error) {
+  model->weights = ddim_weights_open(model->weights_path, description, error);
+  if (!model->weights) return FALSE;
+  *original = ddim_ddpm_original_detect(model->weights);
+  return !*original || ddim_ddpm_original_to_diffusers(model->weights, error);
+}
+
+DdimModel *ddim_model_load_with_config(const char *path, const char *config, GError **error) {
   g_return_val_if_fail(path != NULL, NULL);
   ModelFiles files;
   if (!resolve(path, &files, error)) {
     model_files_clear(&files);
     return NULL;
   }
-  DdimModel *model = g_new0(DdimModel, 1);
+  g_autoptr(DdimModel) model = g_new0(DdimModel, 1);
   model->config_path = files.config;
   model->weights_path = files.weights;
   model->scheduler_path = files.scheduler;
 
-  gboolean ok = ddim_unet_config_load(model->config_path, &model->config, error);
-  if (ok) {
-    ok = model->scheduler_path
-             ? ddim_noise_schedule_load(model->scheduler_path, &model->schedule, error)
-             : ddim_noise_schedule_init_default(&model->schedule, error);
+  /* A config file is read first, so its errors come before the weights'. */
+  g_autofree char *config_origin = NULL, *weights_description = NULL;
+  gboolean original = FALSE;
+  if (config) {
+    if (!forced_config(model, config, &config_origin, error)) return NULL;
+  } else if (model->config_path) {
+    if (!read_config(model->config_path, &model->config_text, error)) return NULL;
   }
-  if (ok) ok = (model->weights = ddim_safetensors_open(model->weights_path, error)) != NULL;
-  if (ok) ok = (model->net = ddim_unet_new(&model->config, model->weights, error)) != NULL;
-  if (!ok) {
-    ddim_model_free(model);
+  if (model->config_text &&
+      !ddim_unet_config_parse(model->config_text, -1,
+                              model->config_path ? model->config_path : config, &model->config,
+                              error))
     return NULL;
+  if (!load_weights(model, &weights_description, &original, error)) return NULL;
+  if (!model->config_text) {
+    if (!original) {
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO,
+                  "%s: no config.json beside the weights file; give one with --config FILE, or "
+                  "an official config name (%s)",
+                  model->weights_path, ddim_ddpm_official_names());
+      return NULL;
+    }
+    model->config_text =
+        ddim_ddpm_original_infer_config(model->weights, &config_origin, error);
+    if (!model->config_text) return NULL;
+    g_autofree char *label = g_strdup_printf("%s (%s)", model->weights_path, config_origin);
+    if (!ddim_unet_config_parse(model->config_text, -1, label, &model->config, error))
+      return NULL;
   }
-  model->identity = compute_identity(model->config_path, model->weights);
+  model->source = g_strdup_printf("%s%s%s%s", weights_description,
+                                  original ? "; original DDPM layout" : "",
+                                  config_origin ? "; " : "", config_origin ? config_origin : "");
+
+  gboolean ok = model->scheduler_path
+                    ? ddim_noise_schedule_load(model->scheduler_path, &model->schedule, error)
+                    : ddim_noise_schedule_init_default(&model->schedule, error);
+  if (!ok) return NULL;
+  model->net = ddim_unet_new(&model->config, model->weights, error);
+  if (!model->net) return NULL;
+  model->identity = compute_identity(model->config_text, model->weights);
 
   DdimModelInfo *info = &model->info;
   info->sample_height = model->config.sample_height;
@@ -192,7 +295,15 @@ DdimModel *ddim_model_load(const char *path, GError **error) {
   info->weights_path = model->weights_path;
   info->scheduler_path = model->scheduler_path;
   info->identity = model->identity;
-  return model;
+  return g_steal_pointer(&model);
+}
+
+DdimModel *ddim_model_load(const char *path, GError **error) {
+  return ddim_model_load_with_config(path, NULL, error);
+}
+
+const char *ddim_model_get_source(const DdimModel *model) {
+  return model->source;
 }
 
 void ddim_model_free(DdimModel *model) {
@@ -204,6 +315,8 @@ void ddim_model_free(DdimModel *model) {
   g_free(model->weights_path);
   g_free(model->scheduler_path);
   g_free(model->identity);
+  g_free(model->config_text);
+  g_free(model->source);
   g_free(model);
 }
 

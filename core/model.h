@@ -16,6 +16,8 @@ struct DdimModel {
   DdimUnet *net;
   uint64_t memory_limit;
   char *config_path, *weights_path, *scheduler_path, *identity;
+  char *config_text; /* the config.json text used (read, official or inferred) */
+  char *source;      /* what the weights are: format, part of a checkpoint, config origin */
 };
 
 #endif

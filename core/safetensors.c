@@ -47,6 +47,8 @@ void ddim_safetensors_free(DdimSafetensors *file) {
   for (int i = 0; i < file->n_tensors; i++) tensor_clear(&file->tensors[i]);
   g_free(file->tensors);
   if (file->by_name) g_hash_table_destroy(file->by_name);
+  /* Tensor data may live in what is kept: release it after the tensors. */
+  if (file->kept) g_ptr_array_unref(file->kept);
   if (file->mapping) g_mapped_file_unref(file->mapping);
   g_free(file->path);
   g_free(file);
@@ -315,6 +317,93 @@ DdimSafetensors *ddim_safetensors_open(const char *path, GError **error) {
 
 const DdimStTensor *ddim_safetensors_find(const DdimSafetensors *file, const char *name) {
   return g_hash_table_lookup(file->by_name, name);
+}
+
+/* ---- Built tables ---------------------------------------------------------- */
+
+typedef struct {
+  gpointer data;
+  GDestroyNotify destroy;
+} Kept;
+
+static void kept_free(gpointer data) {
+  Kept *kept = data;
+  if (kept->destroy) kept->destroy(kept->data);
+  g_free(kept);
+}
+
+DdimSafetensors *ddim_tensor_table_new(const char *path, int capacity) {
+  DdimSafetensors *table = g_new0(DdimSafetensors, 1);
+  table->path = g_strdup(path);
+  table->capacity = MAX(capacity, 0);
+  table->tensors = g_new0(DdimStTensor, table->capacity ? table->capacity : 1);
+  table->by_name = g_hash_table_new(g_str_hash, g_str_equal);
+  table->kept = g_ptr_array_new_with_free_func(kept_free);
+  return table;
+}
+
+void ddim_tensor_table_keep(DdimSafetensors *table, gpointer data, GDestroyNotify destroy) {
+  if (!table->kept) table->kept = g_ptr_array_new_with_free_func(kept_free);
+  Kept *kept = g_new(Kept, 1);
+  kept->data = data;
+  kept->destroy = destroy;
+  g_ptr_array_add(table->kept, kept);
+}
+
+DdimStTensor *ddim_tensor_table_add(DdimSafetensors *table, const char *name,
+                                    const char *dtype_name, int rank, const int64_t *shape,
+                                    const guint8 *data, GError **error) {
+  const DtypeInfo *dtype = lookup_dtype(dtype_name);
+  if (table->n_tensors >= table->capacity) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: more than %d tensors", table->path,
+                table->capacity);
+    return NULL;
+  }
+  if (!dtype || rank < 0 || rank > DDIM_ST_MAX_RANK) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
+                "%s: tensor \"%s\" has dtype %s and rank %d, which a tensor table cannot hold",
+                table->path, name, dtype_name, rank);
+    return NULL;
+  }
+  if (g_hash_table_contains(table->by_name, name)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: tensor \"%s\" appears twice",
+                table->path, name);
+    return NULL;
+  }
+  uint64_t elements = 1;
+  for (int i = 0; i < rank; i++) {
+    if (shape[i] < 0 || __builtin_mul_overflow(elements, (uint64_t)shape[i], &elements) ||
+        elements > UINT64_MAX / dtype->bits) {
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: tensor \"%s\" is too large",
+                  table->path, name);
+      return NULL;
+    }
+  }
+  DdimStTensor *tensor = &table->tensors[table->n_tensors++];
+  tensor->name = g_strdup(name);
+  tensor->dtype_name = g_strdup(dtype->name);
+  tensor->dtype = dtype->dtype;
+  tensor->rank = rank;
+  for (int i = 0; i < rank; i++) tensor->shape[i] = shape[i];
+  tensor->elements = elements;
+  tensor->nbytes = elements * dtype->bits / 8;
+  tensor->data = data;
+  g_hash_table_insert(table->by_name, tensor->name, tensor);
+  return tensor;
+}
+
+gboolean ddim_tensor_table_reindex(DdimSafetensors *table, GError **error) {
+  g_hash_table_remove_all(table->by_name);
+  for (int i = 0; i < table->n_tensors; i++) {
+    DdimStTensor *tensor = &table->tensors[i];
+    if (g_hash_table_contains(table->by_name, tensor->name)) {
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: tensor \"%s\" appears twice",
+                  table->path, tensor->name);
+      return FALSE;
+    }
+    g_hash_table_insert(table->by_name, tensor->name, tensor);
+  }
+  return TRUE;
 }
 
 float ddim_half_to_float(uint16_t half) {

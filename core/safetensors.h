@@ -31,15 +31,21 @@ typedef struct {
   const guint8 *data; /* inside the mapping; may be unaligned */
 } DdimStTensor;
 
+/* A table of named tensors: what the network binder (unet.h) consumes.  It
+ * is read from a safetensors file, or built by the reader of another format
+ * (torch-checkpoint.h) with ddim_tensor_table_new/add; tensor data then
+ * points into mappings or buffers that the table keeps alive. */
 typedef struct {
   char *path;
   GMappedFile *mapping; /* NULL when parsed from caller memory */
-  const guint8 *bytes;
+  const guint8 *bytes;  /* the safetensors file; NULL for a built table */
   size_t size;
   size_t header_length;
   DdimStTensor *tensors;
   int n_tensors;
   GHashTable *by_name; /* name → DdimStTensor* */
+  int capacity;        /* built tables: room in tensors[] */
+  GPtrArray *kept;     /* built tables: what the tensor data lives in */
 } DdimSafetensors;
 
 /* Map and validate a file. */
@@ -51,6 +57,21 @@ void ddim_safetensors_free(DdimSafetensors *file);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DdimSafetensors, ddim_safetensors_free)
 
 const DdimStTensor *ddim_safetensors_find(const DdimSafetensors *file, const char *name);
+
+/* ---- Built tables ---------------------------------------------------------- */
+
+/* An empty table with room for `capacity` tensors; path is for messages. */
+DdimSafetensors *ddim_tensor_table_new(const char *path, int capacity);
+/* Append a tensor whose bytes (little-endian, C order) are at `data`;
+ * dtype_name is a safetensors dtype.  Refuses a full table, a duplicate
+ * name, an unknown dtype, too high a rank or a size that overflows. */
+DdimStTensor *ddim_tensor_table_add(DdimSafetensors *table, const char *name,
+                                    const char *dtype_name, int rank, const int64_t *shape,
+                                    const guint8 *data, GError **error);
+/* Keep `data` alive as long as the table; `destroy` frees it with the table. */
+void ddim_tensor_table_keep(DdimSafetensors *table, gpointer data, GDestroyNotify destroy);
+/* Rebuild the name index after tensor names were changed in place. */
+gboolean ddim_tensor_table_reindex(DdimSafetensors *table, GError **error);
 
 /* Convert F32/F16/BF16 data to float32 (safe for unaligned data). */
 gboolean ddim_st_tensor_to_f32(const DdimStTensor *tensor, float *out);

@@ -1,11 +1,14 @@
 /* threads.c — one thread count for OpenBLAS and the engine.
  *
- * The engine's own loops are cheap next to the GEMMs and run on the calling
- * thread, so the only pool is OpenBLAS's: no oversubscription. */
+ * With the OpenMP build of OpenBLAS both use libgomp's pool, so one setting
+ * sizes the only pool there is: no oversubscription. */
 #include "ddim.h"
 #include "threads.h"
 
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #ifdef DDIM_HAVE_OPENBLAS_THREADS
 extern void openblas_set_num_threads(int num_threads);
@@ -23,6 +26,9 @@ void ddim_set_threads(int threads) {
   if (threads <= 0) threads = cores;
   if (threads > 256) threads = 256;
   configured_threads = threads;
+#ifdef _OPENMP
+  omp_set_num_threads(threads);
+#endif
 #ifdef DDIM_HAVE_OPENBLAS_THREADS
   openblas_set_num_threads(threads);
 #endif

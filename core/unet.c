@@ -9,6 +9,7 @@
  * the skip stack, two ping-pong activations, the concat buffer and the
  * per-image scratch of the kernels.  A forward pass allocates nothing. */
 #include "unet.h"
+#include "parallel.h"
 
 #include <math.h>
 #include <string.h>
@@ -468,6 +469,17 @@ uint64_t ddim_unet_arena_bytes(const DdimUnet *net, DdimShape shape) {
 
 /* ---- Forward -------------------------------------------------------------- */
 
+/* memcpy split over the pool for large planes. */
+static void copy_floats(float *dst, const float *src, size_t count) {
+  const size_t chunk = 16384;
+  const size_t chunks = (count + chunk - 1) / chunk;
+  DDIM_PARALLEL_FOR_IF(count >= DDIM_PARALLEL_MIN_WORK)
+  for (size_t i = 0; i < chunks; i++) {
+    size_t begin = i * chunk, length = count - begin < chunk ? count - begin : chunk;
+    memcpy(dst + begin, src + begin, sizeof(float) * length);
+  }
+}
+
 typedef struct {
   int batch;
   float *t1, *t2, *kernel_scratch; /* per image */
@@ -495,12 +507,16 @@ static void resnet_forward(const DdimUnet *net, const Resnet *resnet, const floa
     else /* norm2(h + temb) */
       ddim_group_norm(&resnet->norm2, work->t2, pixels, proj, NULL, NULL, TRUE, act, work->t2);
     ddim_conv2d(&resnet->conv2, work->t2, h, w, work->t1, h, w, work->kernel_scratch);
-    if (resnet->has_shortcut)
-      ddim_conv2d(&resnet->shortcut, xb, h, w, ob, h, w, work->kernel_scratch);
-    else if (ob != xb)
-      memcpy(ob, xb, sizeof(float) * out_plane);
     const float inv_scale = 1.0f / resnet->output_scale_factor;
-    for (size_t i = 0; i < out_plane; i++) ob[i] = (ob[i] + work->t1[i]) * inv_scale;
+    const float *residual = work->t1;
+    if (resnet->has_shortcut) {
+      ddim_conv2d(&resnet->shortcut, xb, h, w, ob, h, w, work->kernel_scratch);
+      DDIM_PARALLEL_FOR_IF(out_plane >= DDIM_PARALLEL_MIN_WORK)
+      for (size_t i = 0; i < out_plane; i++) ob[i] = (ob[i] + residual[i]) * inv_scale;
+    } else {
+      DDIM_PARALLEL_FOR_IF(out_plane >= DDIM_PARALLEL_MIN_WORK)
+      for (size_t i = 0; i < out_plane; i++) ob[i] = (xb[i] + residual[i]) * inv_scale;
+    }
   }
 }
 
@@ -664,8 +680,8 @@ gboolean ddim_unet_forward(DdimUnet *net, const float *x, DdimShape shape, const
       const size_t h_plane = (size_t)channels * pixels, s_plane = (size_t)skip_c * pixels;
       for (int b = 0; b < batch; b++) {
         float *dst = concat + (size_t)b * (h_plane + s_plane);
-        memcpy(dst, h + (size_t)b * h_plane, sizeof(float) * h_plane);
-        memcpy(dst + h_plane, skip + (size_t)b * s_plane, sizeof(float) * s_plane);
+        copy_floats(dst, h + (size_t)b * h_plane, h_plane);
+        copy_floats(dst + h_plane, skip + (size_t)b * s_plane, s_plane);
       }
       float *dst = h == ping ? pong : ping;
       resnet_forward(net, &block->resnets[j], concat, lh, lw, dst, &work);

@@ -3,7 +3,7 @@
 # command from Debian's archive (Debian 12 or later).  Idempotent.
 set -euo pipefail
 
-packages=(gcc meson ninja-build pkg-config libglib2.0-dev libjson-glib-dev libopenblas-dev
+packages=(gcc meson ninja-build pkg-config libglib2.0-dev libjson-glib-dev libopenblas-dev libopenblas-openmp-dev
           libpng-dev)
 missing=()
 for package in "${packages[@]}"; do

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
 extern char *openblas_get_corename(void);
@@ -23,6 +22,15 @@ static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Peak resident memory of this process since exec (VmHWM); getrusage's
+ * ru_maxrss would carry over the parent's peak across fork + exec. */
+static long peak_rss_bytes(void) {
+  g_autofree char *status = NULL;
+  if (!g_file_get_contents("/proc/self/status", &status, NULL, NULL)) return -1;
+  const char *line = strstr(status, "VmHWM:");
+  return line ? 1024L * strtol(line + 6, NULL, 10) : -1;
 }
 
 static int compare_doubles(const void *a, const void *b) {
@@ -132,8 +140,6 @@ int main(int argc, char **argv) {
   }
 
   double flops = ddim_model_flops(model, shape);
-  struct rusage usage;
-  getrusage(RUSAGE_SELF, &usage);
   double peak = sgemm_peak_gflops();
   printf("{\"parameters\": %" G_GUINT64_FORMAT ", \"weight_bytes\": %" G_GUINT64_FORMAT
          ", \"arena_bytes\": %" G_GUINT64_FORMAT ", \"batch\": %d, \"height\": %d, \"width\": %d, "
@@ -143,7 +149,7 @@ int main(int argc, char **argv) {
          info->parameter_count, info->weight_bytes,
          ddim_model_memory_needed(model, shape) - info->weight_bytes, shape.n, shape.h, shape.w,
          ddim_get_threads(), flops, eval_seconds, steps, run_seconds,
-         eval_seconds > 0 ? flops / eval_seconds / 1e9 : 0.0, peak, usage.ru_maxrss * 1024L,
+         eval_seconds > 0 ? flops / eval_seconds / 1e9 : 0.0, peak, peak_rss_bytes(),
          load_seconds, openblas_get_corename());
   return 0;
 }

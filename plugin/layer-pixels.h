@@ -1,0 +1,72 @@
+/* layer-pixels.h — GIMP layers ↔ model tensors through GEGL.
+ *
+ * Pixels are read and written as "R'G'B'A float" in the image's colour space
+ * (straight alpha), which is what ddim-pixels.h expects; grayscale layers are
+ * converted by babl on the way in and out.  Until tiled processing exists, a
+ * region whose size differs from the model's resolution is scaled to it with
+ * GEGL (gegl:scale-size, cubic) and the result scaled back. */
+#ifndef DDIM_PLUGIN_LAYER_PIXELS_H
+#define DDIM_PLUGIN_LAYER_PIXELS_H
+
+#include <babl/babl.h>
+#include <gegl.h>
+#include <libgimp/gimp.h>
+
+#include "ddim.h"
+
+typedef struct {
+  int x, y, width, height; /* the region, in image coordinates */
+  gboolean has_alpha;      /* the layer has an alpha channel */
+  const Babl *format;      /* R'G'B'A float in the layer's colour space */
+  float *rgba;             /* width × height × 4, straight alpha */
+} PluginPixels;
+
+void plugin_pixels_clear(PluginPixels *pixels);
+
+/* Reads a layer: the whole layer, or (within_selection) the bounding box of
+ * the selection inside it.  FALSE without an error when the selection does
+ * not touch the layer. */
+gboolean plugin_pixels_read(GimpDrawable *drawable, gboolean within_selection,
+                            PluginPixels *pixels, GError **error);
+
+/* Selection mask values (0..1) over the region, or NULL when the image has
+ * no selection. */
+float *plugin_pixels_read_selection(GimpImage *image, const PluginPixels *pixels);
+
+/* Region → model tensor (C × H × W of `image`), scaled when the sizes differ. */
+float *plugin_pixels_to_tensor(const PluginPixels *pixels, DdimShape image);
+
+/* Model tensor → width × height × 4 straight-alpha pixels in `format`,
+ * scaled when the sizes differ.  A model without alpha gives alpha 1. */
+float *plugin_tensor_to_rgba(const float *tensor, DdimShape image, int width, int height,
+                             const Babl *format);
+
+/* Gives result pixels the source's alpha (for models without an alpha
+ * channel: the layer's transparency is kept). */
+void plugin_rgba_copy_alpha(float *rgba, const float *from, size_t pixels);
+
+/* Composites result over source through a mask (0 keeps the source):
+ * premultiplied mix, result un-premultiplied again. */
+void plugin_rgba_blend_mask(float *result, const float *source, const float *mask,
+                            size_t pixels);
+
+/* Whether the pixels are all opaque. */
+gboolean plugin_rgba_opaque(const float *rgba, size_t pixels);
+
+/* A new layer for the image's base type (RGB or gray), with or without alpha;
+ * not inserted. */
+GimpLayer *plugin_layer_new(GimpImage *image, const char *name, int width, int height,
+                            gboolean alpha);
+
+/* Writes width × height × 4 straight-alpha pixels (in the format of
+ * plugin_pixels_format) to a layer of that size. */
+void plugin_layer_write(GimpLayer *layer, const float *rgba);
+
+/* Inserts layer directly above `below` (same parent), at offsets x, y. */
+void plugin_layer_insert_above(GimpImage *image, GimpLayer *layer, GimpLayer *below, int x,
+                               int y);
+
+/* R'G'B'A float in a drawable's colour space. */
+const Babl *plugin_pixels_format(GimpDrawable *drawable);
+
+#endif

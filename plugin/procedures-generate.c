@@ -1,0 +1,157 @@
+/* procedures-generate.c — plug-in-ddim-generate: images from seeded noise,
+ * as a new image or as new layers of the current one; each image on its own
+ * layer, seeds seed … seed + count − 1, its x_T kept on the layer. */
+#include "arguments.h"
+#include "latent-parasite.h"
+#include "run.h"
+
+#include <glib/gi18n.h>
+
+enum { OUTPUT_NEW_IMAGE, OUTPUT_NEW_LAYER };
+
+static GimpValueArray *generate_run(GimpProcedure *procedure, GimpRunMode run_mode,
+                                    GimpImage *image, GimpDrawable **drawables,
+                                    GimpProcedureConfig *config, gpointer data);
+
+GimpProcedure *plugin_generate_new(GimpPlugIn *plug_in) {
+  GimpProcedure *procedure = gimp_image_procedure_new(plug_in, PROC_GENERATE,
+                                                      GIMP_PDB_PROC_TYPE_PLUGIN, generate_run,
+                                                      NULL, NULL);
+  gimp_procedure_set_image_types(procedure, "*");
+  gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_ALWAYS);
+  gimp_procedure_set_menu_label(procedure, _("_Generate..."));
+  gimp_procedure_add_menu_path(procedure, MENU_PATH);
+  gimp_procedure_set_documentation(
+      procedure, _("Generate images from noise with a diffusion model (DDIM)"),
+      _("Samples images from seeded Gaussian noise with DDIM and a diffusers UNet2DModel. Each "
+        "image goes on its own layer (seeds seed to seed + count - 1), in a new image or in the "
+        "current one. The starting noise x_T is kept on each layer, so that Decode can render it "
+        "again with other settings."),
+      PROC_GENERATE);
+  gimp_procedure_set_attribution(procedure, "ddim for GIMP contributors",
+                                 "ddim for GIMP contributors", "2025");
+
+  plugin_add_model_argument(procedure);
+  plugin_add_steps_argument(procedure, FALSE);
+  plugin_add_eta_argument(procedure);
+  plugin_add_schedule_argument(procedure, FALSE);
+  plugin_add_seed_argument(procedure);
+  plugin_add_count_argument(procedure);
+  gimp_procedure_add_int_argument(procedure, "width", _("_Width"),
+                                  _("Width of the images; 0 = the model's resolution (new image) "
+                                    "or the image's width (new layers)"),
+                                  0, PLUGIN_MAX_SIZE, 0, G_PARAM_READWRITE);
+  gimp_procedure_add_int_argument(procedure, "height", _("Hei_ght"),
+                                  _("Height of the images; 0 = the model's resolution (new image) "
+                                    "or the image's height (new layers)"),
+                                  0, PLUGIN_MAX_SIZE, 0, G_PARAM_READWRITE);
+  gimp_procedure_add_choice_argument(
+      procedure, "output", _("O_utput"), _("Where the images go"),
+      gimp_choice_new_with_values("new-image", OUTPUT_NEW_IMAGE, _("New image"), NULL,
+                                  "new-layer", OUTPUT_NEW_LAYER, _("New layers in this image"),
+                                  NULL, NULL),
+      "new-image", G_PARAM_READWRITE);
+
+  gimp_procedure_add_image_return_value(procedure, "new-image", _("Image"),
+                                        _("The image the layers are in"), TRUE,
+                                        G_PARAM_READWRITE);
+  gimp_procedure_add_core_object_array_return_value(procedure, "layers", _("Layers"),
+                                                    _("The new layers, first seed first"),
+                                                    GIMP_TYPE_LAYER, G_PARAM_READWRITE);
+  return procedure;
+}
+
+/* Computes the images, then adds them; FALSE with an error. */
+static gboolean generate(PluginRun *run, GimpImage *image, GimpImage **target_out,
+                         GimpLayer ***layers_out, GError **error) {
+  GimpProcedureConfig *config = run->config;
+  int count = 1, width = 0, height = 0;
+  g_object_get(config, "count", &count, "width", &width, "height", &height, NULL);
+  int output = gimp_procedure_config_get_choice_id(config, "output");
+  const DdimModelInfo *info = ddim_model_get_info(run->model);
+  if (output == OUTPUT_NEW_LAYER) {
+    if (image == NULL || !gimp_image_is_valid(image)) {
+      g_set_error(error, GIMP_PLUG_IN_ERROR, 0,
+                  _("New layers need an open image; choose a new image as output instead"));
+      return plugin_run_calling_error(run);
+    }
+    if (gimp_image_get_base_type(image) == GIMP_INDEXED) {
+      g_set_error(error, GIMP_PLUG_IN_ERROR, 0,
+                  _("The image is indexed: DDIM works on RGB and grayscale images. Convert it "
+                    "with Image ▸ Mode ▸ RGB first"));
+      return plugin_run_calling_error(run);
+    }
+    if (width == 0) width = gimp_image_get_width(image);
+    if (height == 0) height = gimp_image_get_height(image);
+  } else {
+    if (width == 0) width = info->sample_width;
+    if (height == 0) height = info->sample_height;
+  }
+
+  g_auto(PluginJob) job = {0};
+  plugin_job_init(&job, PLUGIN_GENERATE, run->model);
+  plugin_read_params(config, &job.params, NULL);
+  job.count = count;
+  if (!plugin_run_job(run, &job, error)) return FALSE;
+
+  /* Everything is computed; now the image changes, in one undo step. */
+  gboolean alpha = info->in_channels == 4;
+  GimpImage *target;
+  if (output == OUTPUT_NEW_IMAGE) {
+    target = gimp_image_new(width, height, info->in_channels == 1 ? GIMP_GRAY : GIMP_RGB);
+    gimp_image_undo_disable(target);
+  } else {
+    target = image;
+    gimp_image_undo_group_start(target);
+  }
+  g_autofree char *scaled = plugin_scaled_note(&job.image, width, height);
+  size_t values = ddim_shape_elements(job.image);
+  GimpLayer **layers = g_new0(GimpLayer *, job.outputs + 1);
+  for (int k = 0; k < job.outputs; k++) {
+    guint64 seed = job.params.seed + (guint64)k;
+    g_autofree char *name =
+        g_strdup_printf(_("DDIM generate seed=%" G_GUINT64_FORMAT "%s"), seed, scaled);
+    GimpLayer *layer = plugin_layer_new(target, name, width, height, alpha);
+    g_autofree float *rgba = plugin_tensor_to_rgba(job.output + (size_t)k * values, job.image,
+                                                   width, height,
+                                                   plugin_pixels_format(GIMP_DRAWABLE(layer)));
+    gimp_image_insert_layer(target, layer, NULL, output == OUTPUT_NEW_IMAGE ? 0 : -1);
+    plugin_layer_write(layer, rgba);
+    DdimParams latent_params = job.latent_params;
+    latent_params.seed = seed;
+    g_autoptr(DdimLatent) latent = ddim_latent_new(info->identity, &latent_params, job.image,
+                                                   job.latents + (size_t)k * values);
+    plugin_latent_attach(GIMP_ITEM(layer), latent);
+    layers[k] = layer;
+  }
+  if (output == OUTPUT_NEW_IMAGE) {
+    gimp_image_undo_enable(target);
+    if (run->run_mode != GIMP_RUN_NONINTERACTIVE) gimp_display_new(target);
+  } else {
+    gimp_image_undo_group_end(target);
+  }
+  *target_out = target;
+  *layers_out = layers;
+  return TRUE;
+}
+
+static GimpValueArray *generate_run(GimpProcedure *procedure, GimpRunMode run_mode,
+                                    GimpImage *image, GimpDrawable **drawables,
+                                    GimpProcedureConfig *config, gpointer data) {
+  (void)data;
+  PluginRun run;
+  GError *error = NULL;
+  GimpImage *target = NULL;
+  GimpLayer **layers = NULL;
+  plugin_run_init(&run, procedure, run_mode, config, PLUGIN_GENERATE);
+  gboolean ok = plugin_run_begin(&run, image, drawables, &error) &&
+                generate(&run, image, &target, &layers, &error);
+  GimpValueArray *result = plugin_run_result(&run, ok, error);
+  if (ok) {
+    GIMP_VALUES_SET_IMAGE(result, 1, target);
+    GIMP_VALUES_SET_CORE_OBJECT_ARRAY(result, 2, layers);
+  }
+  g_free(layers);
+  plugin_run_end(&run);
+  return result;
+}

@@ -1,0 +1,153 @@
+/* procedures-interpolate.c — plug-in-ddim-interpolate: two layers are
+ * inverted to their latents; K in-between frames are decoded from the
+ * spherical interpolation of the two (DDIM paper eq. 67) and stacked between
+ * them as animation frames: the lower layer is the first frame, frame k sits
+ * at α = k/(K+1), and the frames go directly above the lower layer, in
+ * order. */
+#include "arguments.h"
+#include "latent-parasite.h"
+#include "run.h"
+
+#include <glib/gi18n.h>
+#include <string.h>
+
+static GimpValueArray *interpolate_run(GimpProcedure *procedure, GimpRunMode run_mode,
+                                       GimpImage *image, GimpDrawable **drawables,
+                                       GimpProcedureConfig *config, gpointer data);
+
+GimpProcedure *plugin_interpolate_new(GimpPlugIn *plug_in) {
+  GimpProcedure *procedure = gimp_image_procedure_new(
+      plug_in, PROC_INTERPOLATE, GIMP_PDB_PROC_TYPE_PLUGIN, interpolate_run, NULL, NULL);
+  gimp_procedure_set_image_types(procedure, "*");
+  gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLES);
+  gimp_procedure_set_menu_label(procedure, _("_Interpolate..."));
+  gimp_procedure_add_menu_path(procedure, MENU_PATH);
+  gimp_procedure_set_documentation(
+      procedure, _("In-between frames of two layers through their DDIM latents"),
+      _("Select two layers. Both are inverted to their DDIM latents, and the in-between frames "
+        "are decoded from the spherical interpolation of the two latents. The frames go above "
+        "the lower of the two layers, in order, so that the layers play as an animation. They "
+        "take the size and position of the lower layer, and keep their latents."),
+      PROC_INTERPOLATE);
+  gimp_procedure_set_attribution(procedure, "ddim for GIMP contributors",
+                                 "ddim for GIMP contributors", "2025");
+
+  plugin_add_model_argument(procedure);
+  gimp_procedure_add_int_argument(procedure, "frames", _("_Frames"),
+                                  _("Number of in-between frames (the two layers are the ends)"),
+                                  1, PLUGIN_MAX_FRAMES, 5, G_PARAM_READWRITE);
+  plugin_add_steps_argument(procedure, FALSE);
+  plugin_add_eta_argument(procedure);
+  plugin_add_schedule_argument(procedure, FALSE);
+  plugin_add_seed_argument(procedure);
+
+  gimp_procedure_add_core_object_array_return_value(procedure, "layers", _("Layers"),
+                                                    _("The in-between frames, in order"),
+                                                    GIMP_TYPE_LAYER, G_PARAM_READWRITE);
+  return procedure;
+}
+
+/* The two layers, lower one first; NULL-free or an error. */
+static gboolean two_layers(GimpProcedure *procedure, GimpImage *image, GimpDrawable **drawables,
+                           GimpLayer **first, GimpLayer **last, GError **error) {
+  gsize count = drawables ? gimp_core_object_array_get_length((GObject **)drawables) : 0;
+  if (count != 2) {
+    g_set_error(error, GIMP_PLUG_IN_ERROR, 0,
+                _("Procedure '%s' needs two selected layers (the first and the last frame), "
+                  "but %d were given"),
+                gimp_procedure_get_name(procedure), (int)count);
+    return FALSE;
+  }
+  if (!plugin_check_layer(drawables[0], error) || !plugin_check_layer(drawables[1], error))
+    return FALSE;
+  GimpLayer *a = GIMP_LAYER(drawables[0]), *b = GIMP_LAYER(drawables[1]);
+  /* Position 0 is the top of a stack: the larger position is lower. */
+  gboolean swap = gimp_item_get_parent(GIMP_ITEM(a)) == gimp_item_get_parent(GIMP_ITEM(b)) &&
+                  gimp_image_get_item_position(image, GIMP_ITEM(b)) >
+                      gimp_image_get_item_position(image, GIMP_ITEM(a));
+  *first = swap ? b : a;
+  *last = swap ? a : b;
+  return TRUE;
+}
+
+static gboolean interpolate(PluginRun *run, GimpImage *image, GimpLayer *first, GimpLayer *last,
+                            GimpLayer ***layers_out, GError **error) {
+  PluginPixels ends[2];
+  plugin_pixels_read(GIMP_DRAWABLE(first), FALSE, &ends[0], error);
+  plugin_pixels_read(GIMP_DRAWABLE(last), FALSE, &ends[1], error);
+  g_auto(PluginJob) job = {0};
+  plugin_job_init(&job, PLUGIN_INTERPOLATE, run->model);
+  plugin_read_params(run->config, &job.params, NULL);
+  g_object_get(run->config, "frames", &job.count, NULL);
+  size_t values = ddim_shape_elements(job.image);
+  job.input = g_new(float, 2 * values);
+  for (int i = 0; i < 2; i++) {
+    g_autofree float *tensor = plugin_pixels_to_tensor(&ends[i], job.image);
+    memcpy(job.input + i * values, tensor, values * sizeof(float));
+  }
+  gboolean ok = plugin_run_job(run, &job, error);
+  if (ok) {
+    const DdimModelInfo *info = ddim_model_get_info(run->model);
+    int width = ends[0].width, height = ends[0].height;
+    size_t area = (size_t)width * height;
+    gboolean same_size = ends[1].width == width && ends[1].height == height;
+    gboolean alpha = ends[0].has_alpha || ends[1].has_alpha || info->in_channels == 4;
+    g_autofree char *scaled = plugin_scaled_note(&job.image, width, height);
+    float **frames = g_new0(float *, job.outputs);
+    for (int k = 0; k < job.outputs; k++) {
+      frames[k] = plugin_tensor_to_rgba(job.output + (size_t)k * values, job.image, width,
+                                        height, ends[0].format);
+      if (info->in_channels != 4) {
+        /* The model has no alpha: blend the ends' transparency. */
+        float t = (float)(k + 1) / (float)(job.outputs + 1);
+        for (size_t i = 0; i < area; i++) {
+          float from = ends[0].rgba[i * 4 + 3];
+          float to = same_size ? ends[1].rgba[i * 4 + 3] : from;
+          frames[k][i * 4 + 3] = (1.0f - t) * from + t * to;
+        }
+      }
+    }
+
+    gimp_image_undo_group_start(image);
+    GimpLayer **layers = g_new0(GimpLayer *, job.outputs + 1);
+    GimpLayer *below = first;
+    for (int k = 0; k < job.outputs; k++) {
+      g_autofree char *alpha_text = plugin_format_number((double)(k + 1) / (job.outputs + 1));
+      g_autofree char *name = g_strdup_printf(_("DDIM interpolate %d/%d α=%s%s"), k + 1,
+                                              job.outputs, alpha_text, scaled);
+      GimpLayer *layer = plugin_layer_new(image, name, width, height, alpha);
+      plugin_layer_insert_above(image, layer, below, ends[0].x, ends[0].y);
+      plugin_layer_write(layer, frames[k]);
+      g_autoptr(DdimLatent) latent = ddim_latent_new(info->identity, &job.latent_params,
+                                                     job.image, job.latents + (size_t)k * values);
+      plugin_latent_attach(GIMP_ITEM(layer), latent);
+      layers[k] = below = layer;
+      g_free(frames[k]);
+    }
+    gimp_image_undo_group_end(image);
+    g_free(frames);
+    *layers_out = layers;
+  }
+  plugin_pixels_clear(&ends[0]);
+  plugin_pixels_clear(&ends[1]);
+  return ok;
+}
+
+static GimpValueArray *interpolate_run(GimpProcedure *procedure, GimpRunMode run_mode,
+                                       GimpImage *image, GimpDrawable **drawables,
+                                       GimpProcedureConfig *config, gpointer data) {
+  (void)data;
+  PluginRun run;
+  GError *error = NULL;
+  GimpLayer **layers = NULL, *first = NULL, *last = NULL;
+  plugin_run_init(&run, procedure, run_mode, config, PLUGIN_INTERPOLATE);
+  gboolean ok = (two_layers(procedure, image, drawables, &first, &last, &error) ||
+                 plugin_run_calling_error(&run)) &&
+                plugin_run_begin(&run, image, drawables, &error) &&
+                interpolate(&run, image, first, last, &layers, &error);
+  GimpValueArray *result = plugin_run_result(&run, ok, error);
+  if (ok) GIMP_VALUES_SET_CORE_OBJECT_ARRAY(result, 1, layers);
+  g_free(layers);
+  plugin_run_end(&run);
+  return result;
+}

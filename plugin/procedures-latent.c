@@ -1,0 +1,178 @@
+/* procedures-latent.c — plug-in-ddim-encode stores a layer's DDIM latent
+ * x_T on the layer (a persistent parasite, saved in XCF);
+ * plug-in-ddim-decode renders a layer back from a stored latent, with the
+ * same or other steps, η, schedule or seed, and refuses a latent made with
+ * another model. */
+#include "arguments.h"
+#include "latent-parasite.h"
+#include "run.h"
+
+#include <glib/gi18n.h>
+
+static GimpValueArray *encode_run(GimpProcedure *procedure, GimpRunMode run_mode,
+                                  GimpImage *image, GimpDrawable **drawables,
+                                  GimpProcedureConfig *config, gpointer data);
+static GimpValueArray *decode_run(GimpProcedure *procedure, GimpRunMode run_mode,
+                                  GimpImage *image, GimpDrawable **drawables,
+                                  GimpProcedureConfig *config, gpointer data);
+
+GimpProcedure *plugin_encode_new(GimpPlugIn *plug_in) {
+  GimpProcedure *procedure = gimp_image_procedure_new(plug_in, PROC_ENCODE,
+                                                      GIMP_PDB_PROC_TYPE_PLUGIN, encode_run,
+                                                      NULL, NULL);
+  gimp_procedure_set_image_types(procedure, "*");
+  gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLE);
+  gimp_procedure_set_menu_label(procedure, _("_Encode Latent..."));
+  gimp_procedure_add_menu_path(procedure, MENU_PATH);
+  gimp_procedure_set_documentation(
+      procedure, _("Store the DDIM latent of a layer on the layer"),
+      _("Inverts the layer to its DDIM latent x_T (deterministic) and keeps it on the layer, "
+        "with the model's identity and the steps and schedule used; it is saved in XCF files. "
+        "Decode renders the layer back from it, with the same or other settings."),
+      PROC_ENCODE);
+  gimp_procedure_set_attribution(procedure, "ddim for GIMP contributors",
+                                 "ddim for GIMP contributors", "2025");
+  plugin_add_model_argument(procedure);
+  plugin_add_steps_argument(procedure, FALSE);
+  plugin_add_schedule_argument(procedure, FALSE);
+  plugin_add_strength_argument(procedure, 1.0);
+  return procedure;
+}
+
+GimpProcedure *plugin_decode_new(GimpPlugIn *plug_in) {
+  GimpProcedure *procedure = gimp_image_procedure_new(plug_in, PROC_DECODE,
+                                                      GIMP_PDB_PROC_TYPE_PLUGIN, decode_run,
+                                                      NULL, NULL);
+  gimp_procedure_set_image_types(procedure, "*");
+  gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLE);
+  gimp_procedure_set_menu_label(procedure, _("_Decode Latent..."));
+  gimp_procedure_add_menu_path(procedure, MENU_PATH);
+  gimp_procedure_set_documentation(
+      procedure, _("Render a layer from the DDIM latent stored on it"),
+      _("Decodes the latent kept on the layer (by Encode, Generate, Reconstruct or Interpolate) "
+        "to a new layer above it, with the steps and schedule it was made with or with others, "
+        "and with any eta and seed. A latent made with another model is refused."),
+      PROC_DECODE);
+  gimp_procedure_set_attribution(procedure, "ddim for GIMP contributors",
+                                 "ddim for GIMP contributors", "2025");
+  plugin_add_model_argument(procedure);
+  plugin_add_steps_argument(procedure, TRUE);
+  plugin_add_eta_argument(procedure);
+  plugin_add_schedule_argument(procedure, TRUE);
+  plugin_add_seed_argument(procedure);
+  gimp_procedure_add_layer_return_value(procedure, "layer", _("Layer"), _("The decoded layer"),
+                                        TRUE, G_PARAM_READWRITE);
+  return procedure;
+}
+
+static gboolean encode(PluginRun *run, GimpImage *image, GimpLayer *layer, GError **error) {
+  PluginPixels pixels;
+  plugin_pixels_read(GIMP_DRAWABLE(layer), FALSE, &pixels, error);
+  g_auto(PluginJob) job = {0};
+  plugin_job_init(&job, PLUGIN_ENCODE, run->model);
+  plugin_read_params(run->config, &job.params, NULL);
+  job.input = plugin_pixels_to_tensor(&pixels, job.image);
+  plugin_pixels_clear(&pixels);
+  if (!plugin_run_job(run, &job, error)) return FALSE;
+  const DdimModelInfo *info = ddim_model_get_info(run->model);
+  g_autoptr(DdimLatent) latent =
+      ddim_latent_new(info->identity, &job.latent_params, job.image, job.latents);
+  gimp_image_undo_group_start(image);
+  plugin_latent_attach(GIMP_ITEM(layer), latent);
+  gimp_image_undo_group_end(image);
+  return TRUE;
+}
+
+static GimpValueArray *encode_run(GimpProcedure *procedure, GimpRunMode run_mode,
+                                  GimpImage *image, GimpDrawable **drawables,
+                                  GimpProcedureConfig *config, gpointer data) {
+  (void)data;
+  PluginRun run;
+  GError *error = NULL;
+  plugin_run_init(&run, procedure, run_mode, config, PLUGIN_ENCODE);
+  GimpLayer *layer = plugin_single_layer(procedure, drawables, &error);
+  gboolean ok = (layer || plugin_run_calling_error(&run)) &&
+                plugin_run_begin(&run, image, drawables, &error) &&
+                encode(&run, image, layer, &error);
+  GimpValueArray *result = plugin_run_result(&run, ok, error);
+  plugin_run_end(&run);
+  return result;
+}
+
+static gboolean decode(PluginRun *run, GimpImage *image, GimpLayer *source,
+                       const DdimLatent *stored, GimpLayer **layer_out, GError **error) {
+  g_autofree char *name = plugin_item_name(source);
+  g_autofree char *where = g_strdup_printf(_("layer '%s'"), name);
+  if (!ddim_latent_check_model(stored, run->model, where, error))
+    return plugin_run_calling_error(run);
+  if (stored->shape.n != 1) {
+    g_set_error(error, GIMP_PLUG_IN_ERROR, 0, _("%s: the latent holds %d images, not one"),
+                where, stored->shape.n);
+    return plugin_run_calling_error(run);
+  }
+
+  g_auto(PluginJob) job = {0};
+  plugin_job_init(&job, PLUGIN_DECODE, run->model);
+  gboolean schedule_stored = FALSE;
+  plugin_read_params(run->config, &job.params, &schedule_stored);
+  if (job.params.steps == 0) job.params.steps = stored->steps;
+  if (schedule_stored) job.params.schedule = stored->schedule;
+  /* A partial latent (strength < 1) is decoded from the level it was encoded to. */
+  job.params.strength = stored->strength;
+  job.image = stored->shape;
+  job.input = g_memdup2(stored->data, ddim_shape_elements(stored->shape) * sizeof(float));
+  job.latent_params.steps = stored->steps;
+  job.latent_params.schedule = stored->schedule;
+  job.latent_params.strength = stored->strength;
+  job.latent_params.seed = job.params.seed;
+  if (!plugin_run_job(run, &job, error)) return FALSE;
+
+  PluginPixels pixels;
+  plugin_pixels_read(GIMP_DRAWABLE(source), FALSE, &pixels, error);
+  const DdimModelInfo *info = ddim_model_get_info(run->model);
+  g_autofree float *rgba = plugin_tensor_to_rgba(job.output, job.image, pixels.width,
+                                                 pixels.height, pixels.format);
+  if (info->in_channels != 4)
+    plugin_rgba_copy_alpha(rgba, pixels.rgba, (size_t)pixels.width * pixels.height);
+  g_autofree char *scaled = plugin_scaled_note(&job.image, pixels.width, pixels.height);
+  g_autofree char *eta = plugin_format_number(job.params.eta);
+  g_autofree char *layer_name =
+      g_strdup_printf(_("DDIM decode %d steps %s η=%s seed=%" G_GUINT64_FORMAT "%s"),
+                      job.params.steps, ddim_schedule_name(job.params.schedule), eta,
+                      job.params.seed, scaled);
+  g_autoptr(DdimLatent) latent =
+      ddim_latent_new(stored->model_identity, &job.latent_params, job.image, job.latents);
+
+  gimp_image_undo_group_start(image);
+  GimpLayer *layer = plugin_layer_new(image, layer_name, pixels.width, pixels.height,
+                                      pixels.has_alpha || info->in_channels == 4);
+  plugin_layer_insert_above(image, layer, source, pixels.x, pixels.y);
+  plugin_layer_write(layer, rgba);
+  plugin_latent_attach(GIMP_ITEM(layer), latent);
+  gimp_image_undo_group_end(image);
+  plugin_pixels_clear(&pixels);
+  *layer_out = layer;
+  return TRUE;
+}
+
+static GimpValueArray *decode_run(GimpProcedure *procedure, GimpRunMode run_mode,
+                                  GimpImage *image, GimpDrawable **drawables,
+                                  GimpProcedureConfig *config, gpointer data) {
+  (void)data;
+  PluginRun run;
+  GError *error = NULL;
+  GimpLayer *layer = NULL;
+  DdimLatent *stored = NULL;
+  plugin_run_init(&run, procedure, run_mode, config, PLUGIN_DECODE);
+  /* The layer must hold a latent before the dialog is worth showing. */
+  GimpLayer *source = plugin_single_layer(procedure, drawables, &error);
+  if (source) stored = plugin_latent_read(GIMP_ITEM(source), &error);
+  gboolean ok = (stored || plugin_run_calling_error(&run)) &&
+                plugin_run_begin(&run, image, drawables, &error) &&
+                decode(&run, image, source, stored, &layer, &error);
+  ddim_latent_free(stored);
+  GimpValueArray *result = plugin_run_result(&run, ok, error);
+  if (ok) GIMP_VALUES_SET_LAYER(result, 1, layer);
+  plugin_run_end(&run);
+  return result;
+}

@@ -1,0 +1,42 @@
+/* run.h — what every procedure's run function does around its job: the
+ * dialog in interactive mode, GEGL, the model, progress and naming. */
+#ifndef DDIM_PLUGIN_RUN_H
+#define DDIM_PLUGIN_RUN_H
+
+#include "job.h"
+#include "layer-pixels.h"
+
+typedef struct {
+  GimpProcedure *procedure;
+  GimpRunMode run_mode;
+  GimpProcedureConfig *config;
+  PluginKind kind;
+  DdimModel *model;
+  gboolean gegl_started;
+  gboolean cancelled;     /* the user closed the dialog */
+  gboolean calling_error; /* the error is about the arguments (bad layers, …) */
+} PluginRun;
+
+void plugin_run_init(PluginRun *run, GimpProcedure *procedure, GimpRunMode run_mode,
+                     GimpProcedureConfig *config, PluginKind kind);
+
+/* Fails a run whose arguments are wrong (GIMP_PDB_CALLING_ERROR). */
+gboolean plugin_run_calling_error(PluginRun *run);
+
+/* Starts GEGL, shows the dialog when interactive (FALSE without an error
+ * when the user cancelled) and loads the model (FALSE with an error). */
+gboolean plugin_run_begin(PluginRun *run, GimpImage *image, GimpDrawable **drawables,
+                          GError **error);
+void plugin_run_end(PluginRun *run);
+
+/* Runs the job with GIMP's progress bar: "DDIM 12/50" after every network
+ * evaluation. */
+gboolean plugin_run_job(PluginRun *run, PluginJob *job, GError **error);
+
+/* " (scaled from 32×32)" when a size differs from the model's, else "". */
+char *plugin_scaled_note(const DdimShape *image, int width, int height);
+
+/* The PDB result of a run: SUCCESS, or CANCEL, or the error (taken). */
+GimpValueArray *plugin_run_result(PluginRun *run, gboolean ok, GError *error);
+
+#endif

@@ -1,0 +1,49 @@
+/* dialog-common.h — parts every DDIM dialog has: the model group with its
+ * information line (resolution, run-time estimate), the sampling group and
+ * the seed with its "New seed" button. */
+#ifndef DDIM_UI_DIALOG_COMMON_H
+#define DDIM_UI_DIALOG_COMMON_H
+
+#include <libgimp/gimp.h>
+#include <libgimp/gimpui.h>
+
+#include "ddim-latent.h"
+#include "ddim.h"
+#include "plugin.h"
+
+typedef struct {
+  GimpProcedureDialog *dialog;
+  GimpProcedureConfig *config;
+  PluginKind kind;
+  GimpImage *image;
+  GimpDrawable *drawable; /* the (first) selected drawable, or NULL */
+  GtkWidget *info;        /* the information line */
+  /* The model the line describes, loaded when the "model" argument changes. */
+  char *model_path;
+  DdimModel *model;
+  char *model_error;
+  double flops_per_second; /* measured on the model, 0 = not measured */
+  DdimLatent *latent;      /* DECODE: the layer's latent */
+  guint update_source;
+} DialogState;
+
+void dialog_state_init(DialogState *state, GimpProcedureDialog *dialog,
+                       GimpProcedureConfig *config, PluginKind kind, GimpImage *image,
+                       GimpDrawable **drawables);
+void dialog_state_clear(DialogState *state);
+
+/* "model-frame": the model chooser and the information line. */
+void dialog_model_frame(DialogState *state);
+
+/* "seed-box": the seed and a button that draws a new one. */
+void dialog_seed_box(DialogState *state);
+
+/* A frame "<id>-frame" titled `title` around the given widgets (property
+ * names or container ids), NULL-terminated. */
+void dialog_frame(DialogState *state, const char *id, const char *title, ...)
+    G_GNUC_NULL_TERMINATED;
+
+/* Recomputes the information line (now, and whenever the config changes). */
+void dialog_update_info(DialogState *state);
+
+#endif

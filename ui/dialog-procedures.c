@@ -1,0 +1,87 @@
+/* dialog-procedures.c — the layout of each DDIM procedure's dialog: the model
+ * group first, then what the procedure makes, then the sampling settings. */
+#include "dialog-common.h"
+#include "dialogs.h"
+
+#include <glib/gi18n.h>
+
+static const char *dialog_title(PluginKind kind) {
+  switch (kind) {
+  case PLUGIN_GENERATE:
+    return _("DDIM Generate");
+  case PLUGIN_RECONSTRUCT:
+    return _("DDIM Reconstruct");
+  case PLUGIN_VARY:
+    return _("DDIM Vary");
+  case PLUGIN_INTERPOLATE:
+    return _("DDIM Interpolate");
+  case PLUGIN_ENCODE:
+    return _("DDIM Encode Latent");
+  case PLUGIN_DECODE:
+    return _("DDIM Decode Latent");
+  }
+  return "DDIM";
+}
+
+/* The widgets of the numeric arguments, as sliders where a range helps. */
+static void sampling_widgets(GimpProcedureDialog *dialog, PluginKind kind) {
+  gimp_procedure_dialog_get_scale_entry(dialog, "steps", 1.0);
+  if (kind != PLUGIN_RECONSTRUCT && kind != PLUGIN_ENCODE)
+    gimp_procedure_dialog_get_spin_scale(dialog, "eta", 1.0);
+  if (kind == PLUGIN_VARY || kind == PLUGIN_ENCODE)
+    gimp_procedure_dialog_get_spin_scale(dialog, "strength", 1.0);
+}
+
+static void layout(DialogState *state) {
+  GimpProcedureDialog *dialog = state->dialog;
+  dialog_model_frame(state);
+  sampling_widgets(dialog, state->kind);
+  switch (state->kind) {
+  case PLUGIN_GENERATE:
+    dialog_seed_box(state);
+    gimp_procedure_dialog_get_widget(dialog, "output", GIMP_TYPE_INT_RADIO_FRAME);
+    dialog_frame(state, "images", _("Images"), "count", "width", "height", "output", NULL);
+    dialog_frame(state, "sampling", _("Sampling"), "steps", "eta", "schedule", "seed-box", NULL);
+    gimp_procedure_dialog_fill(dialog, "model-frame", "images-frame", "sampling-frame", NULL);
+    break;
+  case PLUGIN_RECONSTRUCT:
+    dialog_frame(state, "sampling", _("Sampling"), "steps", "schedule", NULL);
+    gimp_procedure_dialog_fill(dialog, "model-frame", "sampling-frame", NULL);
+    break;
+  case PLUGIN_VARY:
+    dialog_seed_box(state);
+    dialog_frame(state, "variations", _("Variations"), "strength", "count", NULL);
+    dialog_frame(state, "sampling", _("Sampling"), "steps", "eta", "schedule", "seed-box", NULL);
+    gimp_procedure_dialog_fill(dialog, "model-frame", "variations-frame", "sampling-frame", NULL);
+    break;
+  case PLUGIN_INTERPOLATE:
+    dialog_seed_box(state);
+    dialog_frame(state, "animation", _("Animation"), "frames", NULL);
+    dialog_frame(state, "sampling", _("Sampling"), "steps", "eta", "schedule", "seed-box", NULL);
+    gimp_procedure_dialog_fill(dialog, "model-frame", "animation-frame", "sampling-frame", NULL);
+    break;
+  case PLUGIN_ENCODE:
+    dialog_frame(state, "sampling", _("Inversion"), "steps", "schedule", "strength", NULL);
+    gimp_procedure_dialog_fill(dialog, "model-frame", "sampling-frame", NULL);
+    break;
+  case PLUGIN_DECODE:
+    dialog_seed_box(state);
+    dialog_frame(state, "sampling", _("Sampling"), "steps", "eta", "schedule", "seed-box", NULL);
+    gimp_procedure_dialog_fill(dialog, "model-frame", "sampling-frame", NULL);
+    break;
+  }
+}
+
+gboolean plugin_dialog_run(GimpProcedure *procedure, GimpProcedureConfig *config,
+                           PluginKind kind, GimpImage *image, GimpDrawable **drawables) {
+  gimp_ui_init(PLUG_IN_BINARY);
+  GtkWidget *dialog = gimp_procedure_dialog_new(procedure, config, dialog_title(kind));
+  DialogState state;
+  dialog_state_init(&state, GIMP_PROCEDURE_DIALOG(dialog), config, kind, image, drawables);
+  layout(&state);
+  dialog_update_info(&state);
+  gboolean ok = gimp_procedure_dialog_run(GIMP_PROCEDURE_DIALOG(dialog));
+  dialog_state_clear(&state);
+  gtk_widget_destroy(dialog);
+  return ok;
+}
