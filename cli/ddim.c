@@ -246,7 +246,8 @@ static gboolean run_info(Cli *cli, GError **error) {
     g_print("clip default:    off\n");
   g_print("final alpha:     %s, steps_offset %d\n",
           info->set_alpha_to_one ? "1 (set_alpha_to_one)" : "alpha_bar_0", info->steps_offset);
-  g_print("config:          %s\n", info->config_path ? info->config_path : "(built in; see source)");
+  g_print("config:          %s\n",
+          info->config_path ? info->config_path : "(built in; see source)");
   g_print("weights file:    %s\n", info->weights_path ? info->weights_path : "-");
   g_print("scheduler:       %s\n",
           info->scheduler_path ? info->scheduler_path : "(no scheduler_config.json; defaults)");

@@ -132,10 +132,13 @@ static gboolean write_safetensors(const DdimSafetensors *table, const char *path
 
 static const char *prediction_name(DdimPrediction prediction) {
   switch (prediction) {
-  case DDIM_PREDICTION_SAMPLE: return "sample";
-  case DDIM_PREDICTION_V: return "v_prediction";
+  case DDIM_PREDICTION_SAMPLE:
+    return "sample";
+  case DDIM_PREDICTION_V:
+    return "v_prediction";
   case DDIM_PREDICTION_EPSILON:
-  default: return "epsilon";
+  default:
+    return "epsilon";
   }
 }
 

@@ -57,9 +57,12 @@ static gboolean is_leaf(const char *text) {
 /* The rest of a resnet key: module.leaf with renamed modules. */
 static char *resnet_rest(const char *rest) {
   static const char *const map[][2] = {
-      {"norm1.", "norm1."},         {"conv1.", "conv1."},
-      {"norm2.", "norm2."},         {"conv2.", "conv2."},
-      {"temb_proj.", "time_emb_proj."}, {"nin_shortcut.", "conv_shortcut."},
+      {"norm1.", "norm1."},
+      {"conv1.", "conv1."},
+      {"norm2.", "norm2."},
+      {"conv2.", "conv2."},
+      {"temb_proj.", "time_emb_proj."},
+      {"nin_shortcut.", "conv_shortcut."},
   };
   for (size_t i = 0; i < G_N_ELEMENTS(map); i++) {
     const char *p = rest;
@@ -70,8 +73,8 @@ static char *resnet_rest(const char *rest) {
 
 static char *attention_rest(const char *rest, gboolean *is_projection) {
   static const char *const map[][2] = {
-      {"norm.", "group_norm."}, {"q.", "to_q."}, {"k.", "to_k."},
-      {"v.", "to_v."},          {"proj_out.", "to_out.0."},
+      {"norm.", "group_norm."},   {"q.", "to_q."}, {"k.", "to_k."}, {"v.", "to_v."},
+      {"proj_out.", "to_out.0."},
   };
   for (size_t i = 0; i < G_N_ELEMENTS(map); i++) {
     const char *p = rest;
@@ -90,9 +93,11 @@ static char *diffusers_name(const char *name, int levels, gboolean *squeeze) {
   int level, index;
   *squeeze = FALSE;
   g_autofree char *rest = NULL;
-  if (take(&p, "temb.dense.0.") && is_leaf(p)) return g_strconcat("time_embedding.linear_1.", p, NULL);
+  if (take(&p, "temb.dense.0.") && is_leaf(p))
+    return g_strconcat("time_embedding.linear_1.", p, NULL);
   p = name;
-  if (take(&p, "temb.dense.1.") && is_leaf(p)) return g_strconcat("time_embedding.linear_2.", p, NULL);
+  if (take(&p, "temb.dense.1.") && is_leaf(p))
+    return g_strconcat("time_embedding.linear_2.", p, NULL);
   p = name;
   if ((take(&p, "conv_in.") || take(&p, "conv_out.")) && is_leaf(p)) return g_strdup(name);
   p = name;
@@ -121,8 +126,8 @@ static char *diffusers_name(const char *name, int levels, gboolean *squeeze) {
     return g_strdup_printf("%s.%d.attentions.%d.%s", kind, block, index, rest);
   const char *sampler = down ? "downsample." : "upsample.";
   if (take(&p, sampler) && (take(&p, "conv.") || (down && take(&p, "op."))) && is_leaf(p))
-    return g_strdup_printf("%s.%d.%s.0.conv.%s", kind, block,
-                           down ? "downsamplers" : "upsamplers", p);
+    return g_strdup_printf("%s.%d.%s.0.conv.%s", kind, block, down ? "downsamplers" : "upsamplers",
+                           p);
   return NULL;
 }
 
@@ -132,7 +137,8 @@ gboolean ddim_ddpm_original_to_diffusers(DdimSafetensors *table, GError **error)
   for (int i = 0; i < table->n_tensors; i++) {
     const char *p = table->tensors[i].name;
     int level;
-    if (take(&p, "down.") && take_index(&p, DDIM_MAX_BLOCKS, &level)) levels = MAX(levels, level + 1);
+    if (take(&p, "down.") && take_index(&p, DDIM_MAX_BLOCKS, &level))
+      levels = MAX(levels, level + 1);
   }
   if (levels == 0) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
@@ -185,16 +191,20 @@ static const Official officials[] = {
 
 static const struct {
   const char *alias, *name;
-} official_aliases[] = {{"bedroom", "lsun"}, {"church", "lsun"}, {"cat", "lsun"},
-                        {"celebahq", "lsun"}};
+} official_aliases[] = {
+    {"bedroom", "lsun"}, {"church", "lsun"}, {"cat", "lsun"}, {"celebahq", "lsun"}};
 
 const char *ddim_ddpm_official_names(void) {
   return "cifar10, celeba, lsun (or bedroom, church, cat, celebahq)";
 }
 
 static Network official_network(const Official *official) {
-  Network network = {.in_channels = 3, .out_channels = 3, .levels = official->levels,
-                     .layers = 2, .mid_attention = TRUE, .sample_size = official->sample_size};
+  Network network = {.in_channels = 3,
+                     .out_channels = 3,
+                     .levels = official->levels,
+                     .layers = 2,
+                     .mid_attention = TRUE,
+                     .sample_size = official->sample_size};
   for (int i = 0; i < official->levels; i++) {
     network.channels[i] = 128 * official->multipliers[i];
     network.attention[i] = i == official->attention_level;
@@ -215,14 +225,16 @@ static char *config_json(const Network *network) {
   json_builder_add_null_value(builder);
   json_builder_set_member_name(builder, "block_out_channels");
   json_builder_begin_array(builder);
-  for (int i = 0; i < network->levels; i++) json_builder_add_int_value(builder, network->channels[i]);
+  for (int i = 0; i < network->levels; i++)
+    json_builder_add_int_value(builder, network->channels[i]);
   json_builder_end_array(builder);
   json_builder_set_member_name(builder, "center_input_sample");
   json_builder_add_boolean_value(builder, FALSE);
   json_builder_set_member_name(builder, "down_block_types");
   json_builder_begin_array(builder);
   for (int i = 0; i < network->levels; i++)
-    json_builder_add_string_value(builder, network->attention[i] ? "AttnDownBlock2D" : "DownBlock2D");
+    json_builder_add_string_value(builder,
+                                  network->attention[i] ? "AttnDownBlock2D" : "DownBlock2D");
   json_builder_end_array(builder);
   json_builder_set_member_name(builder, "downsample_padding");
   json_builder_add_int_value(builder, 0);
@@ -339,7 +351,8 @@ char *ddim_ddpm_original_infer_config(const DdimSafetensors *table, char **descr
     network.channels[i] = (int)channels;
     network.attention[i] = has(table, "down_blocks.%d.attentions.%d.to_q.weight", i, 0);
   }
-  network.mid_attention = ddim_safetensors_find(table, "mid_block.attentions.0.to_q.weight") != NULL;
+  network.mid_attention =
+      ddim_safetensors_find(table, "mid_block.attentions.0.to_q.weight") != NULL;
 
   const Official *match = NULL;
   for (size_t i = 0; i < G_N_ELEMENTS(officials) && !match; i++) {
@@ -363,11 +376,11 @@ char *ddim_ddpm_original_infer_config(const DdimSafetensors *table, char **descr
     return NULL;
   }
   if (description) {
-    *description = match ? g_strdup_printf("official %s config, inferred from the tensor shapes",
-                                           match->title)
-                         : g_strdup_printf("config inferred from the tensor shapes (%d×%d, "
-                                           "attention at 16×16)",
-                                           network.sample_size, network.sample_size);
+    *description =
+        match ? g_strdup_printf("official %s config, inferred from the tensor shapes", match->title)
+              : g_strdup_printf("config inferred from the tensor shapes (%d×%d, "
+                                "attention at 16×16)",
+                                network.sample_size, network.sample_size);
   }
   return config_json(&network);
 }

@@ -28,6 +28,21 @@ static size_t first_value_length(const char *text, size_t length) {
   return 0;
 }
 
+gboolean ddim_json_read_file(const char *path, gsize max_length, char **text, gsize *length,
+                             GError **error) {
+  g_autoptr(GError) read_error = NULL;
+  if (!g_file_get_contents(path, text, length, &read_error)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot read: %s", path, read_error->message);
+    return FALSE;
+  }
+  if (*length > max_length) {
+    g_clear_pointer(text, g_free);
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: too large for a config file", path);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 gboolean ddim_json_has_trailing_data(const char *text, size_t length) {
   size_t value_length = first_value_length(text, length);
   for (size_t i = value_length; value_length && i < length; i++)

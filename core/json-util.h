@@ -8,6 +8,10 @@
 
 #include <json-glib/json-glib.h>
 
+/* Read a config file of at most max_length bytes (errors name the file). */
+gboolean ddim_json_read_file(const char *path, gsize max_length, char **text, gsize *length,
+                             GError **error);
+
 /* TRUE when something other than whitespace follows the first JSON value
  * (json-glib accepts several top-level values; our formats do not). */
 gboolean ddim_json_has_trailing_data(const char *text, size_t length);

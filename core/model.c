@@ -140,7 +140,8 @@ static gboolean resolve(const char *path, ModelFiles *files, GError **error) {
  * first 256 bytes. */
 static char *compute_identity(const char *config_text, const DdimSafetensors *weights) {
   g_autoptr(GChecksum) checksum = g_checksum_new(G_CHECKSUM_SHA256);
-  if (config_text) g_checksum_update(checksum, (const guchar *)config_text, (gssize)strlen(config_text));
+  if (config_text)
+    g_checksum_update(checksum, (const guchar *)config_text, (gssize)strlen(config_text));
   if (!weights->bytes) {
     for (int i = 0; i < weights->n_tensors; i++) {
       const DdimStTensor *tensor = &weights->tensors[i];
@@ -184,7 +185,8 @@ static gboolean read_config(const char *path, char **text, GError **error) {
   }
   if (length > MAX_CONFIG_BYTES || strlen(*text) != length) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
-                length > MAX_CONFIG_BYTES ? "%s: too large for a config file" : "%s: not a text file",
+                length > MAX_CONFIG_BYTES ? "%s: too large for a config file"
+                                          : "%s: not a text file",
                 path);
     g_clear_pointer(text, g_free);
     return FALSE;
@@ -193,8 +195,7 @@ static gboolean read_config(const char *path, char **text, GError **error) {
 }
 
 /* The config forced by the caller: a config.json file, or an official name. */
-static gboolean forced_config(DdimModel *model, const char *config, char **origin,
-                              GError **error) {
+static gboolean forced_config(DdimModel *model, const char *config, char **origin, GError **error) {
   if (is_file(config)) {
     g_free(model->config_path);
     model->config_path = g_strdup(config);
@@ -254,16 +255,14 @@ DdimModel *ddim_model_load_with_config(const char *path, const char *config, GEr
                   model->weights_path, ddim_ddpm_official_names());
       return NULL;
     }
-    model->config_text =
-        ddim_ddpm_original_infer_config(model->weights, &config_origin, error);
+    model->config_text = ddim_ddpm_original_infer_config(model->weights, &config_origin, error);
     if (!model->config_text) return NULL;
     g_autofree char *label = g_strdup_printf("%s (%s)", model->weights_path, config_origin);
-    if (!ddim_unet_config_parse(model->config_text, -1, label, &model->config, error))
-      return NULL;
+    if (!ddim_unet_config_parse(model->config_text, -1, label, &model->config, error)) return NULL;
   }
-  model->source = g_strdup_printf("%s%s%s%s", weights_description,
-                                  original ? "; original DDPM layout" : "",
-                                  config_origin ? "; " : "", config_origin ? config_origin : "");
+  model->source =
+      g_strdup_printf("%s%s%s%s", weights_description, original ? "; original DDPM layout" : "",
+                      config_origin ? "; " : "", config_origin ? config_origin : "");
 
   gboolean ok = model->scheduler_path
                     ? ddim_noise_schedule_load(model->scheduler_path, &model->schedule, error)

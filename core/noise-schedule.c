@@ -207,15 +207,7 @@ gboolean ddim_noise_schedule_parse(const char *text, gssize length, const char *
 gboolean ddim_noise_schedule_load(const char *path, DdimNoiseSchedule *schedule, GError **error) {
   g_autofree char *text = NULL;
   gsize length = 0;
-  g_autoptr(GError) read_error = NULL;
-  if (!g_file_get_contents(path, &text, &length, &read_error)) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot read: %s", path, read_error->message);
-    return FALSE;
-  }
-  if (length > 64 * 1024 * 1024) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: too large for a scheduler config", path);
-    return FALSE;
-  }
+  if (!ddim_json_read_file(path, 64 * 1024 * 1024, &text, &length, error)) return FALSE;
   return ddim_noise_schedule_parse(text, (gssize)length, path, schedule, error);
 }
 

@@ -112,39 +112,44 @@ enum {
   OP_FRAME = 0x95,
 };
 
-/* Names of every opcode of Lib/pickletools.py, for messages about the ones
- * we refuse. */
+/* The opcodes of Lib/pickletools.py that we refuse, named for messages. */
+static const struct {
+  guint8 op;
+  const char *name;
+} refused_opcodes[] = {
+    {'F', "FLOAT"},
+    {'I', "INT"},
+    {'L', "LONG"},
+    {'P', "PERSID"},
+    {'S', "STRING"},
+    {'V', "UNICODE"},
+    {'d', "DICT"},
+    {'g', "GET"},
+    {'i', "INST"},
+    {'l', "LIST"},
+    {'o', "OBJ"},
+    {'p', "PUT"},
+    {'B', "BINBYTES"},
+    {'C', "SHORT_BINBYTES"},
+    {0x81, "NEWOBJ"},
+    {0x82, "EXT1"},
+    {0x83, "EXT2"},
+    {0x84, "EXT4"},
+    {0x8b, "LONG4"},
+    {0x8e, "BINBYTES8"},
+    {0x8f, "EMPTY_SET"},
+    {0x90, "ADDITEMS"},
+    {0x91, "FROZENSET"},
+    {0x92, "NEWOBJ_EX"},
+    {0x96, "BYTEARRAY8"},
+    {0x97, "NEXT_BUFFER"},
+    {0x98, "READONLY_BUFFER"},
+};
+
 static const char *opcode_name(guint8 op) {
-  switch (op) {
-  case 'F': return "FLOAT";
-  case 'I': return "INT";
-  case 'L': return "LONG";
-  case 'P': return "PERSID";
-  case 'S': return "STRING";
-  case 'V': return "UNICODE";
-  case 'd': return "DICT";
-  case 'g': return "GET";
-  case 'i': return "INST";
-  case 'l': return "LIST";
-  case 'o': return "OBJ";
-  case 'p': return "PUT";
-  case 'B': return "BINBYTES";
-  case 'C': return "SHORT_BINBYTES";
-  case 0x81: return "NEWOBJ";
-  case 0x82: return "EXT1";
-  case 0x83: return "EXT2";
-  case 0x84: return "EXT4";
-  case 0x8b: return "LONG4";
-  case 0x8e: return "BINBYTES8";
-  case 0x8f: return "EMPTY_SET";
-  case 0x90: return "ADDITEMS";
-  case 0x91: return "FROZENSET";
-  case 0x92: return "NEWOBJ_EX";
-  case 0x96: return "BYTEARRAY8";
-  case 0x97: return "NEXT_BUFFER";
-  case 0x98: return "READONLY_BUFFER";
-  default: return NULL;
-  }
+  for (size_t i = 0; i < G_N_ELEMENTS(refused_opcodes); i++)
+    if (refused_opcodes[i].op == op) return refused_opcodes[i].name;
+  return NULL;
 }
 
 /* ---- The machine ---------------------------------------------------------- */
@@ -156,10 +161,10 @@ typedef struct {
   const char *where;
   DdimPickleStorageIds ids;
   DdimPickle *result;
-  GArray *stack; /* guint32 object ids */
-  GArray *marks; /* stack lengths at each MARK */
-  GHashTable *memo;            /* index → id + 1 */
-  GHashTable *storage_by_key;  /* key → storage index + 1 */
+  GArray *stack;              /* guint32 object ids */
+  GArray *marks;              /* stack lengths at each MARK */
+  GHashTable *memo;           /* index → id + 1 */
+  GHashTable *storage_by_key; /* key → storage index + 1 */
   GError **error;
 } Vm;
 
@@ -193,17 +198,28 @@ static DdimPickleObject *object_at(Vm *vm, guint32 id) {
 
 static const char *kind_name(DdimPickleKind kind) {
   switch (kind) {
-  case DDIM_PICKLE_NONE: return "None";
-  case DDIM_PICKLE_BOOL: return "a bool";
-  case DDIM_PICKLE_INT: return "an int";
-  case DDIM_PICKLE_FLOAT: return "a float";
-  case DDIM_PICKLE_STRING: return "a string";
-  case DDIM_PICKLE_TUPLE: return "a tuple";
-  case DDIM_PICKLE_LIST: return "a list";
-  case DDIM_PICKLE_DICT: return "a dict";
-  case DDIM_PICKLE_GLOBAL: return "a global";
-  case DDIM_PICKLE_STORAGE: return "a storage";
-  case DDIM_PICKLE_TENSOR: return "a tensor";
+  case DDIM_PICKLE_NONE:
+    return "None";
+  case DDIM_PICKLE_BOOL:
+    return "a bool";
+  case DDIM_PICKLE_INT:
+    return "an int";
+  case DDIM_PICKLE_FLOAT:
+    return "a float";
+  case DDIM_PICKLE_STRING:
+    return "a string";
+  case DDIM_PICKLE_TUPLE:
+    return "a tuple";
+  case DDIM_PICKLE_LIST:
+    return "a list";
+  case DDIM_PICKLE_DICT:
+    return "a dict";
+  case DDIM_PICKLE_GLOBAL:
+    return "a global";
+  case DDIM_PICKLE_STORAGE:
+    return "a storage";
+  case DDIM_PICKLE_TENSOR:
+    return "a tensor";
   }
   return "?";
 }
@@ -340,7 +356,8 @@ static gboolean resolve_global(Vm *vm, const char *module, size_t module_length,
   }
   g_autofree char *shown_module = g_strndup(module, module_length);
   g_autofree char *shown_name = g_strndup(name, name_length);
-  return refuse(vm, "the pickle imports %s.%s, which is not one of the PyTorch tensor types a "
+  return refuse(vm,
+                "the pickle imports %s.%s, which is not one of the PyTorch tensor types a "
                 "weights file may use",
                 shown_module, shown_name);
 }
@@ -350,8 +367,8 @@ static gboolean read_line(Vm *vm, const char **text, size_t *length) {
   const char *start = (const char *)vm->bytes + vm->pos;
   size_t limit = MIN(vm->size - vm->pos, (size_t)MAX_GLOBAL_NAME + 1);
   const char *end = memchr(start, '\n', limit);
-  if (!end) return malformed(vm, "a GLOBAL name is unterminated or longer than %d bytes",
-                             MAX_GLOBAL_NAME);
+  if (!end)
+    return malformed(vm, "a GLOBAL name is unterminated or longer than %d bytes", MAX_GLOBAL_NAME);
   for (const char *c = start; c < end; c++)
     if (*c < 0x21 || *c > 0x7e) return malformed(vm, "a GLOBAL name has a non-printable byte");
   *text = start;
@@ -378,12 +395,19 @@ static gboolean load_stack_global(Vm *vm) {
   return resolve_global(vm, module->text, module->length, name->text, name->length);
 }
 
+/* Append stack[first .. first+count) to a container's items. */
+static void append_from_stack(Vm *vm, guint32 container, guint first, guint count) {
+  if (count == 0) return; /* the stack's storage may not exist yet */
+  g_array_append_vals(object_at(vm, container)->items, &g_array_index(vm->stack, guint32, first),
+                      count);
+}
+
 static gboolean load_tuple_of(Vm *vm, guint count) {
   if (vm->stack->len - frame_floor(vm) < count) return malformed(vm, "stack underflow");
   guint first = vm->stack->len - count;
   guint32 id = 0;
   if (!new_object(vm, DDIM_PICKLE_TUPLE, &id)) return FALSE;
-  g_array_append_vals(object_at(vm, id)->items, &g_array_index(vm->stack, guint32, first), count);
+  append_from_stack(vm, id, first, count);
   g_array_set_size(vm->stack, first);
   return push(vm, id);
 }
@@ -393,7 +417,7 @@ static gboolean load_tuple(Vm *vm) {
   if (!pop_mark(vm, &first, &count)) return FALSE;
   guint32 id = 0;
   if (!new_object(vm, DDIM_PICKLE_TUPLE, &id)) return FALSE;
-  g_array_append_vals(object_at(vm, id)->items, &g_array_index(vm->stack, guint32, first), count);
+  append_from_stack(vm, id, first, count);
   g_array_set_size(vm->stack, first);
   return push(vm, id);
 }
@@ -443,10 +467,9 @@ static gboolean load_setitems(Vm *vm) {
   guint32 target = 0;
   if (!target_below(vm, first, DDIM_PICKLE_DICT, "SETITEMS", &target)) return FALSE;
   if (count % 2) return malformed(vm, "SETITEMS with an odd number of items");
-  const guint32 *items = &g_array_index(vm->stack, guint32, first);
   for (guint i = 0; i < count; i += 2)
-    if (!check_key(vm, items[i])) return FALSE;
-  g_array_append_vals(object_at(vm, target)->items, items, count);
+    if (!check_key(vm, g_array_index(vm->stack, guint32, first + i))) return FALSE;
+  append_from_stack(vm, target, first, count);
   g_array_set_size(vm->stack, first);
   return TRUE;
 }
@@ -463,8 +486,7 @@ static gboolean load_appends(Vm *vm) {
   if (!pop_mark(vm, &first, &count)) return FALSE;
   guint32 target = 0;
   if (!target_below(vm, first, DDIM_PICKLE_LIST, "APPENDS", &target)) return FALSE;
-  g_array_append_vals(object_at(vm, target)->items, &g_array_index(vm->stack, guint32, first),
-                      count);
+  append_from_stack(vm, target, first, count);
   g_array_set_size(vm->stack, first);
   return TRUE;
 }
@@ -472,7 +494,8 @@ static gboolean load_appends(Vm *vm) {
 static gboolean load_put(Vm *vm, uint64_t index) {
   guint32 id = 0;
   if (!peek(vm, &id)) return FALSE;
-  if (g_hash_table_size(vm->memo) >= MAX_OBJECTS && !g_hash_table_contains(vm->memo, GUINT_TO_POINTER(index)))
+  if (g_hash_table_size(vm->memo) >= MAX_OBJECTS &&
+      !g_hash_table_contains(vm->memo, GUINT_TO_POINTER(index)))
     return refuse(vm, "more than %u memo entries", MAX_OBJECTS);
   g_hash_table_insert(vm->memo, GUINT_TO_POINTER((guint)index), GUINT_TO_POINTER(id + 1));
   return TRUE;
@@ -515,8 +538,7 @@ static gboolean load_binpersid(Vm *vm) {
   const DdimPickleObject *key = object_at(vm, items[2]);
   const DdimPickleObject *location = object_at(vm, items[3]);
   const DdimPickleObject *numel = object_at(vm, items[4]);
-  if (type->kind != DDIM_PICKLE_GLOBAL ||
-      allowed_globals[type->integer].role != ROLE_STORAGE_TYPE)
+  if (type->kind != DDIM_PICKLE_GLOBAL || allowed_globals[type->integer].role != ROLE_STORAGE_TYPE)
     return refuse(vm, "a persistent id whose storage type is %s, not a torch storage type",
                   kind_name(type->kind));
   if (!valid_storage_key(key))
@@ -534,14 +556,14 @@ static gboolean load_binpersid(Vm *vm) {
   guint index;
   if (found) {
     index = GPOINTER_TO_UINT(found) - 1;
-    const DdimPickleStorage *storage = &g_array_index(vm->result->storages, DdimPickleStorage, index);
+    const DdimPickleStorage *storage =
+        &g_array_index(vm->result->storages, DdimPickleStorage, index);
     if (storage->dtype != dtype || storage->numel != (uint64_t)numel->integer)
-      return refuse(vm, "storage \"%s\" is declared twice with different types or sizes",
-                    key_text);
+      return refuse(vm, "storage \"%s\" is declared twice with different types or sizes", key_text);
   } else {
     if ((uint64_t)numel->integer > G_MAXUINT64 / (uint64_t)ddim_torch_dtype_size(dtype))
-      return refuse(vm, "storage \"%s\" declares %" G_GINT64_FORMAT " elements, too many",
-                    key_text, numel->integer);
+      return refuse(vm, "storage \"%s\" declares %" G_GINT64_FORMAT " elements, too many", key_text,
+                    numel->integer);
     DdimPickleStorage storage = {g_strdup(key_text), dtype, (uint64_t)numel->integer};
     index = vm->result->storages->len;
     g_array_append_val(vm->result->storages, storage);
@@ -578,8 +600,7 @@ static gboolean is_empty_dict_or_none(Vm *vm, guint32 id) {
  * stride): checked so every element lies inside the storage. */
 static gboolean rebuild_tensor(Vm *vm, const guint32 *args, guint count, gboolean v2) {
   if (v2 ? count != 6 && count != 7 : count != 4)
-    return refuse(vm, "%s with %u arguments", v2 ? "_rebuild_tensor_v2" : "_rebuild_tensor",
-                  count);
+    return refuse(vm, "%s with %u arguments", v2 ? "_rebuild_tensor_v2" : "_rebuild_tensor", count);
   const DdimPickleObject *storage = object_at(vm, args[0]);
   const DdimPickleObject *offset = object_at(vm, args[1]);
   if (storage->kind != DDIM_PICKLE_STORAGE)
@@ -590,14 +611,14 @@ static gboolean rebuild_tensor(Vm *vm, const guint32 *args, guint count, gboolea
   int stride_rank = 0;
   if (!tuple_of_counts(vm, args[2], tensor.shape, &tensor.rank) ||
       !tuple_of_counts(vm, args[3], tensor.stride, &stride_rank) || stride_rank != tensor.rank)
-    return refuse(vm, "a tensor whose size and stride are not two tuples of up to %d counts of "
+    return refuse(vm,
+                  "a tensor whose size and stride are not two tuples of up to %d counts of "
                   "the same length",
                   DDIM_PICKLE_MAX_RANK);
   if (v2) {
     if (object_at(vm, args[4])->kind != DDIM_PICKLE_BOOL)
       return refuse(vm, "a tensor whose requires_grad is not a bool");
-    if (!is_empty_dict_or_none(vm, args[5]))
-      return refuse(vm, "a tensor with backward hooks");
+    if (!is_empty_dict_or_none(vm, args[5])) return refuse(vm, "a tensor with backward hooks");
     if (count == 7 && !is_empty_dict_or_none(vm, args[6]))
       return refuse(vm, "a tensor with metadata (conjugate or negative bits)");
   }
@@ -614,11 +635,11 @@ static gboolean rebuild_tensor(Vm *vm, const guint32 *args, guint count, gboolea
       overflow |= __builtin_add_overflow(last, step, &last);
     }
   }
-  if (overflow || numel > ((uint64_t)1 << 62))
-    return refuse(vm, "a tensor whose size overflows");
+  if (overflow || numel > ((uint64_t)1 << 62)) return refuse(vm, "a tensor whose size overflows");
   tensor.numel = numel;
   if (numel == 0 ? tensor.offset > record->numel : last >= record->numel)
-    return refuse(vm, "a tensor that reaches element %" G_GUINT64_FORMAT " of storage \"%s\", "
+    return refuse(vm,
+                  "a tensor that reaches element %" G_GUINT64_FORMAT " of storage \"%s\", "
                   "which holds %" G_GUINT64_FORMAT,
                   numel == 0 ? tensor.offset : last, record->key, record->numel);
   guint32 id = 0;
@@ -836,7 +857,8 @@ DdimPickle *ddim_pickle_parse(const guint8 *bytes, size_t size, DdimPickleStorag
   g_autoptr(GArray) stack = g_array_new(FALSE, FALSE, sizeof(guint32));
   g_autoptr(GArray) marks = g_array_new(FALSE, FALSE, sizeof(guint));
   g_autoptr(GHashTable) memo = g_hash_table_new(g_direct_hash, g_direct_equal);
-  g_autoptr(GHashTable) storage_by_key = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) storage_by_key =
+      g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   Vm vm = {.bytes = bytes,
            .size = size,
            .where = where,

@@ -90,9 +90,8 @@ static gboolean choose_state_dict(const DdimPickle *pickle, const char *path, gu
       *what = "state dict";
       return TRUE;
     }
-    static const char *const nested[][2] = {{"ema", "EMA weights (\"ema\")"},
-                                            {"state_dict", "\"state_dict\""},
-                                            {"model", "\"model\""}};
+    static const char *const nested[][2] = {
+        {"ema", "EMA weights (\"ema\")"}, {"state_dict", "\"state_dict\""}, {"model", "\"model\""}};
     for (size_t i = 0; i < G_N_ELEMENTS(nested); i++) {
       guint32 value;
       if (dict_get(pickle, pickle->root, nested[i][0], &value) && is_state_dict(pickle, value)) {
@@ -146,7 +145,8 @@ static guint8 *gather(const DdimPickleTensor *tensor, const guint8 *base, int el
   int64_t index[DDIM_PICKLE_MAX_RANK] = {0};
   for (uint64_t n = 0; n < tensor->numel; n++) {
     uint64_t element = tensor->offset;
-    for (int i = 0; i < tensor->rank; i++) element += (uint64_t)index[i] * (uint64_t)tensor->stride[i];
+    for (int i = 0; i < tensor->rank; i++)
+      element += (uint64_t)index[i] * (uint64_t)tensor->stride[i];
     memcpy(out + n * (uint64_t)element_size, base + element * (uint64_t)element_size,
            (size_t)element_size);
     for (int i = tensor->rank - 1; i >= 0; i--) {
@@ -227,16 +227,16 @@ static DdimSafetensors *build_table(const DdimPickle *pickle, guint32 dict,
 /* ---- Containers ----------------------------------------------------------- */
 
 static DdimSafetensors *table_from_pickle(const DdimPickle *pickle, const StorageBytes *storages,
-                                          const char *path, const char *format,
-                                          char **description, GError **error) {
+                                          const char *path, const char *format, char **description,
+                                          GError **error) {
   guint32 chosen;
   const char *what;
   if (!choose_state_dict(pickle, path, &chosen, &what, error)) return NULL;
   gboolean stripped = FALSE;
   DdimSafetensors *table = build_table(pickle, chosen, storages, path, &stripped, error);
   if (table && description)
-    *description = g_strdup_printf("%s, %s%s", format, what,
-                                   stripped ? " (\"module.\" prefix removed)" : "");
+    *description =
+        g_strdup_printf("%s, %s%s", format, what, stripped ? " (\"module.\" prefix removed)" : "");
   return table;
 }
 
@@ -289,8 +289,9 @@ static DdimSafetensors *parse_zip(const guint8 *bytes, size_t size, const char *
     uint64_t needed = storage->numel * (uint64_t)ddim_torch_dtype_size(storage->dtype);
     if (entry->size != needed) {
       g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
-                  "%s: refused: storage \"%s\" declares %" G_GUINT64_FORMAT " %s elements (%"
-                  G_GUINT64_FORMAT " bytes) but its record holds %" G_GUINT64_FORMAT " bytes",
+                  "%s: refused: storage \"%s\" declares %" G_GUINT64_FORMAT
+                  " %s elements (%" G_GUINT64_FORMAT
+                  " bytes) but its record holds %" G_GUINT64_FORMAT " bytes",
                   path, storage->key, storage->numel, ddim_torch_dtype_name(storage->dtype), needed,
                   entry->size);
       return NULL;
@@ -400,12 +401,11 @@ static DdimSafetensors *parse_legacy(const guint8 *bytes, size_t size, const cha
     at += (size_t)(numel * element_size);
   }
   if (at != size) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
-                "%s: %zu bytes follow the last storage", path, size - at);
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: %zu bytes follow the last storage", path,
+                size - at);
     return NULL;
   }
-  return table_from_pickle(pickle, storages, path, "PyTorch legacy checkpoint", description,
-                           error);
+  return table_from_pickle(pickle, storages, path, "PyTorch legacy checkpoint", description, error);
 }
 
 DdimSafetensors *ddim_torch_checkpoint_parse(const guint8 *bytes, size_t size, const char *path,
@@ -451,10 +451,10 @@ static DdimSafetensors *open_shards(const char *path, const guint8 *bytes, size_
   g_autoptr(GHashTable) shard_of = g_hash_table_new(g_str_hash, g_str_equal);
   for (GList *it = members; it; it = it->next) {
     JsonNode *node = json_object_get_member(map, it->data);
-    const char *shard = JSON_NODE_HOLDS_VALUE(node) &&
-                                json_node_get_value_type(node) == G_TYPE_STRING
-                            ? json_node_get_string(node)
-                            : NULL;
+    const char *shard =
+        JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING
+            ? json_node_get_string(node)
+            : NULL;
     if (!shard || !*shard || strchr(shard, '/') || strchr(shard, '\\') || shard[0] == '.') {
       g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
                   "%s: tensor \"%s\" maps to something other than a file name beside the index",
@@ -477,7 +477,8 @@ static DdimSafetensors *open_shards(const char *path, const guint8 *bytes, size_
     return NULL;
   }
   g_autofree char *folder = g_path_get_dirname(path);
-  g_autoptr(GPtrArray) shards = g_ptr_array_new_with_free_func((GDestroyNotify)ddim_safetensors_free);
+  g_autoptr(GPtrArray) shards =
+      g_ptr_array_new_with_free_func((GDestroyNotify)ddim_safetensors_free);
   g_autofree char *first_description = NULL;
   int total = 0;
   for (guint i = 0; i < shard_names->len; i++) {

@@ -97,8 +97,9 @@ static gboolean find_directory(const guint8 *bytes, size_t size, const char *pat
   if (dir->cd_offset > dir->eocd || dir->cd_size > dir->eocd - dir->cd_offset)
     return fail(error, path, "the central directory lies outside the file (truncated?)");
   if (dir->entries > DDIM_ZIP_MAX_ENTRIES || dir->entries > dir->cd_size / CENTRAL_SIZE)
-    return fail(error, path, "the central directory declares %" G_GUINT64_FORMAT
-                " entries in %" G_GUINT64_FORMAT " bytes",
+    return fail(error, path,
+                "the central directory declares %" G_GUINT64_FORMAT " entries in %" G_GUINT64_FORMAT
+                " bytes",
                 dir->entries, dir->cd_size);
   return TRUE;
 }
@@ -196,8 +197,9 @@ DdimZip *ddim_zip_parse(const guint8 *bytes, size_t size, const char *path, GErr
       return NULL;
     }
     if (local > size || size - local < LOCAL_SIZE || u32(bytes + local) != SIG_LOCAL) {
-      fail(error, path, "entry \"%s\" has no local header at offset %" G_GUINT64_FORMAT
-           " (truncated?)", name, local);
+      fail(error, path,
+           "entry \"%s\" has no local header at offset %" G_GUINT64_FORMAT " (truncated?)", name,
+           local);
       return NULL;
     }
     const guint8 *l = bytes + local;
@@ -213,8 +215,10 @@ DdimZip *ddim_zip_parse(const guint8 *bytes, size_t size, const char *path, GErr
     }
     uint64_t data = local + LOCAL_SIZE + local_name + local_extra;
     if (data > dir.cd_offset || usize > dir.cd_offset - data) {
-      fail(error, path, "entry \"%s\" declares %" G_GUINT64_FORMAT " bytes at offset %"
-           G_GUINT64_FORMAT ", past the end of the data (truncated?)", name, usize, data);
+      fail(error, path,
+           "entry \"%s\" declares %" G_GUINT64_FORMAT " bytes at offset %" G_GUINT64_FORMAT
+           ", past the end of the data (truncated?)",
+           name, usize, data);
       return NULL;
     }
     if (i == 0) {
@@ -248,8 +252,7 @@ DdimZip *ddim_zip_parse(const guint8 *bytes, size_t size, const char *path, GErr
   qsort(extents, (size_t)zip->n_entries, sizeof *extents, compare_extents);
   for (int i = 0; i + 1 < zip->n_entries; i++) {
     if (extents[i].end > extents[i + 1].local) {
-      fail(error, path, "entries \"%s\" and \"%s\" overlap", extents[i].name,
-           extents[i + 1].name);
+      fail(error, path, "entries \"%s\" and \"%s\" overlap", extents[i].name, extents[i + 1].name);
       return NULL;
     }
   }

@@ -32,32 +32,44 @@ static gboolean get_choice(JsonObject *object, const char *key, const char *path
   return unsupported(error, path, key, value, supported);
 }
 
-static gboolean get_block_types(JsonObject *object, const char *key, const char *path,
-                                const char *plain, const char *attention, gboolean *flags,
-                                int *count, GError **error) {
+/* A list member whose items all have `item_type`, with 1..DDIM_MAX_BLOCKS
+ * entries; *array stays NULL when the key is absent (defaults apply). */
+static gboolean get_list(JsonObject *object, const char *key, const char *path, GType item_type,
+                         const char *what, JsonArray **array, GError **error) {
+  *array = NULL;
   JsonNode *node = ddim_json_uses_default(object, key) ? NULL : json_object_get_member(object, key);
-  if (!node) return TRUE; /* keep the defaults */
-  if (!JSON_NODE_HOLDS_ARRAY(node)) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: \"%s\" must be a list of block names",
-                path, key);
+  if (!node) return TRUE;
+  gboolean ok = JSON_NODE_HOLDS_ARRAY(node);
+  JsonArray *list = ok ? json_node_get_array(node) : NULL;
+  for (guint i = 0; ok && i < json_array_get_length(list); i++) {
+    JsonNode *item = json_array_get_element(list, i);
+    ok = JSON_NODE_TYPE(item) == JSON_NODE_VALUE && json_node_get_value_type(item) == item_type;
+  }
+  if (!ok) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: \"%s\" must be a list of %s", path, key,
+                what);
     return FALSE;
   }
-  JsonArray *array = json_node_get_array(node);
-  guint length = json_array_get_length(array);
+  guint length = json_array_get_length(list);
   if (length < 1 || length > DDIM_MAX_BLOCKS) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
-                "%s: \"%s\" has %u blocks; 1 to %d are supported", path, key, length,
+                "%s: \"%s\" has %u entries; 1 to %d are supported", path, key, length,
                 DDIM_MAX_BLOCKS);
     return FALSE;
   }
+  *array = list;
+  return TRUE;
+}
+
+static gboolean get_block_types(JsonObject *object, const char *key, const char *path,
+                                const char *plain, const char *attention, gboolean *flags,
+                                int *count, GError **error) {
+  JsonArray *array = NULL;
+  if (!get_list(object, key, path, G_TYPE_STRING, "block names", &array, error)) return FALSE;
+  if (!array) return TRUE; /* keep the defaults */
+  guint length = json_array_get_length(array);
   for (guint i = 0; i < length; i++) {
-    JsonNode *item = json_array_get_element(array, i);
-    if (JSON_NODE_TYPE(item) != JSON_NODE_VALUE || json_node_get_value_type(item) != G_TYPE_STRING) {
-      g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: \"%s\" must be a list of block names",
-                  path, key);
-      return FALSE;
-    }
-    const char *name = json_node_get_string(item);
+    const char *name = json_array_get_string_element(array, i);
     if (strcmp(name, plain) == 0) flags[i] = FALSE;
     else if (strcmp(name, attention) == 0) flags[i] = TRUE;
     else {
@@ -71,29 +83,12 @@ static gboolean get_block_types(JsonObject *object, const char *key, const char 
 
 static gboolean get_int_list(JsonObject *object, const char *key, const char *path, int min,
                              int max, int *values, int *count, GError **error) {
-  JsonNode *node = ddim_json_uses_default(object, key) ? NULL : json_object_get_member(object, key);
-  if (!node) return TRUE;
-  if (!JSON_NODE_HOLDS_ARRAY(node)) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: \"%s\" must be a list of integers",
-                path, key);
-    return FALSE;
-  }
-  JsonArray *array = json_node_get_array(node);
+  JsonArray *array = NULL;
+  if (!get_list(object, key, path, G_TYPE_INT64, "integers", &array, error)) return FALSE;
+  if (!array) return TRUE;
   guint length = json_array_get_length(array);
-  if (length < 1 || length > DDIM_MAX_BLOCKS) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
-                "%s: \"%s\" has %u entries; 1 to %d are supported", path, key, length,
-                DDIM_MAX_BLOCKS);
-    return FALSE;
-  }
   for (guint i = 0; i < length; i++) {
-    JsonNode *item = json_array_get_element(array, i);
-    if (JSON_NODE_TYPE(item) != JSON_NODE_VALUE || json_node_get_value_type(item) != G_TYPE_INT64) {
-      g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: \"%s\" must be a list of integers",
-                  path, key);
-      return FALSE;
-    }
-    gint64 v = json_node_get_int(item);
+    gint64 v = json_array_get_int_element(array, i);
     if (v < min || v > max) {
       g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
                   "%s: \"%s\" entry %" G_GINT64_FORMAT " is out of the supported range %d to %d",
@@ -295,15 +290,7 @@ gboolean ddim_unet_config_parse(const char *text, gssize length, const char *pat
 gboolean ddim_unet_config_load(const char *path, DdimUnetConfig *config, GError **error) {
   g_autofree char *text = NULL;
   gsize length = 0;
-  g_autoptr(GError) read_error = NULL;
-  if (!g_file_get_contents(path, &text, &length, &read_error)) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot read: %s", path, read_error->message);
-    return FALSE;
-  }
-  if (length > 16 * 1024 * 1024) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: too large for a config file", path);
-    return FALSE;
-  }
+  if (!ddim_json_read_file(path, 16 * 1024 * 1024, &text, &length, error)) return FALSE;
   return ddim_unet_config_parse(text, (gssize)length, path, config, error);
 }
 

@@ -132,12 +132,6 @@ char *plugin_model_path(GimpProcedureConfig *config, GError **error) {
   return path;
 }
 
-DdimModel *plugin_load_model(GimpProcedureConfig *config, GError **error) {
-  g_autofree char *path = plugin_model_path(config, error);
-  if (path == NULL) return NULL;
-  return ddim_model_load(path, error);
-}
-
 char *plugin_item_name(gpointer item) {
   char *name = gimp_item_get_name(GIMP_ITEM(item));
   return name ? name : g_strdup("?");

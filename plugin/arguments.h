@@ -38,9 +38,6 @@ char *plugin_default_model_path(void);
  * error when neither is there. */
 char *plugin_model_path(GimpProcedureConfig *config, GError **error);
 
-/* Loads the model the config names. */
-DdimModel *plugin_load_model(GimpProcedureConfig *config, GError **error);
-
 /* The one layer a procedure works on: exactly one drawable, a layer that is
  * not a group, of an RGB or grayscale image. */
 GimpLayer *plugin_single_layer(GimpProcedure *procedure, GimpDrawable **drawables,

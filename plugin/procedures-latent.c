@@ -103,6 +103,14 @@ static gboolean decode(PluginRun *run, GimpImage *image, GimpLayer *source,
                        const DdimLatent *stored, GimpLayer **layer_out, GError **error) {
   g_autofree char *name = plugin_item_name(source);
   g_autofree char *where = g_strdup_printf(_("layer '%s'"), name);
+  const DdimModelInfo *model_info = ddim_model_get_info(run->model);
+  if (g_strcmp0(stored->model_identity, model_info->identity) != 0) {
+    g_set_error(error, GIMP_PLUG_IN_ERROR, 0,
+                _("The latent on layer '%s' was made with another model than %s; decode it with "
+                  "the model it came from (latent: model %s, chosen: model %s)"),
+                name, run->model_path, stored->model_identity, model_info->identity);
+    return plugin_run_calling_error(run);
+  }
   if (!ddim_latent_check_model(stored, run->model, where, error))
     return plugin_run_calling_error(run);
   if (stored->shape.n != 1) {

@@ -26,12 +26,14 @@ gboolean plugin_run_begin(PluginRun *run, GimpImage *image, GimpDrawable **drawa
     run->cancelled = TRUE;
     return FALSE;
   }
-  run->model = plugin_load_model(run->config, error);
+  run->model_path = plugin_model_path(run->config, error);
+  if (run->model_path) run->model = ddim_model_load(run->model_path, error);
   return run->model != NULL;
 }
 
 void plugin_run_end(PluginRun *run) {
   g_clear_pointer(&run->model, ddim_model_free);
+  g_clear_pointer(&run->model_path, g_free);
   if (run->gegl_started) gegl_exit();
   run->gegl_started = FALSE;
 }

@@ -12,6 +12,7 @@ typedef struct {
   GimpProcedureConfig *config;
   PluginKind kind;
   DdimModel *model;
+  char *model_path;
   gboolean gegl_started;
   gboolean cancelled;     /* the user closed the dialog */
   gboolean calling_error; /* the error is about the arguments (bad layers, …) */

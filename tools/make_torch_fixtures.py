@@ -92,6 +92,55 @@ INFERRED_CONFIG = {
 }
 
 
+README = """# PyTorch checkpoint fixtures (generated — do not edit by hand)
+
+Written by `/usr/bin/python3 tools/make_torch_fixtures.py` (PyTorch 1.13 from Debian, numpy),
+which also refreshes the fuzz seed corpora `tests/fuzz/torch-checkpoint/` and
+`tests/fuzz/pickle/`. Every checkpoint here is written by `torch.save` itself: the zip format,
+and with `_use_new_zipfile_serialization=False` the legacy one. Legacy files name storages by
+C pointer values, so they change from run to run; the rest is deterministic.
+`manifest.json` lists the cases for `tests/test-torch-checkpoint.c`; `hostile.tsv` lists the
+hostile files and the expected part of their message for `tests/test-torch-cli.sh`.
+
+## One tiny network, every container
+
+Config (`config.json`, google/ddpm style): block_out [4, 8], GroupNorm 2 groups, one residual
+block per level, attention at the lower level and in the middle, 2 channels, 8×8, random
+weights (11 694 parameters, ~47 KB in F32).
+
+| file | what |
+|---|---|
+| `diffusers_st/` | the reference copy: safetensors (F32), `x.npy`, `eps_t{0,37,999}.npy` from the PyTorch reference `tools/reference/unet2d.py` |
+| `diffusers_bin/diffusion_pytorch_model.bin` | zip, saved by path (archive folder `diffusion_pytorch_model/`), an `OrderedDict` with `_metadata` (pickled with BUILD) like `module.state_dict()`, old attention names `query/key/value/proj_attn` |
+| `diffusers_sharded/` | two shards (plain dicts; the first zip, the second legacy) + `diffusion_pytorch_model.bin.index.json` |
+| `diffusers_files/legacy.bin` | legacy format, plain dict |
+| `diffusers_files/strided.pt` | zip saved to a file object (folder `archive/`): 2-D and 4-D weights as non-contiguous views, every bias a view into one shared storage at an offset |
+| `diffusers_files/f16.pt` | the weights in float16; `eps_f16_t*.npy` are the PyTorch outputs of the rounded weights |
+| `original/config.json` | the same config, beside original-layout checkpoints |
+| `original/model.ckpt` | zip, original DDPM keys (`temb.dense.*`, `down.L.block.j.*`, `up.L.*` numbered from full resolution, attention q/k/v/proj_out as 1×1 convolutions, `nin_shortcut`), OrderedDict with `_metadata` |
+| `original/legacy.ckpt` | the same, legacy format, plain dict |
+| `original/training.pth` | an ermongroup/ddim training checkpoint (legacy): `[model with "module." keys and weights × 0.5, Adam state, 7, 1234, EMA = the weights]`; the EMA must be chosen |
+| `original/training_noema.pth` | `[model with "module." keys, Adam state, 7, 1234]` (zip): the model is chosen |
+
+All of these must give ε bit-identical to `diffusers_st/`. The original-layout key mapping is
+checked by the generator against a forward pass written on the original keys
+(ermongroup/ddim `models/diffusion.py`).
+
+## An original checkpoint without config.json
+
+`inferred/model.ckpt` (legacy, float16): original keys of a network with 32 channels, one level
+with attention, 1 channel in and out, 32 GroupNorm groups. The loader must infer the config
+(`manifest.json` `inferred.config`: 16×16 from attention at 16×16, original conventions) and
+match `eps_t*.npy`.
+
+## Hostile files (`hostile/`)
+
+Each must be refused with the message part listed in `manifest.json` / `hostile.tsv`, exit
+status 1 from `ddim`, and nothing run (the payloads would `touch /tmp/ddim-hostile-executed`):
+
+"""
+
+
 # ---------------------------------------------------------------------------
 # Weights and reference outputs
 
@@ -403,7 +452,6 @@ def write_models(manifest):
             "diffusers_sharded/diffusion_pytorch_model.bin.index.json",
             "diffusers_files/legacy.bin",
             "diffusers_files/strided.pt",
-            "original",
             "original/model.ckpt",
             "original/legacy.ckpt",
             "original/training.pth",
@@ -462,13 +510,20 @@ def state_pickle(entries):
     return PROTO2 + b"}(" + body + b"u."
 
 
+def zwrite(z, name, data, compression=zipfile.ZIP_STORED):
+    """An entry with a fixed date, so the fixtures do not change per run."""
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = compression
+    z.writestr(info, data)
+
+
 def torch_zip(pickle_bytes, records=None, root="archive", compression=zipfile.ZIP_STORED):
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=compression) as z:
-        z.writestr(f"{root}/data.pkl", pickle_bytes)
+    with zipfile.ZipFile(buf, "w") as z:
+        zwrite(z, f"{root}/data.pkl", pickle_bytes, compression)
         for name, data in (records or {}).items():
-            z.writestr(f"{root}/{name}", data)
-        z.writestr(f"{root}/version", b"3\n")
+            zwrite(z, f"{root}/{name}", data, compression)
+        zwrite(z, f"{root}/version", b"3\n", compression)
     return buf.getvalue()
 
 
@@ -590,7 +645,7 @@ def write_hostile(manifest):
         "memo entry 4294967294 is not defined", "a huge memo index, then an undefined one")
     add("deep_marks.bin", torch_zip(PROTO2 + b"(" * 70000 + b"."), "nested MARKs",
         "70000 nested MARKs")
-    deep = PROTO2 + b"]q\x00" + b"]h\x00aq\x000" * 10000 + b"h\x00."
+    deep = PROTO2 + b"]q\x000" + b"]h\x00aq\x000" * 10000 + b"h\x00."
     add("deep_list.bin", torch_zip(deep), "holds no state dict",
         "a list nested 10000 deep (no recursion may follow it)")
     add("stack_underflow.bin", torch_zip(PROTO2 + b"(R."), "stack underflow", "REDUCE across a MARK")
@@ -599,18 +654,18 @@ def write_hostile(manifest):
     add("truncated.bin", valid[: len(valid) // 2], "end-of-central-directory", "a zip cut in half")
     add("zip_bomb_size.bin", patch_central_sizes(valid, "data/0", 0x7FFFFFF0), "past the end",
         "a central directory entry declaring 2 GiB")
-    add("zip_overlap.bin", patch_central_sizes(valid, "data.pkl", len(good) + 200), "overlap",
+    add("zip_overlap.bin", patch_central_sizes(valid, "data.pkl", len(good) + 10), "overlap",
         "an entry declared to run into the next one")
     add("deflated.bin", torch_zip(good, good_records, compression=zipfile.ZIP_DEFLATED), "compressed",
         "deflated entries")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("archive/data.pkl", good)
-        z.writestr("other/data/0", good_records["data/0"])
+        zwrite(z, "archive/data.pkl", good)
+        zwrite(z, "other/data/0", good_records["data/0"])
     add("outside_root.bin", buf.getvalue(), "outside the archive folder", "an entry outside the root folder")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("archive/../../etc/data.pkl", good)
+        zwrite(z, "archive/../../etc/data.pkl", good)
     add("dotdot.bin", buf.getvalue(), "unsafe name", "a name with ..")
     add("torchscript.pt", torch_zip(good, dict(good_records, **{"constants.pkl": PROTO2 + b").", "code/x.py": b""})),
         "TorchScript", "a torch.jit.save archive")
@@ -638,39 +693,78 @@ def write_hostile(manifest):
                   "note": "a shard index naming a file outside its folder"})
     manifest["hostile"] = cases
     manifest["marker"] = MARKER
+    # The same list for shell tests: file, tab, expected part of the message.
+    with open(os.path.join(OUT, "hostile.tsv"), "w") as f:
+        for c in cases:
+            f.write(f"{c['file']}\t{c['expect']}\n")
     return [os.path.join(OUT, c["file"]) for c in cases]
 
 
+def small_checkpoints():
+    """Valid checkpoints of a few small tensors, one per container shape,
+    for the fuzz seed corpus (the model fixtures are too large to mutate
+    efficiently)."""
+    rng = np.random.default_rng(3)
+
+    def t(*shape):
+        return torch.from_numpy(rng.standard_normal(shape).astype(np.float32))
+
+    flat = t(10)
+    state = with_metadata(collections.OrderedDict(
+        [("conv_in.weight", t(2, 1, 3, 3)), ("conv_in.bias", flat[2:4]), ("norm.weight", t(2).half()),
+         ("t.weight", t(3, 2).t()), ("scalar", torch.tensor(1.5))]))
+    original = collections.OrderedDict([("temb.dense.0.weight", t(4, 2)), ("down.0.block.0.conv1.bias", t(2)),
+                                        ("mid.attn_1.q.weight", t(2, 2, 1, 1))])
+    seeds = {}
+    for name, obj in (("state", state), ("original", original),
+                      ("training", [collections.OrderedDict(("module." + k, v) for k, v in original.items()),
+                                    adam_state(), 1, 2, dict(original)]),
+                      ("lightning", {"epoch": 1, "state_dict": dict(original)}),
+                      ("parameter", {"p": torch.nn.Parameter(t(2))})):
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        seeds[name + ".zip"] = buf.getvalue()
+        buf = io.BytesIO()
+        torch.save(obj, buf, _use_new_zipfile_serialization=False)
+        seeds[name + ".legacy"] = buf.getvalue()
+        buf = io.BytesIO()
+        torch.save(obj, buf, pickle_protocol=4)
+        seeds[name + ".proto4.zip"] = buf.getvalue()
+    return seeds
+
+
 def write_fuzz_seeds(hostile_files):
-    """Seeds: every small checkpoint and hostile file; data.pkl pickles for
-    the pickle target."""
+    """Seeds: small valid checkpoints and the hostile files; their data.pkl
+    pickles for the pickle target."""
     for target in ("torch-checkpoint", "pickle"):
         path = os.path.join(FUZZ, target)
         if os.path.isdir(path):
             shutil.rmtree(path)
         os.makedirs(path)
-    files = list(hostile_files)
-    for sub in ("diffusers_bin", "diffusers_sharded", "diffusers_files", "original", "inferred"):
-        for name in sorted(os.listdir(os.path.join(OUT, sub))):
-            if name.endswith((".bin", ".pt", ".pth", ".ckpt")):
-                files.append(os.path.join(OUT, sub, name))
-    for path in files:
+    seeds = small_checkpoints()
+    for path in hostile_files:
         with open(path, "rb") as f:
             data = f.read()
-        if len(data) > 200_000 or path.endswith(".json"):
-            continue
-        seed = os.path.relpath(path, OUT).replace("/", "_")
-        with open(os.path.join(FUZZ, "torch-checkpoint", seed), "wb") as f:
+        if len(data) <= 16384 and not path.endswith(".json"):
+            seeds["hostile_" + os.path.basename(path)] = data
+    for name, data in sorted(seeds.items()):
+        with open(os.path.join(FUZZ, "torch-checkpoint", name), "wb") as f:
             f.write(data)
-        if data[:4] == b"PK\x03\x04":
-            try:
-                with zipfile.ZipFile(io.BytesIO(data)) as z:
-                    for info in z.infolist():
-                        if info.filename.endswith("data.pkl"):
-                            with open(os.path.join(FUZZ, "pickle", seed + ".pkl"), "wb") as f:
-                                f.write(z.read(info))
-            except (zipfile.BadZipFile, NotImplementedError, OSError):
-                pass
+        if data[:4] != b"PK\x03\x04":
+            continue
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                for info in z.infolist():
+                    if info.filename.endswith("data.pkl"):
+                        with open(os.path.join(FUZZ, "pickle", name + ".pkl"), "wb") as f:
+                            f.write(z.read(info))
+        except (zipfile.BadZipFile, NotImplementedError, OSError, zlib_error()):
+            pass
+
+
+def zlib_error():
+    import zlib
+    return zlib.error
 
 
 def main():
@@ -683,6 +777,11 @@ def main():
     write_models(manifest)
     hostile = write_hostile(manifest)
     write_json(os.path.join(OUT, "manifest.json"), manifest)
+    with open(os.path.join(OUT, "README.md"), "w") as f:
+        f.write(README)
+        f.write("| file | expected message | what |\n|---|---|---|\n")
+        for c in manifest["hostile"]:
+            f.write(f"| `{c['file']}` | {c['expect']} | {c['note']} |\n")
     write_fuzz_seeds(hostile)
     assert not os.path.exists(MARKER), "writing the fixtures ran a payload"
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(OUT) for f in fs)

@@ -1,0 +1,191 @@
+#!/bin/bash
+# run-in-root.sh WORK — runs inside the Debian 13 root (see tools/gimp-tests.sh):
+# builds and installs the project (the plug-in into GIMP's system plug-in
+# folder), then drives GIMP 3 headless:
+#   1. procedures.scm  every procedure from Script-Fu with named arguments
+#   2. reopen.scm      a fresh GIMP opens the saved XCF and decodes its latents
+#   3. exit statuses   failing calls end gimp-console with status 70 and a message
+#   4. dialogs.scm     (Xvfb) every dialog in English, German and French, with a
+#                      screenshot; OK in one of them, then its last values are checked
+# Results are TAP lines ("ok N - ..." / "not ok N - ..."); logs go to WORK/out.
+set -uo pipefail
+WORK=${1:?usage: run-in-root.sh WORK}
+SRC=$WORK/src
+TESTS=$SRC/tests/gimp
+OUT=$WORK/out
+DATA=$WORK/data
+BUILD=$WORK/build
+FIXTURES=$SRC/tests/fixtures
+mkdir -p "$OUT" "$DATA"
+export GIMP3_DIRECTORY=$WORK/gimp-config
+unset DISPLAY
+
+failures=0
+log() { echo "== $*"; }
+fail_stage() { echo "not ok - $*"; failures=$((failures + 1)); }
+
+# ---- build and install ---------------------------------------------------
+stage_start=$SECONDS
+log "build (meson, -Dwerror=true) and install"
+if ! { meson setup "$BUILD" "$SRC" -Dwerror=true -Dplugin=enabled --prefix=/usr \
+         >"$OUT/meson-setup.log" 2>&1 &&
+       meson compile -C "$BUILD" >"$OUT/meson-compile.log" 2>&1 &&
+       meson install -C "$BUILD" --no-rebuild >"$OUT/meson-install.log" 2>&1; }; then
+  tail -40 "$OUT"/meson-*.log
+  echo "not ok - the plug-in does not build or install"
+  exit 1
+fi
+PLUGIN_DIR=$(pkg-config --variable=gimplibdir gimp-3.0)/plug-ins/ddim
+for installed in "$PLUGIN_DIR/ddim" "$PLUGIN_DIR/locale/de/LC_MESSAGES/ddim.mo" \
+                 "$PLUGIN_DIR/locale/fr/LC_MESSAGES/ddim.mo"; do
+  [ -f "$installed" ] && echo "ok - installed $installed" || fail_stage "not installed: $installed"
+done
+DDIM=$BUILD/cli/ddim
+log "build took $((SECONDS - stage_start)) s"
+
+# ---- inputs and the ddim command's results to compare with ----------------
+convert -size 16x16 gradient:'#ff4010-#1060ff' -type TrueColor "PNG24:$DATA/grad16.png"
+convert -size 16x16 radial-gradient:'#ffe020-#301060' -type TrueColor "PNG24:$DATA/radial16.png"
+"$DDIM" generate "$FIXTURES/google_f32" -o "$DATA/cli-generate-seed7.png" --steps 10 --seed 7 \
+  >/dev/null 2>&1 || fail_stage "ddim generate"
+cli_psnr=$("$DDIM" reconstruct "$FIXTURES/google_f32" "$DATA/grad16.png" -o "$DATA/cli-reconstruct.png" \
+           --steps 10 2>/dev/null | sed -n 's/^mse=.* psnr=//p')
+[ -n "$cli_psnr" ] || { fail_stage "ddim reconstruct"; cli_psnr=0; }
+
+# gimp-console in Script-Fu batch mode; the script sees its settings as globals.
+gimp_batch() { # LOG SCRIPT [SCHEME...]
+  local logfile=$1 script=$2
+  shift 2
+  local defines="(define ddim-tests \"$TESTS\") (define ddim-fixtures \"$FIXTURES\")
+    (define ddim-data \"$DATA\") (define ddim-cli-psnr $cli_psnr) $*"
+  timeout 300 gimp-console-3.0 -i --quit --batch-interpreter=plug-in-script-fu-eval \
+    -b "(begin $defines (load \"$TESTS/$script\"))" >"$logfile" 2>&1
+}
+
+# ---- 1. every procedure ---------------------------------------------------
+stage_start=$SECONDS
+log "procedures.scm"
+gimp_batch "$OUT/procedures.log" procedures.scm
+status=$?
+grep -E '^(not )?ok ' "$OUT/procedures.log"
+[ $status -eq 0 ] || fail_stage "procedures.scm: gimp-console exit status $status (see procedures.log)"
+grep -q '^# procedures: done' "$OUT/procedures.log" || fail_stage "procedures.scm did not finish"
+log "procedures took $((SECONDS - stage_start)) s"
+
+# ---- 2. a fresh GIMP reopens the XCF --------------------------------------
+stage_start=$SECONDS
+log "reopen.scm"
+gimp_batch "$OUT/reopen.log" reopen.scm
+status=$?
+grep -E '^(not )?ok ' "$OUT/reopen.log"
+[ $status -eq 0 ] || fail_stage "reopen.scm: gimp-console exit status $status (see reopen.log)"
+grep -q '^# reopen: done' "$OUT/reopen.log" || fail_stage "reopen.scm did not finish"
+log "reopen took $((SECONDS - stage_start)) s"
+
+# ---- 3. exit statuses and messages of failing calls -----------------------
+stage_start=$SECONDS
+log "exit statuses"
+expect_failure() { # NAME PATTERN SCHEME
+  local name=$1 pattern=$2 scheme=$3 status
+  timeout 120 gimp-console-3.0 -i --quit --batch-interpreter=plug-in-script-fu-eval \
+    -b "(begin (script-fu-use-v3) $scheme)" >"$OUT/exit-$name.log" 2>&1
+  status=$?
+  if [ $status -ne 70 ]; then
+    fail_stage "$name: exit status $status, expected 70 (see exit-$name.log)"
+  elif ! grep -q -- "$pattern" "$OUT/exit-$name.log"; then
+    fail_stage "$name: no message matching '$pattern' (see exit-$name.log)"
+  else
+    echo "ok - $name: status 70, $(grep -m1 -o -- "$pattern.*" "$OUT/exit-$name.log" | cut -c1-100)"
+  fi
+}
+one_layer="(define img (gimp-image-new 16 16 RGB))
+  (define lay (gimp-layer-new img \"one\" 16 16 RGB-IMAGE 100 LAYER-MODE-NORMAL))
+  (gimp-image-insert-layer img lay 0 0)"
+expect_failure interpolate-one-layer "needs two selected layers" \
+  "$one_layer (plug-in-ddim-interpolate #:image img #:drawables (vector lay) #:model \"$FIXTURES/google_f32\" #:frames 2)"
+expect_failure steps-out-of-range "out of range" \
+  "$one_layer (plug-in-ddim-reconstruct #:image img #:drawables (vector lay) #:model \"$FIXTURES/google_f32\" #:steps 0)"
+expect_failure not-a-model "config.json" \
+  "$one_layer (plug-in-ddim-reconstruct #:image img #:drawables (vector lay) #:model \"$FIXTURES\" #:steps 2)"
+expect_failure latent-from-another-model "made with another model" \
+  "(define img (gimp-file-load RUN-NONINTERACTIVE \"$DATA/latents.xcf\"))
+   (define lay (gimp-image-get-layer-by-name img \"encoded\"))
+   (plug-in-ddim-decode #:image img #:drawables (vector lay) #:model \"$FIXTURES/diffusers_f16\")"
+log "exit statuses took $((SECONDS - stage_start)) s"
+
+# ---- 4. dialogs under Xvfb ------------------------------------------------
+if [ "${DDIM_GIMP_DIALOGS:-1}" != 0 ]; then
+  stage_start=$SECONDS
+  log "dialogs (Xvfb)"
+  mkdir -p "$OUT/screenshots"
+  export DISPLAY=:73
+  Xvfb "$DISPLAY" -screen 0 1280x1024x24 -nolisten tcp >"$OUT/xvfb.log" 2>&1 &
+  xvfb=$!
+  for _ in $(seq 100); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.1; done
+  for lang in en de fr; do
+    case $lang in
+      en) locale=en_US.UTF-8 ;; de) locale=de_DE.UTF-8 ;; fr) locale=fr_FR.UTF-8 ;;
+    esac
+    # The shooter: for each dialog in the order dialogs.scm opens them, wait
+    # for the plug-in's window, screenshot it, then press Escape (Cancel) —
+    # or Return (OK) for the one whose last values are checked.
+    (
+      for name in generate reconstruct vary interpolate encode decode; do
+        id=""
+        for _ in $(seq 300); do
+          id=$(xdotool search --onlyvisible --class '^ddim$' 2>/dev/null | head -1)
+          [ -n "$id" ] && break
+          sleep 0.1
+        done
+        if [ -z "$id" ]; then echo "# shooter: no window for $name"; exit 1; fi
+        sleep 1.5 # let it draw
+        import -window "$id" "$OUT/screenshots/dialog-$name-$lang.png" 2>>"$OUT/import.log"
+        xdotool windowfocus --sync "$id" 2>/dev/null
+        if [ "$lang" = en ] && [ "$name" = vary ]; then xdotool key Return; else xdotool key Escape; fi
+        for _ in $(seq 100); do
+          xdotool search --onlyvisible --class '^ddim$' >/dev/null 2>&1 || break
+          sleep 0.1
+        done
+      done
+    ) >"$OUT/shooter-$lang.log" 2>&1 &
+    shooter=$!
+    LANG=$locale LANGUAGE="" LC_ALL=$locale gimp_batch "$OUT/dialogs-$lang.log" dialogs.scm \
+      "(define ddim-lang \"$lang\")"
+    status=$?
+    wait $shooter
+    shooter_status=$?
+    grep -E '^(not )?ok ' "$OUT/dialogs-$lang.log"
+    [ $status -eq 0 ] || fail_stage "dialogs ($lang): gimp-console exit status $status"
+    [ $shooter_status -eq 0 ] || fail_stage "dialogs ($lang): $(cat "$OUT/shooter-$lang.log")"
+    for name in generate reconstruct vary interpolate encode decode; do
+      shot=$OUT/screenshots/dialog-$name-$lang.png
+      if [ -s "$shot" ] && identify "$shot" >/dev/null 2>&1; then
+        echo "ok - screenshot $(basename "$shot") $(identify -format '%wx%h' "$shot")"
+      else
+        fail_stage "no screenshot $(basename "$shot")"
+      fi
+    done
+  done
+  kill $xvfb 2>/dev/null
+  wait $xvfb 2>/dev/null
+  # OK in the Vary dialog made GIMP keep its values as the last ones.
+  last=$(ls "$GIMP3_DIRECTORY"/plug-in-settings/*plug-in-ddim-vary*.last 2>/dev/null | head -1)
+  if [ -n "$last" ] && grep -q '(strength 0.5' "$last" && grep -q '(count 2)' "$last"; then
+    echo "ok - last values of Vary kept: $(tr '\n' ' ' <"$last" | cut -c1-120)"
+  else
+    fail_stage "no last values for Vary after OK (${last:-no .last file})"
+  fi
+  log "dialogs took $((SECONDS - stage_start)) s"
+fi
+
+# ---- summary --------------------------------------------------------------
+cat "$OUT"/procedures.log "$OUT"/reopen.log "$OUT"/dialogs-*.log 2>/dev/null |
+  grep -c '^not ok' >"$OUT/script-failures" || true
+script_failures=$(cat "$OUT/script-failures")
+total=$((failures + script_failures))
+if [ $total -eq 0 ]; then
+  echo "== GIMP tests: all passed"
+else
+  echo "== GIMP tests: $total failed"
+fi
+[ $total -eq 0 ]
