@@ -152,6 +152,15 @@ static DdimParams encode_params(const Cli *cli) {
   return params;
 }
 
+/* Decoding a latent that inversion made retraces the ODE backwards: by
+ * default it does not clip either (as the paper's reconstructions), since
+ * clipping would move it off the trajectory; --clip still forces it. */
+static DdimParams inverse_decode_params(const Cli *cli) {
+  DdimParams params = cli->params;
+  if (params.clip < 0) params.clip = 0;
+  return params;
+}
+
 static gboolean require_output(Cli *cli, gboolean png_allowed, GError **error) {
   if (cli->output == NULL) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT, "%s needs an output file: -o %s",
@@ -357,9 +366,10 @@ static gboolean run_reconstruct(Cli *cli, GError **error) {
   g_autofree float *original = copy_floats(x.data, count, error);
   if (original == NULL) return FALSE;
   DdimParams encode = encode_params(cli);
+  DdimParams decode = inverse_decode_params(cli);
   announce_seed(cli, FALSE);
   if (!run_batched(cli, RUN_ENCODE, &encode, x.data, x.shape, error) ||
-      !run_batched(cli, RUN_DECODE, &cli->params, x.data, x.shape, error))
+      !run_batched(cli, RUN_DECODE, &decode, x.data, x.shape, error))
     return FALSE;
   /* Measured in model space, before the 8-bit quantisation of a PNG. */
   double mse = ddim_mse_01(original, x.data, count);
@@ -433,7 +443,8 @@ static gboolean run_interpolate(Cli *cli, GError **error) {
   for (int k = 0; k < frames; k++)
     ddim_slerp(ends, ends + image_values, image_values, (double)k / (frames - 1),
                sequence + (size_t)k * image_values);
-  return run_batched(cli, RUN_DECODE, &cli->params, sequence, frames_shape, error) &&
+  DdimParams decode = inverse_decode_params(cli);
+  return run_batched(cli, RUN_DECODE, &decode, sequence, frames_shape, error) &&
          cli_save_images(cli->output, sequence, frames_shape, TRUE, a.file_width, a.file_height,
                          error);
 }

@@ -49,5 +49,5 @@ echo "$mse_row"
 echo "$psnr_row"
 echo "$seconds_row"
 echo
-echo "${#images[@]} image(s), schedule $SCHEDULE, eta 0, no clipping during encoding; command:"
+echo "${#images[@]} input file(s), schedule $SCHEDULE, eta 0, no clipping (reconstruct never clips unless --clip is given); command:"
 echo "\`tools/reconstruction-table.sh $model ${images[*]} -- ${steps[*]}\`"

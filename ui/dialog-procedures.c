@@ -39,7 +39,6 @@ static void layout(DialogState *state) {
   switch (state->kind) {
   case PLUGIN_GENERATE:
     dialog_seed_box(state);
-    gimp_procedure_dialog_get_widget(dialog, "output", GIMP_TYPE_INT_RADIO_FRAME);
     dialog_frame(state, "images", _("Images"), "count", "width", "height", "output", NULL);
     dialog_frame(state, "sampling", _("Sampling"), "steps", "eta", "schedule", "seed-box", NULL);
     gimp_procedure_dialog_fill(dialog, "model-frame", "images-frame", "sampling-frame", NULL);

@@ -36,8 +36,11 @@
        (if (and (not ok) (pair? why)) (string-append " # " (apply string-append (map ->string why))) ""))
   ok)
 
+(define (same? a b)
+  (if (and (number? a) (number? b)) (= a b) (equal? a b)))
+
 (define (check-equal name expected actual)
-  (check name (equal? expected actual) "expected " expected ", got " actual))
+  (check name (same? expected actual) "expected " expected ", got " actual))
 
 ; Runs thunk; returns its value, or (error MESSAGE ...) when it raised an error
 ; (a failing PDB call raises one, with GIMP's message).

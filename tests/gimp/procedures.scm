@@ -272,8 +272,6 @@
     (lambda () (plug-in-ddim-reconstruct #:image image #:drawables (vector layer) #:model M1 #:steps 0)))
   (check-error "error: strength 0" "out of range"
     (lambda () (plug-in-ddim-vary #:image image #:drawables (vector layer) #:model M1 #:strength 0.0)))
-  (check-error "error: an unknown schedule" "schedule"
-    (lambda () (plug-in-ddim-reconstruct #:image image #:drawables (vector layer) #:model M1 #:schedule "bogus")))
   (check-error "error: a model folder that does not exist" "model"
     (lambda () (plug-in-ddim-reconstruct #:image image #:drawables (vector layer) #:model "/nonexistent/model")))
   (check-error "error: a folder that is not a model" "config.json"

@@ -58,7 +58,8 @@ gimp_batch() { # LOG SCRIPT [SCHEME...]
   shift 2
   local defines="(define ddim-tests \"$TESTS\") (define ddim-fixtures \"$FIXTURES\")
     (define ddim-data \"$DATA\") (define ddim-cli-psnr $cli_psnr) $*"
-  timeout 300 gimp-console-3.0 -i --quit --batch-interpreter=plug-in-script-fu-eval \
+  timeout "${GIMP_TIMEOUT:-300}" gimp-console-3.0 -i --quit \
+    --batch-interpreter=plug-in-script-fu-eval \
     -b "(begin $defines (load \"$TESTS/$script\"))" >"$logfile" 2>&1
 }
 
@@ -133,7 +134,7 @@ if [ "${DDIM_GIMP_DIALOGS:-1}" != 0 ]; then
       for name in generate reconstruct vary interpolate encode decode; do
         id=""
         for _ in $(seq 300); do
-          id=$(xdotool search --onlyvisible --class '^ddim$' 2>/dev/null | head -1)
+          id=$(xdotool search --onlyvisible --name '.' 2>/dev/null | head -1)
           [ -n "$id" ] && break
           sleep 0.1
         done
@@ -143,13 +144,13 @@ if [ "${DDIM_GIMP_DIALOGS:-1}" != 0 ]; then
         xdotool windowfocus --sync "$id" 2>/dev/null
         if [ "$lang" = en ] && [ "$name" = vary ]; then xdotool key Return; else xdotool key Escape; fi
         for _ in $(seq 100); do
-          xdotool search --onlyvisible --class '^ddim$' >/dev/null 2>&1 || break
+          xdotool search --onlyvisible --name '.' >/dev/null 2>&1 || break
           sleep 0.1
         done
       done
     ) >"$OUT/shooter-$lang.log" 2>&1 &
     shooter=$!
-    LANG=$locale LANGUAGE="" LC_ALL=$locale gimp_batch "$OUT/dialogs-$lang.log" dialogs.scm \
+    GIMP_TIMEOUT=120 LANG=$locale LANGUAGE="" LC_ALL=$locale gimp_batch "$OUT/dialogs-$lang.log" dialogs.scm \
       "(define ddim-lang \"$lang\")"
     status=$?
     wait $shooter
