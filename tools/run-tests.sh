@@ -1,7 +1,11 @@
 #!/bin/bash
 # The project's test command: install what is missing, build with warnings as
 # errors, and run every test (unit tests per module, whole-pipeline tests
-# against the PyTorch reference fixtures, CLI tests).
+# against the PyTorch reference fixtures, CLI tests); then the same suite
+# again in an AddressSanitizer + UndefinedBehaviorSanitizer build.
+#   BUILD=dir       build folder (default build)
+#   SANITIZE=0      skip the sanitizer pass
+#   extra arguments go to `meson test`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
@@ -11,3 +15,16 @@ if [ ! -f "$BUILD/build.ninja" ]; then
 fi
 meson compile -C "$BUILD"
 meson test -C "$BUILD" --print-errorlogs "$@"
+
+if [ "${SANITIZE:-1}" != 0 ]; then
+  SAN_BUILD="$BUILD-asan"
+  if [ ! -f "$SAN_BUILD/build.ninja" ]; then
+    # OpenMP's runtime keeps its thread pool alive at exit; LeakSanitizer
+    # reports are about our code only with the pool out of the picture.
+    meson setup "$SAN_BUILD" -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
+      -Dbuildtype=debugoptimized
+  fi
+  meson compile -C "$SAN_BUILD"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C "$SAN_BUILD" --print-errorlogs --timeout-multiplier 4 "$@"
+fi
