@@ -4,10 +4,10 @@
  * Tokens are pixels in row-major order; channel-major storage makes
  * Q = Wq·X + bq a plain GEMM, and per head S = scale·Q_hᵀK_h, softmax over
  * keys (max-subtracted, so it cannot overflow), O_h = V_h·Sᵀ. */
+#include "gemm.h"
 #include "kernels.h"
 #include "parallel.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -53,12 +53,13 @@ void ddim_attention(const DdimAttention *attn, float *x, size_t pixels, float *s
   for (int h = 0; h < attn->heads; h++) {
     const size_t offset = (size_t)h * (size_t)head_dim * pixels;
     /* scores[i][j] = scale · Σ_c q[c][i] k[c][j] */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, head_dim, scale, q + offset, n,
-                k + offset, n, 0.0f, scores, n);
+    ddim_gemm(TRUE, FALSE, n, n, head_dim, q + offset, n, k + offset, n, 0.0f, scores, n);
+    const size_t score_count = pixels * pixels;
+    DDIM_PARALLEL_FOR_IF(score_count >= DDIM_PARALLEL_MIN_WORK)
+    for (size_t i = 0; i < score_count; i++) scores[i] *= scale;
     softmax_rows(scores, pixels, pixels);
     /* o[c][i] = Σ_j v[c][j] scores[i][j] */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, head_dim, n, n, 1.0f, v + offset, n,
-                scores, n, 0.0f, o + offset, n);
+    ddim_gemm(FALSE, TRUE, head_dim, n, n, v + offset, n, scores, n, 0.0f, o + offset, n);
   }
   /* x = (to_out(o) + x) / rescale_output_factor */
   ddim_linear_cm(attn->wo, attn->bo, C, C, o, pixels, normed);

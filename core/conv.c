@@ -4,10 +4,10 @@
  * columns for a band of output rows at a time (so the scratch stays a few MB
  * whatever the image size) and multiply by the weight matrix, which in
  * PyTorch's [out, in, kh, kw] layout already is the (out × in·k·k) matrix. */
+#include "gemm.h"
 #include "kernels.h"
 #include "parallel.h"
 
-#include <cblas.h>
 #include <string.h>
 
 /* About 8 MB of columns per band. */
@@ -30,7 +30,7 @@ size_t ddim_conv_scratch_elements(const DdimConv *conv, int out_h, int out_w) {
 /* Columns for output rows [row0, row0 + rows): row (ci, ky, kx), column
  * (oy − row0)·out_w + ox holds x_eff[ci][oy·s + ky − pad_top][ox·s + kx − pad_left]. */
 static void im2col_band(const DdimConv *conv, const float *x, int in_h, int in_w, int out_w,
-                        int row0, int rows, float *columns) {
+                        int row0, int rows, float *columns, size_t row_stride) {
   const int k = conv->kernel, stride = conv->stride;
   const int eff_h = conv->upsample2x ? 2 * in_h : in_h;
   const int eff_w = conv->upsample2x ? 2 * in_w : in_w;
@@ -40,7 +40,7 @@ static void im2col_band(const DdimConv *conv, const float *x, int in_h, int in_w
     const float *plane = x + (size_t)ci * (size_t)in_h * (size_t)in_w;
     for (int ky = 0; ky < k; ky++) {
       for (int kx = 0; kx < k; kx++) {
-        float *dst = columns + ((size_t)(ci * k + ky) * (size_t)k + (size_t)kx) * band;
+        float *dst = columns + ((size_t)(ci * k + ky) * (size_t)k + (size_t)kx) * row_stride;
         /* Valid output columns: 0 ≤ ox·s + kx − pad_left < eff_w. */
         int shift = kx - conv->pad_left;
         int ox_begin = shift >= 0 ? 0 : (-shift + stride - 1) / stride;
@@ -87,16 +87,16 @@ static void fill_bias(const float *bias, int channels, size_t pixels, float *y) 
 void ddim_linear_cm(const float *weight, const float *bias, int out_features, int in_features,
                     const float *x, size_t n, float *y) {
   fill_bias(bias, out_features, n, y);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out_features, (int)n, in_features, 1.0f,
-              weight, in_features, x, (int)n, 1.0f, y, (int)n);
+  ddim_gemm(FALSE, FALSE, out_features, (int)n, in_features, weight, in_features, x, (int)n, 1.0f,
+            y, (int)n);
 }
 
 void ddim_linear_rows(const float *weight, const float *bias, int out_features, int in_features,
                       const float *x, int batch, float *y) {
   for (int b = 0; b < batch; b++)
     memcpy(y + (size_t)b * (size_t)out_features, bias, sizeof(float) * (size_t)out_features);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, out_features, in_features, 1.0f, x,
-              in_features, weight, in_features, 1.0f, y, out_features);
+  ddim_gemm(FALSE, TRUE, batch, out_features, in_features, x, in_features, weight, in_features,
+            1.0f, y, out_features);
 }
 
 void ddim_conv2d(const DdimConv *conv, const float *x, int in_h, int in_w, float *y, int out_h,
@@ -112,9 +112,58 @@ void ddim_conv2d(const DdimConv *conv, const float *x, int in_h, int in_w, float
   for (int row0 = 0; row0 < out_h; row0 += rows_per_band) {
     int rows = out_h - row0 < rows_per_band ? out_h - row0 : rows_per_band;
     int band = rows * out_w;
-    im2col_band(conv, x, in_h, in_w, out_w, row0, rows, scratch);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, conv->out_channels, band, depth, 1.0f,
-                conv->weight, depth, scratch, band, 1.0f, y + (size_t)row0 * (size_t)out_w,
-                (int)out_pixels);
+    im2col_band(conv, x, in_h, in_w, out_w, row0, rows, scratch, (size_t)band);
+    ddim_gemm(FALSE, FALSE, conv->out_channels, band, depth, conv->weight, depth, scratch, band,
+              1.0f, y + (size_t)row0 * (size_t)out_w, (int)out_pixels);
   }
+}
+
+/* ---- Batched convolutions for small images ---------------------------------
+ * At low resolutions a GEMM per image has few columns (16 at 4×4) and streams
+ * the whole weight matrix for little work; the columns of every image of the
+ * batch go into one GEMM instead, and the result is scattered back. */
+
+#define BATCHED_MAX_PIXELS 256     /* per image: 16×16 and below */
+#define BATCHED_MAX_COLUMNS 8192   /* batch × pixels of one GEMM */
+
+gboolean ddim_conv_use_batched(const DdimConv *conv, int batch, int out_h, int out_w) {
+  (void)conv;
+  size_t pixels = (size_t)out_h * (size_t)out_w;
+  return batch > 1 && pixels <= BATCHED_MAX_PIXELS && pixels * (size_t)batch <= BATCHED_MAX_COLUMNS;
+}
+
+size_t ddim_conv_batched_scratch_elements(const DdimConv *conv, int batch, int out_h, int out_w) {
+  if (!ddim_conv_use_batched(conv, batch, out_h, out_w)) return 0;
+  size_t columns = (size_t)batch * (size_t)out_h * (size_t)out_w;
+  size_t depth = (size_t)conv->in_channels * (size_t)(conv->kernel * conv->kernel);
+  return (depth + (size_t)conv->out_channels) * columns;
+}
+
+void ddim_conv2d_batched(const DdimConv *conv, const float *x, int batch, int in_h, int in_w,
+                         float *y, int out_h, int out_w, float *scratch) {
+  const size_t pixels = (size_t)out_h * (size_t)out_w;
+  const size_t columns = (size_t)batch * pixels;
+  const size_t in_plane = (size_t)conv->in_channels * (size_t)in_h * (size_t)in_w;
+  const size_t out_plane = (size_t)conv->out_channels * pixels;
+  const int depth = conv->in_channels * conv->kernel * conv->kernel;
+  float *gathered = scratch;
+  float *product = scratch + (size_t)depth * columns;
+  const gboolean direct = conv->kernel == 1 && conv->stride == 1 && !conv->upsample2x;
+  for (int b = 0; b < batch; b++) {
+    const float *xb = x + (size_t)b * in_plane;
+    if (direct) { /* 1×1: the input planes are the columns */
+      for (int c = 0; c < conv->in_channels; c++)
+        memcpy(gathered + (size_t)c * columns + (size_t)b * pixels, xb + (size_t)c * pixels,
+               sizeof(float) * pixels);
+    } else {
+      im2col_band(conv, xb, in_h, in_w, out_w, 0, out_h, gathered + (size_t)b * pixels, columns);
+    }
+  }
+  fill_bias(conv->bias, conv->out_channels, columns, product);
+  ddim_gemm(FALSE, FALSE, conv->out_channels, (int)columns, depth, conv->weight, depth, gathered,
+            (int)columns, 1.0f, product, (int)columns);
+  for (int b = 0; b < batch; b++)
+    for (int c = 0; c < conv->out_channels; c++)
+      memcpy(y + (size_t)b * out_plane + (size_t)c * pixels,
+             product + (size_t)c * columns + (size_t)b * pixels, sizeof(float) * pixels);
 }

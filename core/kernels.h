@@ -1,5 +1,5 @@
 /* kernels.h — the network's compute kernels on one image, channel-major
- * (C, H·W) float32 buffers.  GEMMs go to OpenBLAS (cblas_sgemm). */
+ * (C, H·W) float32 buffers.  Matrix products go through gemm.c. */
 #ifndef DDIM_KERNELS_H
 #define DDIM_KERNELS_H
 
@@ -26,6 +26,14 @@ size_t ddim_conv_scratch_elements(const DdimConv *conv, int out_h, int out_w);
 /* y (out_channels × out_h·out_w) = conv(x (in_channels × in_h·in_w)). */
 void ddim_conv2d(const DdimConv *conv, const float *x, int in_h, int in_w, float *y, int out_h,
                  int out_w, float *scratch);
+
+/* The same for a batch of images (x: batch × in_channels × in_h·in_w, y:
+ * batch × out_channels × out_h·out_w) in one GEMM, for small images where a
+ * GEMM per image would be too narrow.  Use when ddim_conv_use_batched(). */
+gboolean ddim_conv_use_batched(const DdimConv *conv, int batch, int out_h, int out_w);
+size_t ddim_conv_batched_scratch_elements(const DdimConv *conv, int batch, int out_h, int out_w);
+void ddim_conv2d_batched(const DdimConv *conv, const float *x, int batch, int in_h, int in_w,
+                         float *y, int out_h, int out_w, float *scratch);
 
 /* y (out × n) = W (out × in) · x (in × n) + b: a Linear on tokens stored
  * channel-major, or a 1×1 convolution. */

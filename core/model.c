@@ -12,6 +12,7 @@
 
 #include "ddim-convert.h"
 #include "ddpm-original.h"
+#include "json-util.h"
 #include "torch-checkpoint.h"
 
 #include <string.h>
@@ -176,18 +177,12 @@ static const char *weights_dtype(const DdimSafetensors *weights) {
   return dtype ? dtype : "none";
 }
 
+/* config.json text; a NUL inside would hide the rest from the parser. */
 static gboolean read_config(const char *path, char **text, GError **error) {
   gsize length = 0;
-  g_autoptr(GError) read_error = NULL;
-  if (!g_file_get_contents(path, text, &length, &read_error)) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot read: %s", path, read_error->message);
-    return FALSE;
-  }
-  if (length > MAX_CONFIG_BYTES || strlen(*text) != length) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
-                length > MAX_CONFIG_BYTES ? "%s: too large for a config file"
-                                          : "%s: not a text file",
-                path);
+  if (!ddim_json_read_file(path, MAX_CONFIG_BYTES, text, &length, error)) return FALSE;
+  if (strlen(*text) != length) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: not a text file", path);
     g_clear_pointer(text, g_free);
     return FALSE;
   }

@@ -27,9 +27,15 @@ void ddim_set_threads(int threads) {
   if (threads > 256) threads = 256;
   configured_threads = threads;
 #ifdef _OPENMP
-  omp_set_num_threads(threads);
-#endif
+  /* OpenBLAS runs single-threaded; the engine shares each product out in
+   * tiles over the OpenMP pool (gemm.c), so results do not depend on the
+   * thread count.  The OpenMP build of openblas_set_num_threads() also sets
+   * the OpenMP thread count, hence this order. */
 #ifdef DDIM_HAVE_OPENBLAS_THREADS
+  openblas_set_num_threads(1);
+#endif
+  omp_set_num_threads(threads);
+#elif defined(DDIM_HAVE_OPENBLAS_THREADS)
   openblas_set_num_threads(threads);
 #endif
 }

@@ -365,9 +365,10 @@ uint64_t ddim_unet_weight_bytes(const DdimUnet *net) {
 /* ---- Planning ------------------------------------------------------------ */
 
 typedef struct {
+  int batch;
   size_t max_activation; /* per image: largest tensor incl. concatenations */
   size_t skip_elements;  /* per image: the whole skip stack */
-  size_t scratch;        /* per image: T1 + T2 + kernel scratch */
+  size_t scratch;        /* T1 + T2 (batch × max_activation each) + kernel scratch */
   size_t kernel_scratch;
   int skip_count;
   double flops; /* per image: multiply-adds × 2 of convolutions, linears, attention */
@@ -381,6 +382,8 @@ static void plan_conv(Plan *plan, const DdimConv *conv, int out_h, int out_w) {
   plan->flops += 2.0 * conv->out_channels * conv->in_channels * conv->kernel * conv->kernel *
                  (double)out_h * out_w;
   plan->kernel_scratch = max_size(plan->kernel_scratch, ddim_conv_scratch_elements(conv, out_h, out_w));
+  plan->kernel_scratch = max_size(plan->kernel_scratch,
+                                  ddim_conv_batched_scratch_elements(conv, plan->batch, out_h, out_w));
 }
 
 static void plan_resnet(Plan *plan, const Resnet *resnet, int h, int w) {
@@ -400,8 +403,9 @@ static void plan_attention(Plan *plan, const DdimAttention *attn, int h, int w) 
       max_size(plan->kernel_scratch, ddim_attention_scratch_elements(attn, (size_t)h * (size_t)w));
 }
 
-static Plan make_plan(const DdimUnet *net, int h, int w) {
+static Plan make_plan(const DdimUnet *net, int batch, int h, int w) {
   Plan plan = {0};
+  plan.batch = batch;
   const DdimUnetConfig *config = &net->config;
   const int n = config->n_blocks;
   size_t pixels = (size_t)h * (size_t)w;
@@ -445,12 +449,12 @@ static Plan make_plan(const DdimUnet *net, int h, int w) {
           max_size(plan.max_activation, (size_t)block->channels * (size_t)(lh * 2) * (size_t)(lw * 2));
     }
   }
-  plan.scratch = 2 * plan.max_activation + plan.kernel_scratch;
+  plan.scratch = 2 * (size_t)batch * plan.max_activation + plan.kernel_scratch;
   return plan;
 }
 
-/* Arena: skips (n·S) + P0, P1, CAT (n·A each) + T1, T2, kernel scratch (per
- * image) + time embeddings. */
+/* Arena: skips (n·S) + P0, P1, CAT, T1, T2 (n·A each) + kernel scratch +
+ * time embeddings. */
 static size_t arena_elements(const DdimUnet *net, const Plan *plan, int batch) {
   size_t temb = (size_t)batch * ((size_t)net->time_proj_dim + 3 * (size_t)net->temb_dim +
                                  2 * (size_t)DDIM_MAX_CHANNELS);
@@ -458,12 +462,12 @@ static size_t arena_elements(const DdimUnet *net, const Plan *plan, int batch) {
 }
 
 double ddim_unet_flops(const DdimUnet *net, DdimShape shape) {
-  Plan plan = make_plan(net, shape.h, shape.w);
+  Plan plan = make_plan(net, shape.n, shape.h, shape.w);
   return plan.flops * shape.n;
 }
 
 uint64_t ddim_unet_arena_bytes(const DdimUnet *net, DdimShape shape) {
-  Plan plan = make_plan(net, shape.h, shape.w);
+  Plan plan = make_plan(net, shape.n, shape.h, shape.w);
   return (uint64_t)arena_elements(net, &plan, shape.n) * sizeof(float);
 }
 
@@ -482,11 +486,29 @@ static void copy_floats(float *dst, const float *src, size_t count) {
 
 typedef struct {
   int batch;
-  float *t1, *t2, *kernel_scratch; /* per image */
+  float *t1, *t2;       /* batch × max_activation each */
+  float *kernel_scratch; /* im2col columns, batched GEMM products, attention */
   float *temb_proj;                /* batch × (2·max channels) */
   const float *temb_act;           /* batch × temb_dim: act(emb), fed to every time_emb_proj */
 } Work;
 
+/* Convolution of every image of the batch: one GEMM for the whole batch at
+ * small sizes, one per image otherwise. */
+static void conv_forward(const DdimConv *conv, const float *x, int in_h, int in_w, float *y,
+                         int out_h, int out_w, const Work *work) {
+  if (ddim_conv_use_batched(conv, work->batch, out_h, out_w)) {
+    ddim_conv2d_batched(conv, x, work->batch, in_h, in_w, y, out_h, out_w, work->kernel_scratch);
+    return;
+  }
+  const size_t in_plane = (size_t)conv->in_channels * (size_t)in_h * (size_t)in_w;
+  const size_t out_plane = (size_t)conv->out_channels * (size_t)out_h * (size_t)out_w;
+  for (int b = 0; b < work->batch; b++)
+    ddim_conv2d(conv, x + (size_t)b * in_plane, in_h, in_w, y + (size_t)b * out_plane, out_h,
+                out_w, work->kernel_scratch);
+}
+
+/* ResnetBlock2D, stage by stage over the batch so each convolution can be
+ * one GEMM for all images. */
 static void resnet_forward(const DdimUnet *net, const Resnet *resnet, const float *x, int h, int w,
                            float *out, const Work *work) {
   const DdimActivation act = net->config.act_fn;
@@ -495,29 +517,29 @@ static void resnet_forward(const DdimUnet *net, const Resnet *resnet, const floa
   const size_t out_plane = (size_t)resnet->out_channels * pixels;
   ddim_linear_rows(resnet->temb_weight, resnet->temb_bias, resnet->temb_out, net->temb_dim,
                    work->temb_act, work->batch, work->temb_proj);
+  for (int b = 0; b < work->batch; b++)
+    ddim_group_norm(&resnet->norm1, x + (size_t)b * in_plane, pixels, NULL, NULL, NULL, TRUE, act,
+                    work->t1 + (size_t)b * in_plane);
+  conv_forward(&resnet->conv1, work->t1, h, w, work->t2, h, w, work);
   for (int b = 0; b < work->batch; b++) {
-    const float *xb = x + (size_t)b * in_plane;
-    float *ob = out + (size_t)b * out_plane;
+    float *hb = work->t2 + (size_t)b * out_plane;
     const float *proj = work->temb_proj + (size_t)b * (size_t)resnet->temb_out;
-    ddim_group_norm(&resnet->norm1, xb, pixels, NULL, NULL, NULL, TRUE, act, work->t1);
-    ddim_conv2d(&resnet->conv1, work->t1, h, w, work->t2, h, w, work->kernel_scratch);
     if (net->config.scale_shift) /* norm2(h)·(1 + scale) + shift */
-      ddim_group_norm(&resnet->norm2, work->t2, pixels, NULL, proj, proj + resnet->out_channels,
-                      TRUE, act, work->t2);
+      ddim_group_norm(&resnet->norm2, hb, pixels, NULL, proj, proj + resnet->out_channels, TRUE,
+                      act, hb);
     else /* norm2(h + temb) */
-      ddim_group_norm(&resnet->norm2, work->t2, pixels, proj, NULL, NULL, TRUE, act, work->t2);
-    ddim_conv2d(&resnet->conv2, work->t2, h, w, work->t1, h, w, work->kernel_scratch);
-    const float inv_scale = 1.0f / resnet->output_scale_factor;
-    const float *residual = work->t1;
-    if (resnet->has_shortcut) {
-      ddim_conv2d(&resnet->shortcut, xb, h, w, ob, h, w, work->kernel_scratch);
-      DDIM_PARALLEL_FOR_IF(out_plane >= DDIM_PARALLEL_MIN_WORK)
-      for (size_t i = 0; i < out_plane; i++) ob[i] = (ob[i] + residual[i]) * inv_scale;
-    } else {
-      DDIM_PARALLEL_FOR_IF(out_plane >= DDIM_PARALLEL_MIN_WORK)
-      for (size_t i = 0; i < out_plane; i++) ob[i] = (xb[i] + residual[i]) * inv_scale;
-    }
+      ddim_group_norm(&resnet->norm2, hb, pixels, proj, NULL, NULL, TRUE, act, hb);
   }
+  conv_forward(&resnet->conv2, work->t2, h, w, work->t1, h, w, work);
+  if (resnet->has_shortcut) conv_forward(&resnet->shortcut, x, h, w, out, h, w, work);
+  const float inv_scale = 1.0f / resnet->output_scale_factor;
+  const size_t total = (size_t)work->batch * out_plane;
+  const float *residual = work->t1;
+  /* out = (shortcut(x) + h) / output_scale_factor; without a shortcut x has
+   * out_plane values per image too, and out may be x itself. */
+  const float *base = resnet->has_shortcut ? out : x;
+  DDIM_PARALLEL_FOR_IF(total >= DDIM_PARALLEL_MIN_WORK)
+  for (size_t i = 0; i < total; i++) out[i] = (base[i] + residual[i]) * inv_scale;
 }
 
 static void attention_forward(const DdimAttention *attn, float *x, int h, int w, const Work *work) {
@@ -525,15 +547,6 @@ static void attention_forward(const DdimAttention *attn, float *x, int h, int w,
   for (int b = 0; b < work->batch; b++)
     ddim_attention(attn, x + (size_t)b * (size_t)attn->channels * pixels, pixels,
                    work->kernel_scratch);
-}
-
-static void conv_forward(const DdimConv *conv, const float *x, int in_h, int in_w, float *y,
-                         int out_h, int out_w, const Work *work) {
-  const size_t in_plane = (size_t)conv->in_channels * (size_t)in_h * (size_t)in_w;
-  const size_t out_plane = (size_t)conv->out_channels * (size_t)out_h * (size_t)out_w;
-  for (int b = 0; b < work->batch; b++)
-    ddim_conv2d(conv, x + (size_t)b * in_plane, in_h, in_w, y + (size_t)b * out_plane, out_h,
-                out_w, work->kernel_scratch);
 }
 
 /* Sinusoidal embedding as diffusers' get_timestep_embedding computes it in
@@ -564,7 +577,7 @@ gboolean ddim_unet_has_plan(const DdimUnet *net, DdimShape shape) {
 static gboolean ensure_plan(DdimUnet *net, DdimShape shape, GError **error) {
   if (ddim_unet_has_plan(net, shape)) return TRUE;
   g_clear_pointer(&net->arena, g_free);
-  Plan plan = make_plan(net, shape.h, shape.w);
+  Plan plan = make_plan(net, shape.n, shape.h, shape.w);
   size_t elements = arena_elements(net, &plan, shape.n);
   net->arena = g_try_new(float, elements);
   if (!net->arena) {
@@ -599,8 +612,8 @@ gboolean ddim_unet_forward(DdimUnet *net, const float *x, DdimShape shape, const
   cursor += (size_t)batch * net->max_activation;
   Work work = {.batch = batch};
   work.t1 = cursor;
-  work.t2 = cursor + net->max_activation;
-  work.kernel_scratch = cursor + 2 * net->max_activation;
+  work.t2 = cursor + (size_t)batch * net->max_activation;
+  work.kernel_scratch = cursor + 2 * (size_t)batch * net->max_activation;
   cursor += net->scratch_elements;
   float *temb_sin = cursor;
   cursor += (size_t)batch * (size_t)net->time_proj_dim;

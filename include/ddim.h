@@ -75,7 +75,11 @@ typedef struct {
 /* Load a model: a UNet2DModel folder (config.json + diffusion_pytorch_model
  * .safetensors, scheduler_config.json beside it or in ../scheduler/), a
  * pipeline folder holding unet/ (and scheduler/), or the .safetensors file
- * itself with config.json beside it.  Everything is validated first. */
+ * itself with config.json beside it.  PyTorch checkpoints open too, through
+ * a restricted unpickler that executes nothing: diffusers .bin files (also
+ * sharded, with their .bin.index.json) and original DDPM/DDIM .ckpt/.pt
+ * files, whose config is inferred from the tensor shapes when there is no
+ * config.json (see ddim-convert.h).  Everything is validated first. */
 DdimModel *ddim_model_load(const char *path, GError **error);
 void ddim_model_free(DdimModel *model);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DdimModel, ddim_model_free)

@@ -41,8 +41,8 @@ void plugin_add_steps_argument(GimpProcedure *procedure, gboolean allow_stored) 
                                     0, PLUGIN_MAX_STEPS, 0, G_PARAM_READWRITE);
   else
     gimp_procedure_add_int_argument(procedure, "steps", _("St_eps"),
-                                    _("Number of DDIM steps: more is slower and more faithful"),
-                                    1, PLUGIN_MAX_STEPS, 50, G_PARAM_READWRITE);
+                                    _("Number of DDIM steps: more is slower and more faithful"), 1,
+                                    PLUGIN_MAX_STEPS, 50, G_PARAM_READWRITE);
 }
 
 void plugin_add_eta_argument(GimpProcedure *procedure) {
@@ -65,7 +65,7 @@ void plugin_add_schedule_argument(GimpProcedure *procedure, gboolean allow_store
                   _("Evenly spaced, ending at the last training timestep"));
   gimp_choice_add(choice, "linspace", DDIM_SCHEDULE_LINSPACE, _("Linspace"),
                   _("Evenly spaced from the first to the last training timestep"));
-  gimp_procedure_add_choice_argument(procedure, "schedule", _("Sc_hedule"),
+  gimp_procedure_add_choice_argument(procedure, "schedule", _("Sched_ule"),
                                      _("Which timesteps the DDIM steps visit"), choice,
                                      allow_stored ? "stored" : "uniform", G_PARAM_READWRITE);
 }
@@ -85,8 +85,8 @@ void plugin_add_strength_argument(GimpProcedure *procedure, double default_value
 
 void plugin_add_count_argument(GimpProcedure *procedure) {
   gimp_procedure_add_int_argument(procedure, "count", _("Cou_nt"),
-                                  _("Number of images, each on its own layer"), 1,
-                                  PLUGIN_MAX_COUNT, 1, G_PARAM_READWRITE);
+                                  _("Number of images, each on its own layer"), 1, PLUGIN_MAX_COUNT,
+                                  1, G_PARAM_READWRITE);
 }
 
 static gboolean has_property(GimpProcedureConfig *config, const char *name) {
@@ -160,8 +160,7 @@ gboolean plugin_check_layer(GimpDrawable *drawable, GError **error) {
   return TRUE;
 }
 
-GimpLayer *plugin_single_layer(GimpProcedure *procedure, GimpDrawable **drawables,
-                               GError **error) {
+GimpLayer *plugin_single_layer(GimpProcedure *procedure, GimpDrawable **drawables, GError **error) {
   gsize count = drawables ? gimp_core_object_array_get_length((GObject **)drawables) : 0;
   if (count != 1) {
     g_set_error(error, GIMP_PLUG_IN_ERROR, 0,

@@ -12,6 +12,8 @@
 #define PLUGIN_MAX_FRAMES 256
 #define PLUGIN_MAX_SIZE 16384
 #define PLUGIN_MAX_STEPS 1000
+/* Generate's "output" choice. */
+enum { PLUGIN_OUTPUT_NEW_IMAGE, PLUGIN_OUTPUT_NEW_LAYER };
 /* The decode procedure's schedule choice has one more value: the latent's own. */
 #define PLUGIN_SCHEDULE_STORED (-1)
 
@@ -28,8 +30,7 @@ void plugin_add_count_argument(GimpProcedure *procedure);
 /* The arguments a config has (steps, eta, schedule, seed, strength) as
  * DdimParams; the others keep ddim_params_init's values.  *schedule_stored
  * (may be NULL) says whether the schedule is "stored". */
-void plugin_read_params(GimpProcedureConfig *config, DdimParams *params,
-                        gboolean *schedule_stored);
+void plugin_read_params(GimpProcedureConfig *config, DdimParams *params, gboolean *schedule_stored);
 
 /* The installed default model's folder, or NULL when none is installed. */
 char *plugin_default_model_path(void);
@@ -40,8 +41,7 @@ char *plugin_model_path(GimpProcedureConfig *config, GError **error);
 
 /* The one layer a procedure works on: exactly one drawable, a layer that is
  * not a group, of an RGB or grayscale image. */
-GimpLayer *plugin_single_layer(GimpProcedure *procedure, GimpDrawable **drawables,
-                               GError **error);
+GimpLayer *plugin_single_layer(GimpProcedure *procedure, GimpDrawable **drawables, GError **error);
 /* A layer DDIM can read: not indexed, not a group. */
 gboolean plugin_check_layer(GimpDrawable *drawable, GError **error);
 

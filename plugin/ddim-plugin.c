@@ -21,9 +21,9 @@ static const struct {
   const char *name;
   GimpProcedure *(*create)(GimpPlugIn *plug_in);
 } procedures[] = {
-    {PROC_GENERATE, plugin_generate_new},       {PROC_RECONSTRUCT, plugin_reconstruct_new},
-    {PROC_VARY, plugin_vary_new},               {PROC_INTERPOLATE, plugin_interpolate_new},
-    {PROC_ENCODE, plugin_encode_new},           {PROC_DECODE, plugin_decode_new},
+    {PROC_GENERATE, plugin_generate_new}, {PROC_RECONSTRUCT, plugin_reconstruct_new},
+    {PROC_VARY, plugin_vary_new},         {PROC_INTERPOLATE, plugin_interpolate_new},
+    {PROC_ENCODE, plugin_encode_new},     {PROC_DECODE, plugin_decode_new},
 };
 
 static GList *ddim_query_procedures(GimpPlugIn *plug_in) {
@@ -60,8 +60,7 @@ static void ddim_plug_in_init(DdimPlugIn *plug_in) {
   (void)plug_in;
 }
 
-GimpValueArray *plugin_failure(GimpProcedure *procedure, GimpPDBStatusType status,
-                               GError *error) {
+GimpValueArray *plugin_failure(GimpProcedure *procedure, GimpPDBStatusType status, GError *error) {
   if (error == NULL)
     error = g_error_new(GIMP_PLUG_IN_ERROR, 0, _("Procedure '%s' failed"),
                         gimp_procedure_get_name(procedure));

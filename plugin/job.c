@@ -40,6 +40,15 @@ static DdimParams encode_params(const PluginJob *job) {
   return params;
 }
 
+/* Decoding a latent that inversion made retraces the ODE: by default it does
+ * not clip either (as the `ddim` command), since clipping would move it off
+ * the trajectory. */
+static DdimParams inverse_decode_params(const PluginJob *job) {
+  DdimParams params = job->params;
+  if (params.clip < 0) params.clip = 0;
+  return params;
+}
+
 static guint64 memory_budget(void) {
   long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
   return pages > 0 && page_size > 0 ? (guint64)pages * (guint64)page_size / 2 : 0;
@@ -129,8 +138,8 @@ static gboolean on_evaluation(const DdimProgress *progress, gpointer data) {
 typedef gboolean (*CoreRun)(DdimModel *, const DdimParams *, float *, DdimShape, GError **);
 
 /* Runs `run` over n images of x in batches; image k keeps seed + k. */
-static gboolean run_batched(PluginJob *job, CoreRun run, const DdimParams *params, float *x,
-                            int n, GError **error) {
+static gboolean run_batched(PluginJob *job, CoreRun run, const DdimParams *params, float *x, int n,
+                            GError **error) {
   int size = batch_size(job, n);
   size_t values = image_values(job);
   for (int first = 0; first < n; first += size) {
@@ -182,8 +191,9 @@ static gboolean run_encode(PluginJob *job, GError **error) {
 
 static gboolean run_reconstruct(PluginJob *job, GError **error) {
   if (!run_encode(job, error)) return FALSE;
+  DdimParams decode = inverse_decode_params(job);
   if (!(job->output = copy_images(job, job->latents, 1, error))) return FALSE;
-  if (!run_batched(job, ddim_sample, &job->params, job->output, 1, error)) return FALSE;
+  if (!run_batched(job, ddim_sample, &decode, job->output, 1, error)) return FALSE;
   /* Measured in model space, before any quantisation. */
   job->mse = ddim_mse_01(job->input, job->output, image_values(job));
   job->psnr = ddim_psnr_from_mse(job->mse);
@@ -211,16 +221,18 @@ static gboolean run_interpolate(PluginJob *job, GError **error) {
     ddim_slerp(ends, ends + values, values, (double)(k + 1) / (job->count + 1),
                job->latents + (size_t)k * values);
   job->latent_params = encode;
+  DdimParams decode = inverse_decode_params(job);
   if (!(job->output = copy_images(job, job->latents, job->count, error))) return FALSE;
-  return run_batched(job, ddim_sample, &job->params, job->output, job->count, error);
+  return run_batched(job, ddim_sample, &decode, job->output, job->count, error);
 }
 
 static gboolean run_decode(PluginJob *job, GError **error) {
   job->outputs = 1;
   /* latent_params: the caller's (the stored latent's own header). */
+  DdimParams decode = job->from_inversion ? inverse_decode_params(job) : job->params;
   if (!(job->latents = copy_images(job, job->input, 1, error))) return FALSE;
   if (!(job->output = copy_images(job, job->input, 1, error))) return FALSE;
-  return run_batched(job, ddim_sample, &job->params, job->output, 1, error);
+  return run_batched(job, ddim_sample, &decode, job->output, 1, error);
 }
 
 gboolean plugin_job_run(PluginJob *job, GError **error) {

@@ -26,16 +26,18 @@ typedef struct {
    * ENCODE: 1 image; INTERPOLATE: 2 images (the ends); DECODE: 1 latent;
    * GENERATE: none. */
   float *input;
+  gboolean from_inversion; /* DECODE: the latent came from inversion (decoded without
+                              clipping unless the params ask for it) */
   PluginJobProgress progress;
   gpointer progress_data;
   GCancellable *cancellable; /* may be NULL; checked between evaluations */
 
   /* Results (owned by the job). */
-  int outputs;    /* images in output: count, or 1 */
-  float *output;  /* outputs × image values: the decoded images (not ENCODE) */
-  float *latents; /* outputs × image values, or NULL: the latent each output
-                     came from (GENERATE: x_T; RECONSTRUCT, ENCODE: the
-                     inversion; INTERPOLATE: the slerp; DECODE: its input) */
+  int outputs;              /* images in output: count, or 1 */
+  float *output;            /* outputs × image values: the decoded images (not ENCODE) */
+  float *latents;           /* outputs × image values, or NULL: the latent each output
+                               came from (GENERATE: x_T; RECONSTRUCT, ENCODE: the
+                               inversion; INTERPOLATE: the slerp; DECODE: its input) */
   DdimParams latent_params; /* steps, schedule and strength of those latents
                                (DECODE: set by the caller, from the stored one) */
   double mse, psnr;         /* RECONSTRUCT */

@@ -14,8 +14,8 @@ void plugin_pixels_clear(PluginPixels *pixels) {
   g_clear_pointer(&pixels->rgba, g_free);
 }
 
-gboolean plugin_pixels_read(GimpDrawable *drawable, gboolean within_selection,
-                            PluginPixels *pixels, GError **error) {
+gboolean plugin_pixels_read(GimpDrawable *drawable, gboolean within_selection, PluginPixels *pixels,
+                            GError **error) {
   (void)error;
   memset(pixels, 0, sizeof *pixels);
   int x = 0, y = 0, width = gimp_drawable_get_width(drawable),
@@ -30,7 +30,7 @@ gboolean plugin_pixels_read(GimpDrawable *drawable, gboolean within_selection,
   pixels->height = height;
   pixels->has_alpha = gimp_drawable_has_alpha(drawable);
   pixels->format = plugin_pixels_format(drawable);
-  pixels->rgba = g_new(float, (size_t)width * height * 4);
+  pixels->rgba = g_new(float, (size_t)width *height * 4);
   GeglBuffer *buffer = gimp_drawable_get_buffer(drawable);
   gegl_buffer_get(buffer, GEGL_RECTANGLE(x, y, width, height), 1.0, pixels->format, pixels->rgba,
                   GEGL_AUTO_ROWSTRIDE, GEGL_ABYSS_NONE);
@@ -43,31 +43,30 @@ float *plugin_pixels_read_selection(GimpImage *image, const PluginPixels *pixels
   GimpSelection *selection = gimp_image_get_selection(image);
   GeglBuffer *buffer = gimp_drawable_get_buffer(GIMP_DRAWABLE(selection));
   float *mask = g_new(float, (size_t)pixels->width * pixels->height);
-  gegl_buffer_get(buffer, GEGL_RECTANGLE(pixels->x, pixels->y, pixels->width, pixels->height),
-                  1.0, babl_format("Y float"), mask, GEGL_AUTO_ROWSTRIDE, GEGL_ABYSS_NONE);
+  gegl_buffer_get(buffer, GEGL_RECTANGLE(pixels->x, pixels->y, pixels->width, pixels->height), 1.0,
+                  babl_format("Y float"), mask, GEGL_AUTO_ROWSTRIDE, GEGL_ABYSS_NONE);
   g_object_unref(buffer);
   return mask;
 }
 
 /* Scales width × height RGBA float pixels to new_width × new_height with
  * gegl:scale-size; edges are clamped so that borders do not fade out. */
-static float *scale_rgba(const float *rgba, int width, int height, int new_width,
-                         int new_height, const Babl *format) {
-  float *out = g_new(float, (size_t)new_width * new_height * 4);
+static float *scale_rgba(const float *rgba, int width, int height, int new_width, int new_height,
+                         const Babl *format) {
+  float *out = g_new(float, (size_t)new_width *new_height * 4);
   GeglBuffer *source = gegl_buffer_linear_new_from_data(
-      (gpointer)rgba, format, GEGL_RECTANGLE(0, 0, width, height), GEGL_AUTO_ROWSTRIDE, NULL,
-      NULL);
+      (gpointer)rgba, format, GEGL_RECTANGLE(0, 0, width, height), GEGL_AUTO_ROWSTRIDE, NULL, NULL);
   GeglBuffer *target = gegl_buffer_new(GEGL_RECTANGLE(0, 0, new_width, new_height), format);
   GeglNode *graph = gegl_node_new();
-  GeglNode *input = gegl_node_new_child(graph, "operation", "gegl:buffer-source", "buffer",
-                                        source, NULL);
-  GeglNode *scale = gegl_node_new_child(graph, "operation", "gegl:scale-size", "x",
-                                        (double)new_width, "y", (double)new_height, "sampler",
-                                        GEGL_SAMPLER_CUBIC, NULL);
+  GeglNode *input =
+      gegl_node_new_child(graph, "operation", "gegl:buffer-source", "buffer", source, NULL);
+  GeglNode *scale =
+      gegl_node_new_child(graph, "operation", "gegl:scale-size", "x", (double)new_width, "y",
+                          (double)new_height, "sampler", GEGL_SAMPLER_CUBIC, NULL);
   if (gegl_operation_find_property("gegl:scale-size", "abyss-policy"))
     gegl_node_set(scale, "abyss-policy", GEGL_ABYSS_CLAMP, NULL);
-  GeglNode *output = gegl_node_new_child(graph, "operation", "gegl:write-buffer", "buffer",
-                                         target, NULL);
+  GeglNode *output =
+      gegl_node_new_child(graph, "operation", "gegl:write-buffer", "buffer", target, NULL);
   gegl_node_link_many(input, scale, output, NULL);
   gegl_node_process(output);
   gegl_buffer_get(target, GEGL_RECTANGLE(0, 0, new_width, new_height), 1.0, format, out,
@@ -86,8 +85,8 @@ float *plugin_pixels_to_tensor(const PluginPixels *pixels, DdimShape image) {
   if (pixels->width == image.w && pixels->height == image.h) {
     ddim_pixels_to_tensor(pixels->rgba, image.w, image.h, 4, image.c, tensor);
   } else {
-    g_autofree float *scaled = scale_rgba(pixels->rgba, pixels->width, pixels->height, image.w,
-                                          image.h, pixels->format);
+    g_autofree float *scaled =
+        scale_rgba(pixels->rgba, pixels->width, pixels->height, image.w, image.h, pixels->format);
     ddim_pixels_to_tensor(scaled, image.w, image.h, 4, image.c, tensor);
   }
   return tensor;
@@ -97,7 +96,7 @@ float *plugin_tensor_to_rgba(const float *tensor, DdimShape image, int width, in
                              const Babl *format) {
   size_t plane = (size_t)image.w * image.h;
   int channels = ddim_pixels_channels_for_model(image.c);
-  g_autofree float *model_pixels = g_new(float, plane * channels);
+  g_autofree float *model_pixels = g_new(float, plane *channels);
   ddim_tensor_to_pixels(tensor, image.w, image.h, image.c, model_pixels);
   float *rgba = g_new(float, plane * 4);
   for (size_t i = 0; i < plane; i++) {
@@ -118,8 +117,7 @@ void plugin_rgba_copy_alpha(float *rgba, const float *from, size_t pixels) {
   for (size_t i = 0; i < pixels; i++) rgba[i * 4 + 3] = from[i * 4 + 3];
 }
 
-void plugin_rgba_blend_mask(float *result, const float *source, const float *mask,
-                            size_t pixels) {
+void plugin_rgba_blend_mask(float *result, const float *source, const float *mask, size_t pixels) {
   for (size_t i = 0; i < pixels; i++) {
     float m = CLAMP(mask[i], 0.0f, 1.0f);
     float *r = result + i * 4;
@@ -161,8 +159,7 @@ void plugin_layer_write(GimpLayer *layer, const float *rgba) {
   gimp_drawable_update(drawable, 0, 0, width, height);
 }
 
-void plugin_layer_insert_above(GimpImage *image, GimpLayer *layer, GimpLayer *below, int x,
-                               int y) {
+void plugin_layer_insert_above(GimpImage *image, GimpLayer *layer, GimpLayer *below, int x, int y) {
   GimpItem *parent = gimp_item_get_parent(GIMP_ITEM(below));
   int position = gimp_image_get_item_position(image, GIMP_ITEM(below));
   gimp_image_insert_layer(image, layer, parent ? GIMP_LAYER(parent) : NULL, position);

@@ -26,8 +26,8 @@ void plugin_pixels_clear(PluginPixels *pixels);
 /* Reads a layer: the whole layer, or (within_selection) the bounding box of
  * the selection inside it.  FALSE without an error when the selection does
  * not touch the layer. */
-gboolean plugin_pixels_read(GimpDrawable *drawable, gboolean within_selection,
-                            PluginPixels *pixels, GError **error);
+gboolean plugin_pixels_read(GimpDrawable *drawable, gboolean within_selection, PluginPixels *pixels,
+                            GError **error);
 
 /* Selection mask values (0..1) over the region, or NULL when the image has
  * no selection. */
@@ -47,8 +47,7 @@ void plugin_rgba_copy_alpha(float *rgba, const float *from, size_t pixels);
 
 /* Composites result over source through a mask (0 keeps the source):
  * premultiplied mix, result un-premultiplied again. */
-void plugin_rgba_blend_mask(float *result, const float *source, const float *mask,
-                            size_t pixels);
+void plugin_rgba_blend_mask(float *result, const float *source, const float *mask, size_t pixels);
 
 /* Whether the pixels are all opaque. */
 gboolean plugin_rgba_opaque(const float *rgba, size_t pixels);
@@ -63,8 +62,7 @@ GimpLayer *plugin_layer_new(GimpImage *image, const char *name, int width, int h
 void plugin_layer_write(GimpLayer *layer, const float *rgba);
 
 /* Inserts layer directly above `below` (same parent), at offsets x, y. */
-void plugin_layer_insert_above(GimpImage *image, GimpLayer *layer, GimpLayer *below, int x,
-                               int y);
+void plugin_layer_insert_above(GimpImage *image, GimpLayer *layer, GimpLayer *below, int x, int y);
 
 /* R'G'B'A float in a drawable's colour space. */
 const Babl *plugin_pixels_format(GimpDrawable *drawable);

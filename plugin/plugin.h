@@ -45,7 +45,6 @@ GimpProcedure *plugin_decode_new(GimpPlugIn *plug_in);
 
 /* A failed run: the message goes back to the caller (Script-Fu prints it;
  * the GUI shows it in an error dialog). */
-GimpValueArray *plugin_failure(GimpProcedure *procedure, GimpPDBStatusType status,
-                               GError *error);
+GimpValueArray *plugin_failure(GimpProcedure *procedure, GimpPDBStatusType status, GError *error);
 
 #endif

@@ -7,16 +7,13 @@
 
 #include <glib/gi18n.h>
 
-enum { OUTPUT_NEW_IMAGE, OUTPUT_NEW_LAYER };
-
 static GimpValueArray *generate_run(GimpProcedure *procedure, GimpRunMode run_mode,
                                     GimpImage *image, GimpDrawable **drawables,
                                     GimpProcedureConfig *config, gpointer data);
 
 GimpProcedure *plugin_generate_new(GimpPlugIn *plug_in) {
-  GimpProcedure *procedure = gimp_image_procedure_new(plug_in, PROC_GENERATE,
-                                                      GIMP_PDB_PROC_TYPE_PLUGIN, generate_run,
-                                                      NULL, NULL);
+  GimpProcedure *procedure = gimp_image_procedure_new(
+      plug_in, PROC_GENERATE, GIMP_PDB_PROC_TYPE_PLUGIN, generate_run, NULL, NULL);
   gimp_procedure_set_image_types(procedure, "*");
   gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_ALWAYS);
   gimp_procedure_set_menu_label(procedure, _("_Generate..."));
@@ -46,15 +43,14 @@ GimpProcedure *plugin_generate_new(GimpPlugIn *plug_in) {
                                     "or the image's height (new layers)"),
                                   0, PLUGIN_MAX_SIZE, 0, G_PARAM_READWRITE);
   gimp_procedure_add_choice_argument(
-      procedure, "output", _("O_utput"), _("Where the images go"),
-      gimp_choice_new_with_values("new-image", OUTPUT_NEW_IMAGE, _("New image"), NULL,
-                                  "new-layer", OUTPUT_NEW_LAYER, _("New layers in this image"),
-                                  NULL, NULL),
+      procedure, "output", _("Out_put"), _("Where the images go"),
+      gimp_choice_new_with_values("new-image", PLUGIN_OUTPUT_NEW_IMAGE, _("New image"), NULL,
+                                  "new-layer", PLUGIN_OUTPUT_NEW_LAYER,
+                                  _("New layers in this image"), NULL, NULL),
       "new-image", G_PARAM_READWRITE);
 
   gimp_procedure_add_image_return_value(procedure, "new-image", _("Image"),
-                                        _("The image the layers are in"), TRUE,
-                                        G_PARAM_READWRITE);
+                                        _("The image the layers are in"), TRUE, G_PARAM_READWRITE);
   gimp_procedure_add_core_object_array_return_value(procedure, "layers", _("Layers"),
                                                     _("The new layers, first seed first"),
                                                     GIMP_TYPE_LAYER, G_PARAM_READWRITE);
@@ -69,7 +65,7 @@ static gboolean generate(PluginRun *run, GimpImage *image, GimpImage **target_ou
   g_object_get(config, "count", &count, "width", &width, "height", &height, NULL);
   int output = gimp_procedure_config_get_choice_id(config, "output");
   const DdimModelInfo *info = ddim_model_get_info(run->model);
-  if (output == OUTPUT_NEW_LAYER) {
+  if (output == PLUGIN_OUTPUT_NEW_LAYER) {
     if (image == NULL || !gimp_image_is_valid(image)) {
       g_set_error(error, GIMP_PLUG_IN_ERROR, 0,
                   _("New layers need an open image; choose a new image as output instead"));
@@ -97,7 +93,7 @@ static gboolean generate(PluginRun *run, GimpImage *image, GimpImage **target_ou
   /* Everything is computed; now the image changes, in one undo step. */
   gboolean alpha = info->in_channels == 4;
   GimpImage *target;
-  if (output == OUTPUT_NEW_IMAGE) {
+  if (output == PLUGIN_OUTPUT_NEW_IMAGE) {
     target = gimp_image_new(width, height, info->in_channels == 1 ? GIMP_GRAY : GIMP_RGB);
     gimp_image_undo_disable(target);
   } else {
@@ -109,22 +105,23 @@ static gboolean generate(PluginRun *run, GimpImage *image, GimpImage **target_ou
   GimpLayer **layers = g_new0(GimpLayer *, job.outputs + 1);
   for (int k = 0; k < job.outputs; k++) {
     guint64 seed = job.params.seed + (guint64)k;
-    g_autofree char *name =
-        g_strdup_printf(_("DDIM generate seed=%" G_GUINT64_FORMAT "%s"), seed, scaled);
+    g_autofree char *seed_text = g_strdup_printf("%" G_GUINT64_FORMAT, seed);
+    /* TRANSLATORS: a new layer's name: the seed, then nothing or " (scaled from 32×32)". */
+    g_autofree char *name = g_strdup_printf(_("DDIM generate seed=%s%s"), seed_text, scaled);
     GimpLayer *layer = plugin_layer_new(target, name, width, height, alpha);
-    g_autofree float *rgba = plugin_tensor_to_rgba(job.output + (size_t)k * values, job.image,
-                                                   width, height,
-                                                   plugin_pixels_format(GIMP_DRAWABLE(layer)));
-    gimp_image_insert_layer(target, layer, NULL, output == OUTPUT_NEW_IMAGE ? 0 : -1);
+    g_autofree float *rgba =
+        plugin_tensor_to_rgba(job.output + (size_t)k * values, job.image, width, height,
+                              plugin_pixels_format(GIMP_DRAWABLE(layer)));
+    gimp_image_insert_layer(target, layer, NULL, output == PLUGIN_OUTPUT_NEW_IMAGE ? 0 : -1);
     plugin_layer_write(layer, rgba);
     DdimParams latent_params = job.latent_params;
     latent_params.seed = seed;
     g_autoptr(DdimLatent) latent = ddim_latent_new(info->identity, &latent_params, job.image,
                                                    job.latents + (size_t)k * values);
-    plugin_latent_attach(GIMP_ITEM(layer), latent);
+    plugin_latent_attach(GIMP_ITEM(layer), latent, FALSE);
     layers[k] = layer;
   }
-  if (output == OUTPUT_NEW_IMAGE) {
+  if (output == PLUGIN_OUTPUT_NEW_IMAGE) {
     gimp_image_undo_enable(target);
     if (run->run_mode != GIMP_RUN_NONINTERACTIVE) gimp_display_new(target);
   } else {

@@ -34,8 +34,8 @@ GimpProcedure *plugin_interpolate_new(GimpPlugIn *plug_in) {
 
   plugin_add_model_argument(procedure);
   gimp_procedure_add_int_argument(procedure, "frames", _("_Frames"),
-                                  _("Number of in-between frames (the two layers are the ends)"),
-                                  1, PLUGIN_MAX_FRAMES, 5, G_PARAM_READWRITE);
+                                  _("Number of in-between frames (the two layers are the ends)"), 1,
+                                  PLUGIN_MAX_FRAMES, 5, G_PARAM_READWRITE);
   plugin_add_steps_argument(procedure, FALSE);
   plugin_add_eta_argument(procedure);
   plugin_add_schedule_argument(procedure, FALSE);
@@ -95,8 +95,8 @@ static gboolean interpolate(PluginRun *run, GimpImage *image, GimpLayer *first, 
     g_autofree char *scaled = plugin_scaled_note(&job.image, width, height);
     float **frames = g_new0(float *, job.outputs);
     for (int k = 0; k < job.outputs; k++) {
-      frames[k] = plugin_tensor_to_rgba(job.output + (size_t)k * values, job.image, width,
-                                        height, ends[0].format);
+      frames[k] = plugin_tensor_to_rgba(job.output + (size_t)k * values, job.image, width, height,
+                                        ends[0].format);
       if (info->in_channels != 4) {
         /* The model has no alpha: blend the ends' transparency. */
         float t = (float)(k + 1) / (float)(job.outputs + 1);
@@ -113,14 +113,16 @@ static gboolean interpolate(PluginRun *run, GimpImage *image, GimpLayer *first, 
     GimpLayer *below = first;
     for (int k = 0; k < job.outputs; k++) {
       g_autofree char *alpha_text = plugin_format_number((double)(k + 1) / (job.outputs + 1));
+      /* TRANSLATORS: a new layer's name: frame k of K, its α, then nothing or
+         " (scaled from 32×32)". */
       g_autofree char *name = g_strdup_printf(_("DDIM interpolate %d/%d α=%s%s"), k + 1,
                                               job.outputs, alpha_text, scaled);
       GimpLayer *layer = plugin_layer_new(image, name, width, height, alpha);
       plugin_layer_insert_above(image, layer, below, ends[0].x, ends[0].y);
       plugin_layer_write(layer, frames[k]);
-      g_autoptr(DdimLatent) latent = ddim_latent_new(info->identity, &job.latent_params,
-                                                     job.image, job.latents + (size_t)k * values);
-      plugin_latent_attach(GIMP_ITEM(layer), latent);
+      g_autoptr(DdimLatent) latent = ddim_latent_new(info->identity, &job.latent_params, job.image,
+                                                     job.latents + (size_t)k * values);
+      plugin_latent_attach(GIMP_ITEM(layer), latent, TRUE);
       layers[k] = below = layer;
       g_free(frames[k]);
     }

@@ -9,17 +9,16 @@
 
 #include <glib/gi18n.h>
 
-static GimpValueArray *encode_run(GimpProcedure *procedure, GimpRunMode run_mode,
-                                  GimpImage *image, GimpDrawable **drawables,
-                                  GimpProcedureConfig *config, gpointer data);
-static GimpValueArray *decode_run(GimpProcedure *procedure, GimpRunMode run_mode,
-                                  GimpImage *image, GimpDrawable **drawables,
-                                  GimpProcedureConfig *config, gpointer data);
+static GimpValueArray *encode_run(GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image,
+                                  GimpDrawable **drawables, GimpProcedureConfig *config,
+                                  gpointer data);
+static GimpValueArray *decode_run(GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image,
+                                  GimpDrawable **drawables, GimpProcedureConfig *config,
+                                  gpointer data);
 
 GimpProcedure *plugin_encode_new(GimpPlugIn *plug_in) {
-  GimpProcedure *procedure = gimp_image_procedure_new(plug_in, PROC_ENCODE,
-                                                      GIMP_PDB_PROC_TYPE_PLUGIN, encode_run,
-                                                      NULL, NULL);
+  GimpProcedure *procedure = gimp_image_procedure_new(
+      plug_in, PROC_ENCODE, GIMP_PDB_PROC_TYPE_PLUGIN, encode_run, NULL, NULL);
   gimp_procedure_set_image_types(procedure, "*");
   gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLE);
   gimp_procedure_set_menu_label(procedure, _("_Encode Latent..."));
@@ -40,9 +39,8 @@ GimpProcedure *plugin_encode_new(GimpPlugIn *plug_in) {
 }
 
 GimpProcedure *plugin_decode_new(GimpPlugIn *plug_in) {
-  GimpProcedure *procedure = gimp_image_procedure_new(plug_in, PROC_DECODE,
-                                                      GIMP_PDB_PROC_TYPE_PLUGIN, decode_run,
-                                                      NULL, NULL);
+  GimpProcedure *procedure = gimp_image_procedure_new(
+      plug_in, PROC_DECODE, GIMP_PDB_PROC_TYPE_PLUGIN, decode_run, NULL, NULL);
   gimp_procedure_set_image_types(procedure, "*");
   gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLE);
   gimp_procedure_set_menu_label(procedure, _("_Decode Latent..."));
@@ -78,14 +76,14 @@ static gboolean encode(PluginRun *run, GimpImage *image, GimpLayer *layer, GErro
   g_autoptr(DdimLatent) latent =
       ddim_latent_new(info->identity, &job.latent_params, job.image, job.latents);
   gimp_image_undo_group_start(image);
-  plugin_latent_attach(GIMP_ITEM(layer), latent);
+  plugin_latent_attach(GIMP_ITEM(layer), latent, TRUE);
   gimp_image_undo_group_end(image);
   return TRUE;
 }
 
-static GimpValueArray *encode_run(GimpProcedure *procedure, GimpRunMode run_mode,
-                                  GimpImage *image, GimpDrawable **drawables,
-                                  GimpProcedureConfig *config, gpointer data) {
+static GimpValueArray *encode_run(GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image,
+                                  GimpDrawable **drawables, GimpProcedureConfig *config,
+                                  gpointer data) {
   (void)data;
   PluginRun run;
   GError *error = NULL;
@@ -100,7 +98,8 @@ static GimpValueArray *encode_run(GimpProcedure *procedure, GimpRunMode run_mode
 }
 
 static gboolean decode(PluginRun *run, GimpImage *image, GimpLayer *source,
-                       const DdimLatent *stored, GimpLayer **layer_out, GError **error) {
+                       const DdimLatent *stored, gboolean from_inversion, GimpLayer **layer_out,
+                       GError **error) {
   g_autofree char *name = plugin_item_name(source);
   g_autofree char *where = g_strdup_printf(_("layer '%s'"), name);
   const DdimModelInfo *model_info = ddim_model_get_info(run->model);
@@ -114,8 +113,8 @@ static gboolean decode(PluginRun *run, GimpImage *image, GimpLayer *source,
   if (!ddim_latent_check_model(stored, run->model, where, error))
     return plugin_run_calling_error(run);
   if (stored->shape.n != 1) {
-    g_set_error(error, GIMP_PLUG_IN_ERROR, 0, _("%s: the latent holds %d images, not one"),
-                where, stored->shape.n);
+    g_set_error(error, GIMP_PLUG_IN_ERROR, 0, _("%s: the latent holds %d images, not one"), where,
+                stored->shape.n);
     return plugin_run_calling_error(run);
   }
 
@@ -128,6 +127,7 @@ static gboolean decode(PluginRun *run, GimpImage *image, GimpLayer *source,
   /* A partial latent (strength < 1) is decoded from the level it was encoded to. */
   job.params.strength = stored->strength;
   job.image = stored->shape;
+  job.from_inversion = from_inversion;
   job.input = g_memdup2(stored->data, ddim_shape_elements(stored->shape) * sizeof(float));
   job.latent_params.steps = stored->steps;
   job.latent_params.schedule = stored->schedule;
@@ -138,16 +138,18 @@ static gboolean decode(PluginRun *run, GimpImage *image, GimpLayer *source,
   PluginPixels pixels;
   plugin_pixels_read(GIMP_DRAWABLE(source), FALSE, &pixels, error);
   const DdimModelInfo *info = ddim_model_get_info(run->model);
-  g_autofree float *rgba = plugin_tensor_to_rgba(job.output, job.image, pixels.width,
-                                                 pixels.height, pixels.format);
+  g_autofree float *rgba =
+      plugin_tensor_to_rgba(job.output, job.image, pixels.width, pixels.height, pixels.format);
   if (info->in_channels != 4)
     plugin_rgba_copy_alpha(rgba, pixels.rgba, (size_t)pixels.width * pixels.height);
   g_autofree char *scaled = plugin_scaled_note(&job.image, pixels.width, pixels.height);
   g_autofree char *eta = plugin_format_number(job.params.eta);
+  g_autofree char *seed_text = g_strdup_printf("%" G_GUINT64_FORMAT, job.params.seed);
+  /* TRANSLATORS: a new layer's name: steps, schedule (not translated), eta, seed, then
+     nothing or " (scaled from 32×32)". */
   g_autofree char *layer_name =
-      g_strdup_printf(_("DDIM decode %d steps %s η=%s seed=%" G_GUINT64_FORMAT "%s"),
-                      job.params.steps, ddim_schedule_name(job.params.schedule), eta,
-                      job.params.seed, scaled);
+      g_strdup_printf(_("DDIM decode %d steps %s η=%s seed=%s%s"), job.params.steps,
+                      ddim_schedule_name(job.params.schedule), eta, seed_text, scaled);
   g_autoptr(DdimLatent) latent =
       ddim_latent_new(stored->model_identity, &job.latent_params, job.image, job.latents);
 
@@ -156,28 +158,29 @@ static gboolean decode(PluginRun *run, GimpImage *image, GimpLayer *source,
                                       pixels.has_alpha || info->in_channels == 4);
   plugin_layer_insert_above(image, layer, source, pixels.x, pixels.y);
   plugin_layer_write(layer, rgba);
-  plugin_latent_attach(GIMP_ITEM(layer), latent);
+  plugin_latent_attach(GIMP_ITEM(layer), latent, from_inversion);
   gimp_image_undo_group_end(image);
   plugin_pixels_clear(&pixels);
   *layer_out = layer;
   return TRUE;
 }
 
-static GimpValueArray *decode_run(GimpProcedure *procedure, GimpRunMode run_mode,
-                                  GimpImage *image, GimpDrawable **drawables,
-                                  GimpProcedureConfig *config, gpointer data) {
+static GimpValueArray *decode_run(GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image,
+                                  GimpDrawable **drawables, GimpProcedureConfig *config,
+                                  gpointer data) {
   (void)data;
   PluginRun run;
   GError *error = NULL;
   GimpLayer *layer = NULL;
   DdimLatent *stored = NULL;
+  gboolean from_inversion = TRUE;
   plugin_run_init(&run, procedure, run_mode, config, PLUGIN_DECODE);
   /* The layer must hold a latent before the dialog is worth showing. */
   GimpLayer *source = plugin_single_layer(procedure, drawables, &error);
-  if (source) stored = plugin_latent_read(GIMP_ITEM(source), &error);
+  if (source) stored = plugin_latent_read(GIMP_ITEM(source), &from_inversion, &error);
   gboolean ok = (stored || plugin_run_calling_error(&run)) &&
                 plugin_run_begin(&run, image, drawables, &error) &&
-                decode(&run, image, source, stored, &layer, &error);
+                decode(&run, image, source, stored, from_inversion, &layer, &error);
   ddim_latent_free(stored);
   GimpValueArray *result = plugin_run_result(&run, ok, error);
   if (ok) GIMP_VALUES_SET_LAYER(result, 1, layer);

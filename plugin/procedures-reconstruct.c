@@ -32,8 +32,8 @@ GimpProcedure *plugin_reconstruct_new(GimpPlugIn *plug_in) {
   plugin_add_steps_argument(procedure, FALSE);
   plugin_add_schedule_argument(procedure, FALSE);
 
-  gimp_procedure_add_layer_return_value(procedure, "layer", _("Layer"),
-                                        _("The reconstruction"), TRUE, G_PARAM_READWRITE);
+  gimp_procedure_add_layer_return_value(procedure, "layer", _("Layer"), _("The reconstruction"),
+                                        TRUE, G_PARAM_READWRITE);
   gimp_procedure_add_double_return_value(procedure, "psnr", _("PSNR"),
                                          _("Peak signal-to-noise ratio of the reconstruction, in "
                                            "dB"),
@@ -53,14 +53,16 @@ static gboolean reconstruct(PluginRun *run, GimpImage *image, GimpLayer *source,
   gboolean ok = plugin_run_job(run, &job, error);
   if (ok) {
     const DdimModelInfo *info = ddim_model_get_info(run->model);
-    float *rgba = plugin_tensor_to_rgba(job.output, job.image, pixels.width, pixels.height,
-                                        pixels.format);
-    if (info->in_channels != 4) plugin_rgba_copy_alpha(rgba, pixels.rgba, (size_t)pixels.width * pixels.height);
+    float *rgba =
+        plugin_tensor_to_rgba(job.output, job.image, pixels.width, pixels.height, pixels.format);
+    if (info->in_channels != 4)
+      plugin_rgba_copy_alpha(rgba, pixels.rgba, (size_t)pixels.width * pixels.height);
     g_autofree char *scaled = plugin_scaled_note(&job.image, pixels.width, pixels.height);
     char psnr[G_ASCII_DTOSTR_BUF_SIZE];
     g_ascii_formatd(psnr, sizeof psnr, "%.2f", job.psnr);
-    g_autofree char *name =
-        g_strdup_printf(_("DDIM reconstruct %d steps PSNR %s dB%s"), job.params.steps, psnr, scaled);
+    /* TRANSLATORS: a new layer's name: steps, PSNR, then nothing or " (scaled from 32×32)". */
+    g_autofree char *name = g_strdup_printf(_("DDIM reconstruct %d steps PSNR %s dB%s"),
+                                            job.params.steps, psnr, scaled);
     g_autoptr(DdimLatent) latent =
         ddim_latent_new(info->identity, &job.latent_params, job.image, job.latents);
 
@@ -69,7 +71,7 @@ static gboolean reconstruct(PluginRun *run, GimpImage *image, GimpLayer *source,
                                         pixels.has_alpha || info->in_channels == 4);
     plugin_layer_insert_above(image, layer, source, pixels.x, pixels.y);
     plugin_layer_write(layer, rgba);
-    plugin_latent_attach(GIMP_ITEM(layer), latent);
+    plugin_latent_attach(GIMP_ITEM(layer), latent, TRUE);
     gimp_image_undo_group_end(image);
     g_free(rgba);
     *layer_out = layer;

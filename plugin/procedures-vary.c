@@ -7,14 +7,13 @@
 
 #include <glib/gi18n.h>
 
-static GimpValueArray *vary_run(GimpProcedure *procedure, GimpRunMode run_mode,
-                                GimpImage *image, GimpDrawable **drawables,
-                                GimpProcedureConfig *config, gpointer data);
+static GimpValueArray *vary_run(GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image,
+                                GimpDrawable **drawables, GimpProcedureConfig *config,
+                                gpointer data);
 
 GimpProcedure *plugin_vary_new(GimpPlugIn *plug_in) {
-  GimpProcedure *procedure = gimp_image_procedure_new(plug_in, PROC_VARY,
-                                                      GIMP_PDB_PROC_TYPE_PLUGIN, vary_run, NULL,
-                                                      NULL);
+  GimpProcedure *procedure =
+      gimp_image_procedure_new(plug_in, PROC_VARY, GIMP_PDB_PROC_TYPE_PLUGIN, vary_run, NULL, NULL);
   gimp_procedure_set_image_types(procedure, "*");
   gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLE);
   gimp_procedure_set_menu_label(procedure, _("_Vary..."));
@@ -43,8 +42,8 @@ GimpProcedure *plugin_vary_new(GimpPlugIn *plug_in) {
   return procedure;
 }
 
-static gboolean vary(PluginRun *run, GimpImage *image, GimpLayer *source,
-                     GimpLayer ***layers_out, GError **error) {
+static gboolean vary(PluginRun *run, GimpImage *image, GimpLayer *source, GimpLayer ***layers_out,
+                     GError **error) {
   PluginPixels pixels;
   if (!plugin_pixels_read(GIMP_DRAWABLE(source), TRUE, &pixels, error)) {
     g_autofree char *name = plugin_item_name(source);
@@ -80,8 +79,10 @@ static gboolean vary(PluginRun *run, GimpImage *image, GimpLayer *source,
   GimpLayer *below = source;
   for (int k = 0; k < job.outputs; k++) {
     guint64 seed = job.params.seed + (guint64)k;
-    g_autofree char *name = g_strdup_printf(_("DDIM vary s=%s seed=%" G_GUINT64_FORMAT "%s"),
-                                            strength, seed, scaled);
+    g_autofree char *seed_text = g_strdup_printf("%" G_GUINT64_FORMAT, seed);
+    /* TRANSLATORS: a new layer's name: strength, seed, then nothing or " (scaled from 32×32)". */
+    g_autofree char *name =
+        g_strdup_printf(_("DDIM vary s=%s seed=%s%s"), strength, seed_text, scaled);
     GimpLayer *layer = plugin_layer_new(image, name, pixels.width, pixels.height,
                                         pixels.has_alpha || info->in_channels == 4);
     plugin_layer_insert_above(image, layer, below, pixels.x, pixels.y);
@@ -96,9 +97,9 @@ static gboolean vary(PluginRun *run, GimpImage *image, GimpLayer *source,
   return TRUE;
 }
 
-static GimpValueArray *vary_run(GimpProcedure *procedure, GimpRunMode run_mode,
-                                GimpImage *image, GimpDrawable **drawables,
-                                GimpProcedureConfig *config, gpointer data) {
+static GimpValueArray *vary_run(GimpProcedure *procedure, GimpRunMode run_mode, GimpImage *image,
+                                GimpDrawable **drawables, GimpProcedureConfig *config,
+                                gpointer data) {
   (void)data;
   PluginRun run;
   GError *error = NULL;

@@ -8,8 +8,7 @@
 
 void plugin_run_init(PluginRun *run, GimpProcedure *procedure, GimpRunMode run_mode,
                      GimpProcedureConfig *config, PluginKind kind) {
-  *run = (PluginRun){.procedure = procedure, .run_mode = run_mode, .config = config,
-                     .kind = kind};
+  *run = (PluginRun){.procedure = procedure, .run_mode = run_mode, .config = config, .kind = kind};
   gegl_init(NULL, NULL);
   run->gegl_started = TRUE;
 }
@@ -40,6 +39,7 @@ void plugin_run_end(PluginRun *run) {
 
 static void report_progress(int done, int total, gpointer data) {
   (void)data;
+  /* TRANSLATORS: progress text: network evaluations done of all. */
   gimp_progress_set_text_printf(_("DDIM %d/%d"), done, total);
   gimp_progress_update(total > 0 ? (double)done / total : 1.0);
 }

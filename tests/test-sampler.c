@@ -108,7 +108,11 @@ static void test_batch_matches_single_runs(void) {
     p.seed = seed + (uint64_t)k;
     g_assert_true(ddim_sample(model, &p, single, one, &error));
     g_assert_no_error(error);
-    g_assert_cmpmem(x + k * per_image, per_image * sizeof(float), single, per_image * sizeof(float));
+    /* The noise is bit-identical (above); the network may batch small
+     * convolutions into one GEMM, whose summation order can differ from a
+     * batch of one in the last bit, so the images agree to float rounding. */
+    for (size_t i = 0; i < per_image; i++)
+      g_assert_cmpfloat_with_epsilon(x[k * per_image + i], single[i], 1e-5);
   }
 }
 

@@ -195,6 +195,19 @@ static void test_scalars(void) {
   g_assert_true(ddim_pickle_string_is(pickle, ddim_pickle_item(pickle, root, 10), "ab"));
 }
 
+/* Containers made from nothing: the stack's storage may not exist yet
+ * (a fuzzer found UBSan's "zero offset to null pointer" here). */
+static void test_empty_containers(void) {
+  static const char *const pickles[] = {"(t.", "](e.", "}(u.", "\x80\x02((t0t."};
+  for (size_t i = 0; i < G_N_ELEMENTS(pickles); i++) {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(DdimPickle) pickle = ddim_pickle_parse((const guint8 *)pickles[i], strlen(pickles[i]),
+                                                     DDIM_PICKLE_NO_STORAGES, WHERE, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(ddim_pickle_item_count(pickle, pickle->root), ==, 0);
+  }
+}
+
 /* Protocol 4: FRAME, SHORT_BINUNICODE, MEMOIZE, STACK_GLOBAL; tuples of
  * every size; POP, POP_MARK and DUP. */
 static void test_protocol_4(void) {
@@ -520,6 +533,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/pickle/state-dict", test_state_dict);
   g_test_add_func("/pickle/memo-references", test_memo_references);
   g_test_add_func("/pickle/scalars", test_scalars);
+  g_test_add_func("/pickle/empty-containers", test_empty_containers);
   g_test_add_func("/pickle/protocol-4", test_protocol_4);
   g_test_add_func("/pickle/legacy-ids", test_legacy_ids);
   g_test_add_func("/pickle/parameter", test_parameter);

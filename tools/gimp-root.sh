@@ -17,11 +17,11 @@ set -euo pipefail
 
 ROOT=${DDIM_GIMP_ROOT:-/var/cache/ddim/trixie-root}
 PACKAGES=(gimp libgimp-3.0-dev meson ninja-build gcc libc6-dev pkg-config gettext
-          libglib2.0-dev libjson-glib-dev libopenblas-dev libpng-dev
+          libglib2.0-dev libjson-glib-dev libopenblas-dev libopenblas-openmp-dev libpng-dev
           xvfb xauth xdotool imagemagick locales)
 # Locales the translation tests switch to.
 LOCALES=(en_US.UTF-8 de_DE.UTF-8 fr_FR.UTF-8)
-STAMP_VERSION=1
+STAMP_VERSION=2
 
 log() { echo "gimp-root: $*" >&2; }
 

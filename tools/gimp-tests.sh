@@ -83,5 +83,10 @@ if [ "$UPDATE_SCREENSHOTS" = 1 ] && compgen -G "$OUT/screenshots/*.png" >/dev/nu
   cp "$OUT"/screenshots/*.png docs/screenshots/
   echo "gimp-tests: screenshots copied to docs/screenshots/"
 fi
+# Run through sudo: give the results back to the user.
+if [ -n "${SUDO_UID:-}" ]; then
+  chown -R "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" "$OUT"
+  [ "$UPDATE_SCREENSHOTS" = 1 ] && chown -R "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" docs/screenshots
+fi
 echo "gimp-tests: root $root_seconds s, total $((SECONDS - start)) s; logs in $OUT"
 exit $status

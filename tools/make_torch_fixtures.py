@@ -738,9 +738,10 @@ def write_fuzz_seeds(hostile_files):
     pickles for the pickle target."""
     for target in ("torch-checkpoint", "pickle"):
         path = os.path.join(FUZZ, target)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        os.makedirs(path)
+        os.makedirs(path, exist_ok=True)
+        for name in os.listdir(path):
+            if not name.startswith("regression-"):  # inputs that once crashed stay
+                os.unlink(os.path.join(path, name))
     seeds = small_checkpoints()
     for path in hostile_files:
         with open(path, "rb") as f:

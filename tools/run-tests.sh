@@ -5,6 +5,8 @@
 # again in an AddressSanitizer + UndefinedBehaviorSanitizer build.
 #   BUILD=dir       build folder (default build)
 #   SANITIZE=0      skip the sanitizer pass
+#   DDIM_SKIP_GIMP=1  skip the GIMP 3 plug-in tests (tools/gimp-tests.sh: a
+#                   Debian 13 root with GIMP 3, built once, then reused)
 #   extra arguments go to `meson test`
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,4 +29,10 @@ if [ "${SANITIZE:-1}" != 0 ]; then
   meson compile -C "$SAN_BUILD"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C "$SAN_BUILD" --print-errorlogs --timeout-multiplier 4 "$@"
+fi
+
+# The GIMP plug-in in real GIMP 3 (a Debian 13 root; needs root or sudo).
+if [ "${DDIM_SKIP_GIMP:-0}" != 1 ]; then
+  case $BUILD in /*) gimp_out=$BUILD-gimp-tests ;; *) gimp_out=$PWD/$BUILD-gimp-tests ;; esac
+  DDIM_GIMP_OUT=$gimp_out tools/gimp-tests.sh
 fi

@@ -20,9 +20,8 @@
 /* What the estimate assumes when the measurement fails. */
 #define ASSUMED_FLOPS_PER_SECOND 30e9
 
-void dialog_state_init(DialogState *state, GimpProcedureDialog *dialog,
-                       GimpProcedureConfig *config, PluginKind kind, GimpImage *image,
-                       GimpDrawable **drawables) {
+void dialog_state_init(DialogState *state, GimpProcedureDialog *dialog, GimpProcedureConfig *config,
+                       PluginKind kind, GimpImage *image, GimpDrawable **drawables) {
   memset(state, 0, sizeof *state);
   state->dialog = dialog;
   state->config = config;
@@ -30,7 +29,7 @@ void dialog_state_init(DialogState *state, GimpProcedureDialog *dialog,
   state->image = image;
   if (drawables && drawables[0]) state->drawable = drawables[0];
   if (kind == PLUGIN_DECODE && state->drawable)
-    state->latent = plugin_latent_read(GIMP_ITEM(state->drawable), NULL);
+    state->latent = plugin_latent_read(GIMP_ITEM(state->drawable), NULL, NULL);
 }
 
 void dialog_state_clear(DialogState *state) {
@@ -49,7 +48,8 @@ static double measure_flops_per_second(DdimModel *model) {
   DdimShape shape = {1, info->in_channels, info->sample_height, info->sample_width};
   int multiple = MAX(info->size_multiple, 1);
   while (ddim_model_flops(model, shape) > CALIBRATION_MAX_FLOPS && shape.h / 2 >= multiple &&
-         shape.w / 2 >= multiple && (shape.h / 2) % multiple == 0 && (shape.w / 2) % multiple == 0) {
+         shape.w / 2 >= multiple && (shape.h / 2) % multiple == 0 &&
+         (shape.w / 2) % multiple == 0) {
     shape.h /= 2;
     shape.w /= 2;
   }
@@ -139,18 +139,17 @@ void dialog_update_info(DialogState *state) {
   }
   const DdimModelInfo *info = ddim_model_get_info(state->model);
   g_string_append_printf(text, _("Resolution %d×%d, %s, %.1f million parameters."),
-                         info->sample_width, info->sample_height,
-                         channels_name(info->in_channels), info->parameter_count / 1e6);
+                         info->sample_width, info->sample_height, channels_name(info->in_channels),
+                         info->parameter_count / 1e6);
 
   PluginJob job;
   g_autoptr(GError) error = NULL;
   double evaluations = -1.0;
-  if (describe_job(state, &job, &error))
-    evaluations = plugin_job_image_evaluations(&job, &error);
+  if (describe_job(state, &job, &error)) evaluations = plugin_job_image_evaluations(&job, &error);
   if (evaluations > 0.0) {
     DdimShape one = {1, info->in_channels, info->sample_height, info->sample_width};
-    double rate = state->flops_per_second > 0.0 ? state->flops_per_second
-                                                : ASSUMED_FLOPS_PER_SECOND;
+    double rate =
+        state->flops_per_second > 0.0 ? state->flops_per_second : ASSUMED_FLOPS_PER_SECOND;
     g_autofree char *duration =
         format_duration(ddim_model_flops(state->model, one) * evaluations / rate);
     g_string_append_c(text, '\n');
@@ -167,7 +166,24 @@ void dialog_update_info(DialogState *state) {
   }
   plugin_job_clear(&job);
 
-  if (state->drawable && state->kind != PLUGIN_GENERATE) {
+  if (state->kind == PLUGIN_GENERATE) {
+    int width = 0, height = 0;
+    g_object_get(state->config, "width", &width, "height", &height, NULL);
+    gboolean new_layers =
+        gimp_procedure_config_get_choice_id(state->config, "output") == PLUGIN_OUTPUT_NEW_LAYER;
+    gboolean have_image = state->image && gimp_image_is_valid(state->image);
+    if (width == 0)
+      width = new_layers && have_image ? gimp_image_get_width(state->image) : info->sample_width;
+    if (height == 0)
+      height = new_layers && have_image ? gimp_image_get_height(state->image) : info->sample_height;
+    g_string_append_c(text, '\n');
+    if (width == info->sample_width && height == info->sample_height)
+      g_string_append_printf(text, _("Images of %d×%d pixels (width and height 0: automatic)."),
+                             width, height);
+    else
+      g_string_append_printf(text, _("Images of %d×%d pixels, scaled from %d×%d."), width, height,
+                             info->sample_width, info->sample_height);
+  } else if (state->drawable) {
     int width = gimp_drawable_get_width(state->drawable);
     int height = gimp_drawable_get_height(state->drawable);
     if (width != info->sample_width || height != info->sample_height) {
@@ -180,7 +196,9 @@ void dialog_update_info(DialogState *state) {
     const DdimLatent *latent = state->latent;
     g_autofree char *strength = plugin_format_number(latent->strength);
     g_string_append_c(text, '\n');
-    g_string_append_printf(text, _("Stored latent: %d×%d, encoded with %d steps (%s), strength %s."),
+    g_string_append_printf(text,
+                           _("Stored latent: %d×%d, encoded with %d steps (%s), strength %s. "
+                             "Steps 0 and the schedule \"As encoded\" decode it the same way."),
                            latent->shape.w, latent->shape.h, latent->steps,
                            ddim_schedule_name(latent->schedule), strength);
     if (g_strcmp0(latent->model_identity, info->identity) != 0) {
@@ -214,7 +232,7 @@ void dialog_model_frame(DialogState *state) {
   gtk_label_set_line_wrap(GTK_LABEL(state->info), TRUE);
   gtk_label_set_max_width_chars(GTK_LABEL(state->info), 56);
   gtk_label_set_selectable(GTK_LABEL(state->info), TRUE);
-  dialog_frame(state, "model", _("Model"), "model", "model-info", NULL);
+  dialog_frame(state, "model", _("Diffusion model"), "model", "model-info", NULL);
   g_signal_connect(state->config, "notify", G_CALLBACK(on_config_notify), state);
 }
 

@@ -27,9 +27,8 @@ typedef struct {
   guint update_source;
 } DialogState;
 
-void dialog_state_init(DialogState *state, GimpProcedureDialog *dialog,
-                       GimpProcedureConfig *config, PluginKind kind, GimpImage *image,
-                       GimpDrawable **drawables);
+void dialog_state_init(DialogState *state, GimpProcedureDialog *dialog, GimpProcedureConfig *config,
+                       PluginKind kind, GimpImage *image, GimpDrawable **drawables);
 void dialog_state_clear(DialogState *state);
 
 /* "model-frame": the model chooser and the information line. */
@@ -40,8 +39,8 @@ void dialog_seed_box(DialogState *state);
 
 /* A frame "<id>-frame" titled `title` around the given widgets (property
  * names or container ids), NULL-terminated. */
-void dialog_frame(DialogState *state, const char *id, const char *title, ...)
-    G_GNUC_NULL_TERMINATED;
+void dialog_frame(DialogState *state, const char *id, const char *title,
+                  ...) G_GNUC_NULL_TERMINATED;
 
 /* Recomputes the information line (now, and whenever the config changes). */
 void dialog_update_info(DialogState *state);

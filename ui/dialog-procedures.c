@@ -25,7 +25,10 @@ static const char *dialog_title(PluginKind kind) {
 
 /* The widgets of the numeric arguments, as sliders where a range helps. */
 static void sampling_widgets(GimpProcedureDialog *dialog, PluginKind kind) {
-  gimp_procedure_dialog_get_scale_entry(dialog, "steps", 1.0);
+  GtkWidget *steps = gimp_procedure_dialog_get_scale_entry(dialog, "steps", 1.0);
+  /* The slider covers the useful range; the entry takes up to 1000. */
+  gimp_scale_entry_set_bounds(GIMP_SCALE_ENTRY(steps), kind == PLUGIN_DECODE ? 0.0 : 1.0, 200.0,
+                              FALSE);
   if (kind != PLUGIN_RECONSTRUCT && kind != PLUGIN_ENCODE)
     gimp_procedure_dialog_get_spin_scale(dialog, "eta", 1.0);
   if (kind == PLUGIN_VARY || kind == PLUGIN_ENCODE)
@@ -71,8 +74,8 @@ static void layout(DialogState *state) {
   }
 }
 
-gboolean plugin_dialog_run(GimpProcedure *procedure, GimpProcedureConfig *config,
-                           PluginKind kind, GimpImage *image, GimpDrawable **drawables) {
+gboolean plugin_dialog_run(GimpProcedure *procedure, GimpProcedureConfig *config, PluginKind kind,
+                           GimpImage *image, GimpDrawable **drawables) {
   gimp_ui_init(PLUG_IN_BINARY);
   GtkWidget *dialog = gimp_procedure_dialog_new(procedure, config, dialog_title(kind));
   DialogState state;

@@ -8,7 +8,7 @@
 
 /* Shows the procedure's dialog; TRUE when the user pressed OK (the config
  * then holds the chosen values, which GIMP keeps as the last values). */
-gboolean plugin_dialog_run(GimpProcedure *procedure, GimpProcedureConfig *config,
-                           PluginKind kind, GimpImage *image, GimpDrawable **drawables);
+gboolean plugin_dialog_run(GimpProcedure *procedure, GimpProcedureConfig *config, PluginKind kind,
+                           GimpImage *image, GimpDrawable **drawables);
 
 #endif

@@ -276,8 +276,11 @@
     (lambda () (plug-in-ddim-reconstruct #:image image #:drawables (vector layer) #:model "/nonexistent/model")))
   (check-error "error: a folder that is not a model" "config.json"
     (lambda () (plug-in-ddim-reconstruct #:image image #:drawables (vector layer) #:model ddim-fixtures)))
-  (check-error "error: no model given and no default model installed" "default model"
-    (lambda () (plug-in-ddim-reconstruct #:image image #:drawables (vector layer) #:model "")))
+  (if ddim-default-installed
+      (check-runs "no model given: the installed default model"
+        (lambda () (plug-in-ddim-reconstruct #:image image #:drawables (vector layer) #:model "" #:steps 2)))
+      (check-error "error: no model given and no default model installed" "default model"
+        (lambda () (plug-in-ddim-reconstruct #:image image #:drawables (vector layer) #:model ""))))
   (let ((group (gimp-group-layer-new image "group")))
     (gimp-image-insert-layer image group 0 0)
     (check-error "error: a layer group" "layer group"

@@ -20,6 +20,10 @@ mkdir -p "$OUT" "$DATA"
 export GIMP3_DIRECTORY=$WORK/gimp-config
 unset DISPLAY
 
+# DDIM_GIMP_STAGES picks stages (for development), e.g. "procedures dialogs".
+STAGES=" ${DDIM_GIMP_STAGES:-procedures reopen exit dialogs} "
+want() { [[ $STAGES == *" $1 "* ]]; }
+
 failures=0
 log() { echo "== $*"; }
 fail_stage() { echo "not ok - $*"; failures=$((failures + 1)); }
@@ -27,9 +31,13 @@ fail_stage() { echo "not ok - $*"; failures=$((failures + 1)); }
 # ---- build and install ---------------------------------------------------
 stage_start=$SECONDS
 log "build (meson, -Dwerror=true) and install"
-if ! { meson setup "$BUILD" "$SRC" -Dwerror=true -Dplugin=enabled --prefix=/usr \
-         >"$OUT/meson-setup.log" 2>&1 &&
-       meson compile -C "$BUILD" >"$OUT/meson-compile.log" 2>&1 &&
+# Only what gets installed: the plug-in, the ddim command and the catalogs.
+install_targets=(plugin/ddim:executable cli/ddim:executable)
+for lang in $(grep -v '^#' "$SRC/po/LINGUAS"); do install_targets+=("ddim-$lang.mo"); done
+if ! { { [ -f "$BUILD/build.ninja" ] ||
+         meson setup "$BUILD" "$SRC" -Dwerror=true -Dplugin=enabled --prefix=/usr \
+           >"$OUT/meson-setup.log" 2>&1; } &&
+       meson compile -C "$BUILD" "${install_targets[@]}" >"$OUT/meson-compile.log" 2>&1 &&
        meson install -C "$BUILD" --no-rebuild >"$OUT/meson-install.log" 2>&1; }; then
   tail -40 "$OUT"/meson-*.log
   echo "not ok - the plug-in does not build or install"
@@ -44,26 +52,34 @@ DDIM=$BUILD/cli/ddim
 log "build took $((SECONDS - stage_start)) s"
 
 # ---- inputs and the ddim command's results to compare with ----------------
-convert -size 16x16 gradient:'#ff4010-#1060ff' -type TrueColor "PNG24:$DATA/grad16.png"
-convert -size 16x16 radial-gradient:'#ffe020-#301060' -type TrueColor "PNG24:$DATA/radial16.png"
+# Plain PNGs: no colour chunks (cHRM, gAMA) that GIMP would convert by.
+png_flags=(-type TrueColor -strip -define png:exclude-chunks=all)
+convert -size 16x16 gradient:'#ff4010-#1060ff' "${png_flags[@]}" "PNG24:$DATA/grad16.png"
+convert -size 16x16 radial-gradient:'#ffe020-#301060' "${png_flags[@]}" "PNG24:$DATA/radial16.png"
 "$DDIM" generate "$FIXTURES/google_f32" -o "$DATA/cli-generate-seed7.png" --steps 10 --seed 7 \
   >/dev/null 2>&1 || fail_stage "ddim generate"
 cli_psnr=$("$DDIM" reconstruct "$FIXTURES/google_f32" "$DATA/grad16.png" -o "$DATA/cli-reconstruct.png" \
            --steps 10 2>/dev/null | sed -n 's/^mse=.* psnr=//p')
 [ -n "$cli_psnr" ] || { fail_stage "ddim reconstruct"; cli_psnr=0; }
 
+# Whether a default model (models/emoji32) was installed with the plug-in.
+default_installed="#f"
+[ -f "$PLUGIN_DIR/models/emoji32/config.json" ] && default_installed="#t"
+
 # gimp-console in Script-Fu batch mode; the script sees its settings as globals.
 gimp_batch() { # LOG SCRIPT [SCHEME...]
   local logfile=$1 script=$2
   shift 2
   local defines="(define ddim-tests \"$TESTS\") (define ddim-fixtures \"$FIXTURES\")
-    (define ddim-data \"$DATA\") (define ddim-cli-psnr $cli_psnr) $*"
+    (define ddim-data \"$DATA\") (define ddim-cli-psnr $cli_psnr)
+    (define ddim-default-installed $default_installed) $*"
   timeout "${GIMP_TIMEOUT:-300}" gimp-console-3.0 -i --quit \
     --batch-interpreter=plug-in-script-fu-eval \
     -b "(begin $defines (load \"$TESTS/$script\"))" >"$logfile" 2>&1
 }
 
 # ---- 1. every procedure ---------------------------------------------------
+if want procedures; then
 stage_start=$SECONDS
 log "procedures.scm"
 gimp_batch "$OUT/procedures.log" procedures.scm
@@ -72,8 +88,10 @@ grep -E '^(not )?ok ' "$OUT/procedures.log"
 [ $status -eq 0 ] || fail_stage "procedures.scm: gimp-console exit status $status (see procedures.log)"
 grep -q '^# procedures: done' "$OUT/procedures.log" || fail_stage "procedures.scm did not finish"
 log "procedures took $((SECONDS - stage_start)) s"
+fi
 
 # ---- 2. a fresh GIMP reopens the XCF --------------------------------------
+if want reopen; then
 stage_start=$SECONDS
 log "reopen.scm"
 gimp_batch "$OUT/reopen.log" reopen.scm
@@ -82,8 +100,10 @@ grep -E '^(not )?ok ' "$OUT/reopen.log"
 [ $status -eq 0 ] || fail_stage "reopen.scm: gimp-console exit status $status (see reopen.log)"
 grep -q '^# reopen: done' "$OUT/reopen.log" || fail_stage "reopen.scm did not finish"
 log "reopen took $((SECONDS - stage_start)) s"
+fi
 
 # ---- 3. exit statuses and messages of failing calls -----------------------
+if want exit; then
 stage_start=$SECONDS
 log "exit statuses"
 expect_failure() { # NAME PATTERN SCHEME
@@ -112,65 +132,108 @@ expect_failure latent-from-another-model "made with another model" \
   "(define img (gimp-file-load RUN-NONINTERACTIVE \"$DATA/latents.xcf\"))
    (define lay (gimp-image-get-layer-by-name img \"encoded\"))
    (plug-in-ddim-decode #:image img #:drawables (vector lay) #:model \"$FIXTURES/diffusers_f16\")"
+# The default model is looked for where meson installs it: with none
+# installed, a copy of the fixture model stands in for it for one run.
+stand_in=""
+if [ "$default_installed" = "#f" ]; then
+  stand_in=$PLUGIN_DIR/models/emoji32
+  mkdir -p "$PLUGIN_DIR/models" && cp -r "$FIXTURES/google_f32" "$stand_in"
+fi
+timeout 120 gimp-console-3.0 -i --quit --batch-interpreter=plug-in-script-fu-eval \
+  -b '(begin (script-fu-use-v3) (plug-in-ddim-generate #:model "" #:steps 2))' \
+  >"$OUT/default-model.log" 2>&1
+status=$?
+[ -n "$stand_in" ] && rm -rf "$stand_in" && rmdir "$PLUGIN_DIR/models" 2>/dev/null
+if [ $status -eq 0 ]; then
+  echo "ok - the default model is found where meson installs it ($PLUGIN_DIR/models/emoji32)"
+else
+  fail_stage "no default model found in $PLUGIN_DIR/models/emoji32 (see default-model.log)"
+fi
 log "exit statuses took $((SECONDS - stage_start)) s"
+fi
 
 # ---- 4. dialogs under Xvfb ------------------------------------------------
-if [ "${DDIM_GIMP_DIALOGS:-1}" != 0 ]; then
-  stage_start=$SECONDS
-  log "dialogs (Xvfb)"
-  mkdir -p "$OUT/screenshots"
-  export DISPLAY=:73
-  Xvfb "$DISPLAY" -screen 0 1280x1024x24 -nolisten tcp >"$OUT/xvfb.log" 2>&1 &
+# One GIMP per language, in parallel, each with its own X display, settings
+# folder and "shooter": for each dialog in the order dialogs.scm opens them,
+# the shooter waits for the plug-in's window, screenshots it and presses
+# Escape (Cancel), or Return (OK) in English Vary, whose last values are
+# then checked.
+dialog_language() { # LANG DISPLAY
+  local lang=$1 display=$2 locale config xvfb shooter status shooter_status
+  case $lang in
+    en) locale=en_US.UTF-8 ;; de) locale=de_DE.UTF-8 ;; fr) locale=fr_FR.UTF-8 ;;
+  esac
+  config=$WORK/gimp-config-$lang
+  rm -rf "$config"
+  cp -r "$GIMP3_DIRECTORY" "$config" 2>/dev/null || mkdir -p "$config"
+  export DISPLAY=$display
+  Xvfb "$display" -screen 0 1280x1024x24 -nolisten tcp >"$OUT/xvfb-$lang.log" 2>&1 &
   xvfb=$!
   for _ in $(seq 100); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.1; done
-  for lang in en de fr; do
-    case $lang in
-      en) locale=en_US.UTF-8 ;; de) locale=de_DE.UTF-8 ;; fr) locale=fr_FR.UTF-8 ;;
-    esac
-    # The shooter: for each dialog in the order dialogs.scm opens them, wait
-    # for the plug-in's window, screenshot it, then press Escape (Cancel) —
-    # or Return (OK) for the one whose last values are checked.
-    (
-      for name in generate reconstruct vary interpolate encode decode; do
-        id=""
-        for _ in $(seq 300); do
-          id=$(xdotool search --onlyvisible --name '.' 2>/dev/null | head -1)
-          [ -n "$id" ] && break
-          sleep 0.1
-        done
-        if [ -z "$id" ]; then echo "# shooter: no window for $name"; exit 1; fi
-        sleep 1.5 # let it draw
-        import -window "$id" "$OUT/screenshots/dialog-$name-$lang.png" 2>>"$OUT/import.log"
-        xdotool windowfocus --sync "$id" 2>/dev/null
-        if [ "$lang" = en ] && [ "$name" = vary ]; then xdotool key Return; else xdotool key Escape; fi
-        for _ in $(seq 100); do
-          xdotool search --onlyvisible --name '.' >/dev/null 2>&1 || break
-          sleep 0.1
-        done
+  (
+    start=$SECONDS
+    for name in generate reconstruct vary interpolate encode decode; do
+      id=""
+      for _ in $(seq 400); do
+        id=$(xdotool search --onlyvisible --name '.' 2>/dev/null | head -1)
+        [ -n "$id" ] && break
+        sleep 0.1
       done
-    ) >"$OUT/shooter-$lang.log" 2>&1 &
-    shooter=$!
-    GIMP_TIMEOUT=120 LANG=$locale LANGUAGE="" LC_ALL=$locale gimp_batch "$OUT/dialogs-$lang.log" dialogs.scm \
-      "(define ddim-lang \"$lang\")"
-    status=$?
-    wait $shooter
-    shooter_status=$?
+      if [ -z "$id" ]; then echo "# shooter: no window for $name"; exit 1; fi
+      echo "# shooter: $name window $id at $((SECONDS - start)) s"
+      sleep 1 # let it draw
+      import -window "$id" -strip +dither -colors 256 "PNG8:$OUT/screenshots/dialog-$name-$lang.png" \
+        2>>"$OUT/import-$lang.log"
+      xdotool windowfocus --sync "$id" 2>/dev/null
+      if [ "$lang" = en ] && [ "$name" = vary ]; then xdotool key Return; else xdotool key Escape; fi
+      for _ in $(seq 100); do
+        xdotool search --onlyvisible --name '.' >/dev/null 2>&1 || break
+        sleep 0.1
+      done
+    done
+  ) >"$OUT/shooter-$lang.log" 2>&1 &
+  shooter=$!
+  GIMP3_DIRECTORY=$config GIMP_TIMEOUT=150 LANG=$locale LANGUAGE="" LC_ALL=$locale \
+    gimp_batch "$OUT/dialogs-$lang.log" dialogs.scm "(define ddim-lang \"$lang\")"
+  status=$?
+  wait $shooter
+  shooter_status=$?
+  kill $xvfb 2>/dev/null
+  wait $xvfb 2>/dev/null
+  {
     grep -E '^(not )?ok ' "$OUT/dialogs-$lang.log"
-    [ $status -eq 0 ] || fail_stage "dialogs ($lang): gimp-console exit status $status"
-    [ $shooter_status -eq 0 ] || fail_stage "dialogs ($lang): $(cat "$OUT/shooter-$lang.log")"
+    [ $status -eq 0 ] || echo "not ok - dialogs ($lang): gimp-console exit status $status"
+    [ $shooter_status -eq 0 ] || echo "not ok - dialogs ($lang): $(cat "$OUT/shooter-$lang.log")"
     for name in generate reconstruct vary interpolate encode decode; do
       shot=$OUT/screenshots/dialog-$name-$lang.png
       if [ -s "$shot" ] && identify "$shot" >/dev/null 2>&1; then
         echo "ok - screenshot $(basename "$shot") $(identify -format '%wx%h' "$shot")"
       else
-        fail_stage "no screenshot $(basename "$shot")"
+        echo "not ok - no screenshot $(basename "$shot")"
       fi
     done
+  } >"$OUT/dialogs-$lang.result"
+}
+
+if want dialogs && [ "${DDIM_GIMP_DIALOGS:-1}" != 0 ]; then
+  stage_start=$SECONDS
+  log "dialogs (Xvfb; en, de, fr in parallel)"
+  rm -rf "$OUT/screenshots"
+  mkdir -p "$OUT/screenshots"
+  pids=()
+  number=73
+  for lang in en de fr; do
+    dialog_language "$lang" ":$number" &
+    pids+=($!)
+    number=$((number + 1))
   done
-  kill $xvfb 2>/dev/null
-  wait $xvfb 2>/dev/null
+  wait "${pids[@]}"
+  for lang in en de fr; do
+    cat "$OUT/dialogs-$lang.result"
+    failures=$((failures + $(grep -c '^not ok - ' "$OUT/dialogs-$lang.result")))
+  done
   # OK in the Vary dialog made GIMP keep its values as the last ones.
-  last=$(ls "$GIMP3_DIRECTORY"/plug-in-settings/*plug-in-ddim-vary*.last 2>/dev/null | head -1)
+  last=$(ls "$WORK"/gimp-config-en/plug-in-settings/*plug-in-ddim-vary*.last 2>/dev/null | head -1)
   if [ -n "$last" ] && grep -q '(strength 0.5' "$last" && grep -q '(count 2)' "$last"; then
     echo "ok - last values of Vary kept: $(tr '\n' ' ' <"$last" | cut -c1-120)"
   else
