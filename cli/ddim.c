@@ -145,22 +145,6 @@ static void announce_seed(Cli *cli, gboolean uses_noise) {
     g_printerr("seed=%" G_GUINT64_FORMAT "\n", cli->params.seed);
 }
 
-/* Inversion must not clip: clipping x̂_0 breaks invertibility. */
-static DdimParams encode_params(const Cli *cli) {
-  DdimParams params = cli->params;
-  params.clip = 0;
-  return params;
-}
-
-/* Decoding a latent that inversion made retraces the ODE backwards: by
- * default it does not clip either (as the paper's reconstructions), since
- * clipping would move it off the trajectory; --clip still forces it. */
-static DdimParams inverse_decode_params(const Cli *cli) {
-  DdimParams params = cli->params;
-  if (params.clip < 0) params.clip = 0;
-  return params;
-}
-
 static gboolean require_output(Cli *cli, gboolean png_allowed, GError **error) {
   if (cli->output == NULL) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT, "%s needs an output file: -o %s",
@@ -344,7 +328,7 @@ static gboolean run_encode(Cli *cli, GError **error) {
   if (!require_output(cli, FALSE, error)) return FALSE;
   g_auto(CliTensor) x = {0};
   if (!cli_load_image(cli->model, cli->inputs[0], cli->resize, &x, error)) return FALSE;
-  DdimParams params = encode_params(cli);
+  DdimParams params = ddim_params_for_encode(&cli->params);
   return run_batched(cli, RUN_ENCODE, &params, x.data, x.shape, error) &&
          ddim_npy_write(cli->output, x.data, x.shape, x.rank == 4, error);
 }
@@ -365,8 +349,8 @@ static gboolean run_reconstruct(Cli *cli, GError **error) {
   size_t count = ddim_shape_elements(x.shape);
   g_autofree float *original = copy_floats(x.data, count, error);
   if (original == NULL) return FALSE;
-  DdimParams encode = encode_params(cli);
-  DdimParams decode = inverse_decode_params(cli);
+  DdimParams encode = ddim_params_for_encode(&cli->params);
+  DdimParams decode = ddim_params_for_inverse_decode(&cli->params);
   announce_seed(cli, FALSE);
   if (!run_batched(cli, RUN_ENCODE, &encode, x.data, x.shape, error) ||
       !run_batched(cli, RUN_DECODE, &decode, x.data, x.shape, error))
@@ -437,13 +421,13 @@ static gboolean run_interpolate(Cli *cli, GError **error) {
   if (sequence == NULL) return FALSE;
   memcpy(ends, a.data, image_values * sizeof(float));
   memcpy(ends + image_values, b.data, image_values * sizeof(float));
-  DdimParams encode = encode_params(cli);
+  DdimParams encode = ddim_params_for_encode(&cli->params);
   announce_seed(cli, FALSE);
   if (!run_batched(cli, RUN_ENCODE, &encode, ends, ends_shape, error)) return FALSE;
   for (int k = 0; k < frames; k++)
     ddim_slerp(ends, ends + image_values, image_values, (double)k / (frames - 1),
                sequence + (size_t)k * image_values);
-  DdimParams decode = inverse_decode_params(cli);
+  DdimParams decode = ddim_params_for_inverse_decode(&cli->params);
   return run_batched(cli, RUN_DECODE, &decode, sequence, frames_shape, error) &&
          cli_save_images(cli->output, sequence, frames_shape, TRUE, a.file_width, a.file_height,
                          error);

@@ -20,6 +20,19 @@ void ddim_params_init(DdimParams *params) {
   params->strength = 1.0;
 }
 
+DdimParams ddim_params_for_encode(const DdimParams *params) {
+  DdimParams encode = *params;
+  encode.clip = 0;
+  encode.eta = 0.0;
+  return encode;
+}
+
+DdimParams ddim_params_for_inverse_decode(const DdimParams *params) {
+  DdimParams decode = *params;
+  if (decode.clip < 0) decode.clip = 0;
+  return decode;
+}
+
 int ddim_model_timesteps(const DdimModel *model, DdimSchedule schedule, int steps,
                          int **timesteps, GError **error) {
   return ddim_timesteps_make(schedule, model->schedule.num_train_timesteps, steps,

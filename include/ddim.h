@@ -192,6 +192,15 @@ gboolean ddim_sample(DdimModel *model, const DdimParams *params, float *x, DdimS
 gboolean ddim_invert(DdimModel *model, const DdimParams *params, float *x, DdimShape shape,
                      GError **error);
 
+/* The params an inversion runs with: the caller's, without clipping (which
+ * would break invertibility; diffusers #6634) and with η = 0. */
+DdimParams ddim_params_for_encode(const DdimParams *params);
+
+/* The params for decoding a latent that ddim_invert made: no clipping unless
+ * the caller asked for it explicitly (clip = 1), since clipping x̂_0 moves the
+ * decode off the trajectory the inversion followed. */
+DdimParams ddim_params_for_inverse_decode(const DdimParams *params);
+
 /* Variation (SDEdit): noise x_0 forward to the strength level with seeded
  * Gaussian noise (eq. 4, stream DDIM_STREAM_FORWARD), then sample back with
  * η.  x holds x_0 and receives the variation. */
