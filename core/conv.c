@@ -34,8 +34,9 @@ static void im2col_band(const DdimConv *conv, const float *x, int in_h, int in_w
   const int k = conv->kernel, stride = conv->stride;
   const int eff_h = conv->upsample2x ? 2 * in_h : in_h;
   const int eff_w = conv->upsample2x ? 2 * in_w : in_w;
-  const size_t band = (size_t)rows * (size_t)out_w;
-  DDIM_PARALLEL_FOR_IF((size_t)conv->in_channels * (size_t)(k * k) * band >= DDIM_PARALLEL_MIN_WORK)
+  const size_t values = (size_t)conv->in_channels * (size_t)(k * k) * (size_t)rows * (size_t)out_w;
+  (void)values; /* used only by the OpenMP pragma */
+  DDIM_PARALLEL_FOR_IF(values >= DDIM_PARALLEL_MIN_WORK)
   for (int ci = 0; ci < conv->in_channels; ci++) {
     const float *plane = x + (size_t)ci * (size_t)in_h * (size_t)in_w;
     for (int ky = 0; ky < k; ky++) {

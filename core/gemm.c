@@ -20,7 +20,7 @@
 #define TILE_ROWS 128
 #define TILE_COLUMNS 128
 /* Below this many multiply-adds a product runs as one call. */
-#define SPLIT_MIN_WORK ((double)(1 << 21))
+#define SPLIT_MIN_WORK ((double)(1 << 23))
 
 static void tile_gemm(gboolean trans_a, gboolean trans_b, int m0, int rows, int n0, int columns,
                       int k, const float *a, int lda, const float *b, int ldb, float beta, float *c,
@@ -39,6 +39,7 @@ void ddim_gemm(gboolean trans_a, gboolean trans_b, int m, int n, int k, const fl
   const int column_tiles = (n + TILE_COLUMNS - 1) / TILE_COLUMNS;
   const int tiles = row_tiles * column_tiles;
   const gboolean split = tiles > 1 && (double)m * n * k >= SPLIT_MIN_WORK;
+  (void)split; /* used only with OpenMP */
 #ifdef _OPENMP
   /* OpenBLAS's OpenMP build threads a call made outside a parallel region
    * over omp_get_max_threads(); inside one it runs single-threaded.  Tiles

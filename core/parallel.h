@@ -14,7 +14,10 @@
 #define DDIM_PARALLEL_FOR_IF(condition)
 #endif
 
-/* Elements below which a loop is not worth splitting. */
-#define DDIM_PARALLEL_MIN_WORK 32768
+/* Elements below which a loop is not worth splitting.  Every parallel region
+ * ends in a barrier; on a busy machine a barrier can wait for a descheduled
+ * thread for a whole time slice, so small models (16×16 ones have thousands
+ * of small regions per run) stay serial. */
+#define DDIM_PARALLEL_MIN_WORK (1 << 18)
 
 #endif

@@ -36,7 +36,9 @@ void ddim_set_threads(int threads) {
 #endif
   omp_set_num_threads(threads);
 #elif defined(DDIM_HAVE_OPENBLAS_THREADS)
-  openblas_set_num_threads(threads);
+  /* Without OpenMP there is no pool to share tiles over, and OpenBLAS's own
+   * threading would make results depend on the thread count: one thread. */
+  openblas_set_num_threads(1);
 #endif
 }
 

@@ -70,20 +70,27 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-mount_in_root() { # TYPE SOURCE TARGET
+mount_in_root() { # TYPE SOURCE TARGET (where mounting is not allowed, go on without)
   mountpoint -q "$ROOT$3" && return 0
   mkdir -p "$ROOT$3"
-  mount -t "$1" "$2" "$ROOT$3"
-  MOUNTED+=("$ROOT$3")
+  if mount -t "$1" "$2" "$ROOT$3"; then
+    MOUNTED+=("$ROOT$3")
+  else
+    echo "gimp: could not mount $1 on $ROOT$3; going on without it" >&2
+  fi
 }
 
 MIRROR=$(find_mirror)
-if [ ! -x "$ROOT/usr/bin/apt-get" ] || [ ! -f "$ROOT/etc/debian_version" ]; then
+if [ ! -f "$ROOT/.ddim-debootstrap-done" ]; then
   command -v debootstrap >/dev/null || {
     log "installing debootstrap"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap
   }
+  case $ROOT in /|/*/) log "refusing to replace $ROOT"; exit 1 ;; esac
+  # Left over from an interrupted run: nothing may stay mounted inside.
+  awk -v root="$ROOT/" 'index($2, root) == 1 { print $2 }' /proc/mounts | sort -r |
+    while read -r point; do umount -l "$point"; done
   rm -rf "$ROOT"
   log "debootstrap --variant=minbase trixie $ROOT $MIRROR"
   start=$SECONDS
@@ -91,6 +98,7 @@ if [ ! -x "$ROOT/usr/bin/apt-get" ] || [ ! -f "$ROOT/etc/debian_version" ]; then
     tail -20 "$ROOT.debootstrap.log" >&2
     exit 1
   }
+  touch "$ROOT/.ddim-debootstrap-done"
   log "debootstrap took $((SECONDS - start)) s"
 fi
 

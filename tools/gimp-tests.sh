@@ -46,11 +46,14 @@ cleanup() {
   done
 }
 trap cleanup EXIT INT TERM
-mount_in_root() { # TYPE SOURCE TARGET
+mount_in_root() { # TYPE SOURCE TARGET (where mounting is not allowed, go on without)
   mountpoint -q "$ROOT$3" && return 0
   mkdir -p "$ROOT$3"
-  mount -t "$1" "$2" "$ROOT$3"
-  MOUNTED+=("$ROOT$3")
+  if mount -t "$1" "$2" "$ROOT$3"; then
+    MOUNTED+=("$ROOT$3")
+  else
+    echo "gimp: could not mount $1 on $ROOT$3; going on without it" >&2
+  fi
 }
 
 # The source tree: tracked and new files (not what .gitignore leaves out),

@@ -32,7 +32,7 @@
 (define layers-before (length (layer-names image)))
 (open-dialog "vary"
   (lambda () (plug-in-ddim-vary #:run-mode I #:image image #:drawables (vector first-layer) #:model M1
-                                #:strength 0.5 #:count 2 #:steps 10)))
+                                #:count 2)))
 (if (string=? ddim-lang "en")
     (check-equal "dialogs (en): OK in Vary made two variations" (+ layers-before 2)
                  (length (layer-names image))))

@@ -162,6 +162,16 @@ fi
 # the shooter waits for the plug-in's window, screenshots it and presses
 # Escape (Cancel), or Return (OK) in English Vary, whose last values are
 # then checked.
+declare -A DIALOG_TITLES=(
+  [en]="generate=DDIM Generate|reconstruct=DDIM Reconstruct|vary=DDIM Vary|interpolate=DDIM Interpolate|encode=DDIM Encode Latent|decode=DDIM Decode Latent"
+  [de]="generate=DDIM – Erzeugen|reconstruct=DDIM – Rekonstruieren|vary=DDIM – Variieren|interpolate=DDIM – Interpolieren|encode=DDIM – Latent kodieren|decode=DDIM – Latent dekodieren"
+  [fr]="generate=DDIM – Générer|reconstruct=DDIM – Reconstruire|vary=DDIM – Varier|interpolate=DDIM – Interpoler|encode=DDIM – Encoder le latent|decode=DDIM – Décoder le latent"
+)
+declare -A MENU_LABELS=(
+  [en]="_Generate...|_Reconstruct...|_Vary...|_Interpolate...|_Encode Latent...|_Decode Latent..."
+  [de]="_Erzeugen …|_Rekonstruieren …|_Variieren …|_Interpolieren …|Latent _kodieren …|Latent _dekodieren …"
+  [fr]="_Générer…|_Reconstruire…|_Varier…|_Interpoler…|_Encoder le latent…|_Décoder le latent…"
+)
 dialog_language() { # LANG DISPLAY
   local lang=$1 display=$2 locale config xvfb shooter status shooter_status
   case $lang in
@@ -178,7 +188,7 @@ dialog_language() { # LANG DISPLAY
     ln -sfn "$(dirname "$PLUGIN_DIR")/script-fu" "$plugin_dirs/script-fu"
     export GIMP_TESTING_PLUGINDIRS=$plugin_dirs # this function runs in its own subshell
   fi
-  rm -rf "$config"
+  rm -rf "$config" "$OUT/titles-$lang.txt"
   cp -r "$GIMP3_DIRECTORY" "$config" 2>/dev/null || mkdir -p "$config"
   export DISPLAY=$display
   Xvfb "$display" -screen 0 1280x1024x24 -nolisten tcp >"$OUT/xvfb-$lang.log" 2>&1 &
@@ -195,14 +205,24 @@ dialog_language() { # LANG DISPLAY
       done
       if [ -z "$id" ]; then echo "# shooter: no window for $name"; exit 1; fi
       echo "# shooter: $name window $id at $((SECONDS - start)) s"
+      echo "$name=$(xdotool getwindowname "$id")" >>"$OUT/titles-$lang.txt"
       sleep 1 # let it draw
       import -window "$id" -strip +dither -colors 256 "PNG8:$OUT/screenshots/dialog-$name-$lang.png" \
         2>>"$OUT/import-$lang.log"
-      xdotool windowfocus --sync "$id" 2>/dev/null
-      if [ "$lang" = en ] && [ "$name" = vary ]; then xdotool key Return; else xdotool key Escape; fi
-      for _ in $(seq 100); do
-        xdotool search --onlyvisible --name '.' >/dev/null 2>&1 || break
-        sleep 0.1
+      key=Escape
+      [ "$lang" = en ] && [ "$name" = vary ] && key=Return
+      # A key can get lost while the window settles: Escape is sent again
+      # (OK only once, since the run starts with it).
+      attempts="1 2 3"
+      [ $key = Return ] && attempts=1
+      for attempt in $attempts; do
+        xdotool windowfocus --sync "$id" 2>/dev/null
+        xdotool key "$key"
+        for _ in $(seq $([ $key = Return ] && echo 300 || echo 50)); do
+          xdotool search --onlyvisible --name '.' >/dev/null 2>&1 || break 2
+          sleep 0.1
+        done
+        echo "# shooter: $name still open after $key (attempt $attempt)"
       done
     done
   ) >"$OUT/shooter-$lang.log" 2>&1 &
@@ -218,6 +238,24 @@ dialog_language() { # LANG DISPLAY
     grep -E '^(not )?ok ' "$OUT/dialogs-$lang.log"
     [ $status -eq 0 ] || echo "not ok - dialogs ($lang): gimp-console exit status $status"
     [ $shooter_status -eq 0 ] || echo "not ok - dialogs ($lang): $(cat "$OUT/shooter-$lang.log")"
+    # The menu labels GIMP registered (kept in pluginrc) are translated.
+    local labels=${MENU_LABELS[$lang]} label missing=""
+    IFS='|' read -ra label_list <<<"$labels"
+    for label in "${label_list[@]}"; do
+      grep -qF "\"$label\"" "$config/pluginrc" 2>/dev/null || missing="$missing '$label'"
+    done
+    if [ -z "$missing" ]; then
+      echo "ok - menu labels ($lang): $labels"
+    else
+      echo "not ok - menu labels ($lang): not registered:$missing"
+    fi
+    # The window titles are translated (the plug-in's catalog is found).
+    local expected=${DIALOG_TITLES[$lang]}
+    if [ "$(paste -sd'|' "$OUT/titles-$lang.txt" 2>/dev/null)" = "$expected" ]; then
+      echo "ok - dialog titles ($lang): $expected"
+    else
+      echo "not ok - dialog titles ($lang): $(paste -sd'|' "$OUT/titles-$lang.txt" 2>/dev/null), expected $expected"
+    fi
     for name in generate reconstruct vary interpolate encode decode; do
       shot=$OUT/screenshots/dialog-$name-$lang.png
       if [ -s "$shot" ] && identify "$shot" >/dev/null 2>&1; then
@@ -248,7 +286,8 @@ if want dialogs && [ "${DDIM_GIMP_DIALOGS:-1}" != 0 ]; then
   done
   # OK in the Vary dialog made GIMP keep its values as the last ones.
   last=$(ls "$WORK"/gimp-config-en/plug-in-settings/*plug-in-ddim-vary*.last 2>/dev/null | head -1)
-  if [ -n "$last" ] && grep -q '(strength 0.5' "$last" && grep -q '(count 2)' "$last"; then
+  if [ -n "$last" ] && grep -q '(strength 0.5' "$last" && grep -q '(count 2)' "$last" &&
+     grep -q '(steps 50)' "$last"; then
     echo "ok - last values of Vary kept: $(tr '\n' ' ' <"$last" | cut -c1-120)"
   else
     fail_stage "no last values for Vary after OK (${last:-no .last file})"
