@@ -32,23 +32,6 @@ void plugin_job_clear(PluginJob *job) {
   g_clear_pointer(&job->latents, g_free);
 }
 
-/* Inversion must not clip: clipping x̂_0 breaks invertibility. */
-static DdimParams encode_params(const PluginJob *job) {
-  DdimParams params = job->params;
-  params.clip = 0;
-  params.eta = 0.0;
-  return params;
-}
-
-/* Decoding a latent that inversion made retraces the ODE: by default it does
- * not clip either (as the `ddim` command), since clipping would move it off
- * the trajectory. */
-static DdimParams inverse_decode_params(const PluginJob *job) {
-  DdimParams params = job->params;
-  if (params.clip < 0) params.clip = 0;
-  return params;
-}
-
 static guint64 memory_budget(void) {
   long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
   return pages > 0 && page_size > 0 ? (guint64)pages * (guint64)page_size / 2 : 0;
@@ -83,7 +66,7 @@ static int phase_evaluations(const PluginJob *job, const DdimParams *params, int
 }
 
 int plugin_job_evaluations(const PluginJob *job, GError **error) {
-  DdimParams encode = encode_params(job);
+  DdimParams encode = ddim_params_for_encode(&job->params);
   int a, b;
   switch (job->kind) {
   case PLUGIN_GENERATE:
@@ -106,7 +89,7 @@ int plugin_job_evaluations(const PluginJob *job, GError **error) {
 }
 
 double plugin_job_image_evaluations(const PluginJob *job, GError **error) {
-  DdimParams encode = encode_params(job);
+  DdimParams encode = ddim_params_for_encode(&job->params);
   int decode_steps = ddim_params_step_count(job->model, &job->params, error);
   if (decode_steps <= 0) return -1;
   int encode_steps = ddim_params_step_count(job->model, &encode, error);
@@ -182,7 +165,7 @@ static gboolean run_generate(PluginJob *job, GError **error) {
 }
 
 static gboolean run_encode(PluginJob *job, GError **error) {
-  DdimParams encode = encode_params(job);
+  DdimParams encode = ddim_params_for_encode(&job->params);
   job->outputs = 1;
   if (!(job->latents = copy_images(job, job->input, 1, error))) return FALSE;
   job->latent_params = encode;
@@ -191,7 +174,7 @@ static gboolean run_encode(PluginJob *job, GError **error) {
 
 static gboolean run_reconstruct(PluginJob *job, GError **error) {
   if (!run_encode(job, error)) return FALSE;
-  DdimParams decode = inverse_decode_params(job);
+  DdimParams decode = ddim_params_for_inverse_decode(&job->params);
   if (!(job->output = copy_images(job, job->latents, 1, error))) return FALSE;
   if (!run_batched(job, ddim_sample, &decode, job->output, 1, error)) return FALSE;
   /* Measured in model space, before any quantisation. */
@@ -211,7 +194,7 @@ static gboolean run_vary(PluginJob *job, GError **error) {
 
 static gboolean run_interpolate(PluginJob *job, GError **error) {
   size_t values = image_values(job);
-  DdimParams encode = encode_params(job);
+  DdimParams encode = ddim_params_for_encode(&job->params);
   g_autofree float *ends = copy_images(job, job->input, 2, error);
   if (ends == NULL || !run_batched(job, ddim_invert, &encode, ends, 2, error)) return FALSE;
   job->outputs = job->count;
@@ -221,7 +204,7 @@ static gboolean run_interpolate(PluginJob *job, GError **error) {
     ddim_slerp(ends, ends + values, values, (double)(k + 1) / (job->count + 1),
                job->latents + (size_t)k * values);
   job->latent_params = encode;
-  DdimParams decode = inverse_decode_params(job);
+  DdimParams decode = ddim_params_for_inverse_decode(&job->params);
   if (!(job->output = copy_images(job, job->latents, job->count, error))) return FALSE;
   return run_batched(job, ddim_sample, &decode, job->output, job->count, error);
 }
@@ -229,7 +212,7 @@ static gboolean run_interpolate(PluginJob *job, GError **error) {
 static gboolean run_decode(PluginJob *job, GError **error) {
   job->outputs = 1;
   /* latent_params: the caller's (the stored latent's own header). */
-  DdimParams decode = job->from_inversion ? inverse_decode_params(job) : job->params;
+  DdimParams decode = job->from_inversion ? ddim_params_for_inverse_decode(&job->params) : job->params;
   if (!(job->latents = copy_images(job, job->input, 1, error))) return FALSE;
   if (!(job->output = copy_images(job, job->input, 1, error))) return FALSE;
   return run_batched(job, ddim_sample, &decode, job->output, 1, error);
