@@ -15,12 +15,21 @@
 #include <omp.h>
 #endif
 
-/* Tiles of at most 128 output rows × 128 columns: enough work per sgemm call
- * (≥ 2·128·128·K flops) to amortise packing, and enough tiles to balance. */
-#define TILE_ROWS 128
-#define TILE_COLUMNS 128
+/* Tiles are as wide as possible — single-threaded OpenBLAS is most efficient
+ * on wide products — while giving the pool a power-of-two count of equal
+ * tiles to share (up to 8), so 2 or 4 threads stay balanced.  The layout is
+ * a function of (M, N) only. */
+#define MIN_TILE_COLUMNS 256
+#define MIN_TILE_ROWS 64
+#define MAX_TILES 8
 /* Below this many multiply-adds a product runs as one call. */
 #define SPLIT_MIN_WORK ((double)(1 << 23))
+
+static int floor_power_of_two(int value) {
+  int power = 1;
+  while (power * 2 <= value) power *= 2;
+  return power;
+}
 
 static void tile_gemm(gboolean trans_a, gboolean trans_b, int m0, int rows, int n0, int columns,
                       int k, const float *a, int lda, const float *b, int ldb, float beta, float *c,
@@ -35,8 +44,17 @@ static void tile_gemm(gboolean trans_a, gboolean trans_b, int m0, int rows, int 
 void ddim_gemm(gboolean trans_a, gboolean trans_b, int m, int n, int k, const float *a, int lda,
                const float *b, int ldb, float beta, float *c, int ldc) {
   if (m <= 0 || n <= 0) return;
-  const int row_tiles = (m + TILE_ROWS - 1) / TILE_ROWS;
-  const int column_tiles = (n + TILE_COLUMNS - 1) / TILE_COLUMNS;
+  int column_tiles = floor_power_of_two(n / MIN_TILE_COLUMNS > 0 ? n / MIN_TILE_COLUMNS : 1);
+  if (column_tiles > MAX_TILES) column_tiles = MAX_TILES;
+  /* Rows are split only when the columns alone give fewer than 4 tiles:
+   * narrow row tiles make OpenBLAS repack B for little work. */
+  int row_tiles = floor_power_of_two(m / MIN_TILE_ROWS > 0 ? m / MIN_TILE_ROWS : 1);
+  if (row_tiles > 4 / column_tiles) row_tiles = column_tiles >= 4 ? 1 : 4 / column_tiles;
+  /* Tile sizes rounded up to multiples of 16 (whole micro-kernel panels). */
+  const int tile_columns = ((n + column_tiles - 1) / column_tiles + 15) / 16 * 16;
+  const int tile_rows = ((m + row_tiles - 1) / row_tiles + 15) / 16 * 16;
+  column_tiles = (n + tile_columns - 1) / tile_columns;
+  row_tiles = (m + tile_rows - 1) / tile_rows;
   const int tiles = row_tiles * column_tiles;
   const gboolean split = tiles > 1 && (double)m * n * k >= SPLIT_MIN_WORK;
   (void)split; /* used only with OpenMP */
@@ -50,9 +68,9 @@ void ddim_gemm(gboolean trans_a, gboolean trans_b, int m, int n, int k, const fl
 #endif
   DDIM_PARALLEL_FOR_IF(split)
   for (int tile = 0; tile < tiles; tile++) {
-    const int m0 = (tile / column_tiles) * TILE_ROWS, n0 = (tile % column_tiles) * TILE_COLUMNS;
-    const int rows = m - m0 < TILE_ROWS ? m - m0 : TILE_ROWS;
-    const int columns = n - n0 < TILE_COLUMNS ? n - n0 : TILE_COLUMNS;
+    const int m0 = (tile / column_tiles) * tile_rows, n0 = (tile % column_tiles) * tile_columns;
+    const int rows = m - m0 < tile_rows ? m - m0 : tile_rows;
+    const int columns = n - n0 < tile_columns ? n - n0 : tile_columns;
     tile_gemm(trans_a, trans_b, m0, rows, n0, columns, k, a, lda, b, ldb, beta, c, ldc);
   }
 #ifdef _OPENMP
