@@ -38,23 +38,7 @@ root_seconds=$((SECONDS - start))
 OUT=${DDIM_GIMP_OUT:-$SRC/build-gimp-tests}
 WORK=/var/tmp/ddim-gimp-tests # inside the root
 
-MOUNTED=()
-cleanup() {
-  local i
-  for ((i = ${#MOUNTED[@]} - 1; i >= 0; i--)); do
-    umount "${MOUNTED[$i]}" 2>/dev/null || umount -l "${MOUNTED[$i]}" 2>/dev/null || true
-  done
-}
-trap cleanup EXIT INT TERM
-mount_in_root() { # TYPE SOURCE TARGET (where mounting is not allowed, go on without)
-  mountpoint -q "$ROOT$3" && return 0
-  mkdir -p "$ROOT$3"
-  if mount -t "$1" "$2" "$ROOT$3"; then
-    MOUNTED+=("$ROOT$3")
-  else
-    echo "gimp: could not mount $1 on $ROOT$3; going on without it" >&2
-  fi
-}
+. tools/gimp-mounts.sh
 
 # The source tree: tracked and new files (not what .gitignore leaves out),
 # or everything but build folders outside a git checkout.
