@@ -3,7 +3,6 @@
  * With the OpenMP build of OpenBLAS both use libgomp's pool, so one setting
  * sizes the only pool there is: no oversubscription. */
 #include "ddim.h"
-#include "threads.h"
 
 #include <unistd.h>
 #ifdef _OPENMP

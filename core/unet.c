@@ -46,7 +46,6 @@ struct DdimUnet {
   DdimAttention mid_attention;
   DdimGroupNorm norm_out;
   uint64_t parameter_count;
-  uint64_t owned_bytes;
   GPtrArray *owned; /* converted weights */
 
   /* The plan for one input shape. */
@@ -125,7 +124,6 @@ static const float *bind_aliases(Binder *binder, const char *const *names, int r
   }
   ddim_st_tensor_to_f32(tensor, converted);
   g_ptr_array_add(binder->net->owned, converted);
-  binder->net->owned_bytes += tensor->elements * sizeof(float);
   return converted;
 }
 
@@ -370,7 +368,6 @@ typedef struct {
   size_t skip_elements;  /* per image: the whole skip stack */
   size_t scratch;        /* T1 + T2 (batch × max_activation each) + kernel scratch */
   size_t kernel_scratch;
-  int skip_count;
   double flops; /* per image: multiply-adds × 2 of convolutions, linears, attention */
 } Plan;
 
@@ -414,7 +411,6 @@ static Plan make_plan(const DdimUnet *net, int batch, int h, int w) {
   plan_conv(&plan, &net->conv_in, h, w);
   plan_conv(&plan, &net->conv_out, h, w);
   plan.skip_elements = (size_t)net->conv_in.out_channels * pixels;
-  plan.skip_count = 1;
   for (int i = 0; i < n; i++) {
     int lh = h >> i, lw = w >> i;
     const Block *block = &net->down[i];
@@ -422,12 +418,10 @@ static Plan make_plan(const DdimUnet *net, int batch, int h, int w) {
       plan_resnet(&plan, &block->resnets[j], lh, lw);
       if (block->has_attention) plan_attention(&plan, &block->attentions[j], lh, lw);
       plan.skip_elements += (size_t)block->channels * (size_t)lh * (size_t)lw;
-      plan.skip_count++;
     }
     if (block->has_sampler) {
       plan_conv(&plan, &block->sampler, lh >> 1, lw >> 1);
       plan.skip_elements += (size_t)block->channels * (size_t)(lh >> 1) * (size_t)(lw >> 1);
-      plan.skip_count++;
     }
   }
   if (config->has_mid_block) {

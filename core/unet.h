@@ -18,7 +18,7 @@ DdimUnet *ddim_unet_new(const DdimUnetConfig *config, const DdimSafetensors *wei
 void ddim_unet_free(DdimUnet *net);
 
 uint64_t ddim_unet_parameter_count(const DdimUnet *net);
-uint64_t ddim_unet_weight_bytes(const DdimUnet *net); /* float32 copies we own */
+uint64_t ddim_unet_weight_bytes(const DdimUnet *net); /* the weights as float32, mapped or converted */
 /* Floating-point operations of one forward pass (convolutions, linears, attention). */
 double ddim_unet_flops(const DdimUnet *net, DdimShape shape);
 uint64_t ddim_unet_arena_bytes(const DdimUnet *net, DdimShape shape);
