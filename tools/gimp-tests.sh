@@ -32,6 +32,10 @@ if [ "$(id -u)" -ne 0 ]; then
   exec sudo --preserve-env=DDIM_GIMP_ROOT,DDIM_MIRROR,DDIM_GIMP_OUT,DDIM_GIMP_DIALOGS "$0" "$@"
 fi
 
+# One run at a time: runs share the root and its work folder.
+exec 9>/var/lock/ddim-gimp-tests.lock
+flock 9
+
 start=$SECONDS
 ROOT=$(tools/gimp-root.sh | tail -1)
 root_seconds=$((SECONDS - start))
