@@ -9,43 +9,41 @@ Diffusion: DDPM, T = 1000, linear betas 1e-4 .. 0.02, epsilon objective
 (MSE between predicted and true noise), t uniform in [0, 999], passed to the
 network as the raw integer timestep (as a float tensor).
 
-Optimisation: Adam (lr 2e-4, betas 0.9/0.999), 200 steps linear warm-up, gradient-norm
+Optimisation: Adam (lr 3e-4, betas 0.9/0.999), 200 steps linear warm-up, gradient-norm
 clipping at 1, EMA of the weights (decay min(0.9995, (1+s)/(10+s))), random
 horizontal flips, batch 64 drawn from per-epoch random permutations.
 
-Architecture (why): training-notes.md measured, on a 2-core AVX-512 machine
-at batch 64,
-  [32, 64, 64]   mid-block attention only  1.54 M params  0.74 s/step
-  [64, 128, 128] mid-block attention only  6.14 M params  2.45 s/step
-  attention at 16x16 (256 tokens, small heads) costs ~60 % of a step,
-and the 1.54 M model gave only coloured blobs after 6 k steps (85 min); the
-notes recommend several hours / tens of thousands of steps on the whole set.
-So no attention at 32x32 or 16x16, and the extra capacity goes where it is
-cheap, the 8x8 level.  The choice is
+Architecture (why): the default model must be cheap to run, not only to
+train.  The tiled sampler (any layer size) evaluates it on ~1,850 overlapping
+32x32 tiles per step for a 1024x1024 layer, and a 20-step reconstruction (40
+evaluations) has to finish in minutes on 2 cores: that allows about 0.4 GFLOP
+per 32x32 evaluation.  Measured on this project's build machine (AMD EPYC,
+AVX2, 2 threads, PyTorch 1.13, batch 64; conv + linear FLOPs per image):
 
-  block_out_channels  [64, 128, 128]  (32x32 -> 16x16 -> 8x8, 3 levels)
+  block_out_channels  layers  params   GFLOP/eval  s/step (train)
+  [64, 128, 128]      2       6.47 M   2.89        5.4   (first run, 443 steps)
+  [32, 64, 128]       2       3.94 M   1.07        2.75
+  [32, 64, 128]       1       2.74 M   0.76        1.72
+  [16, 32, 64, 128]   2       3.88 M   0.35        1.26   <- this model
+  [16, 32, 64, 128]   2 + attention at 8x8 too     1.58
+
+So four levels, 32x32 -> 16x16 -> 8x8 -> 4x4, with the capacity where
+convolutions are cheap (128 channels at 4x4, 64 at 8x8), thin at full
+resolution where emoji are flat colour and outlines:
+
+  block_out_channels  [16, 32, 64, 128]
   layers_per_block    2
-  down_block_types    DownBlock2D, DownBlock2D, AttnDownBlock2D
-  up_block_types      AttnUpBlock2D, UpBlock2D, UpBlock2D
-  mid block           UNetMidBlock2D with attention (8x8)
-  attention_head_dim  32 (4 heads of 32 at 128 channels: not the slow
-                      small-head case of the notes; 64 tokens only)
-  norm_num_groups     16 (4 channels per group at the 64-channel level, the
-                      same ratio as the DDPM CIFAR-10 model's 128 / 32)
+  down_block_types    DownBlock2D x3, AttnDownBlock2D (4x4)
+  up_block_types      AttnUpBlock2D (4x4), UpBlock2D x3
+  mid block           UNetMidBlock2D with attention (4x4: global context for
+                      symmetric shapes -- faces, discs, flags -- at 16 tokens)
+  attention_head_dim  32 (4 heads at 128 channels)
+  norm_num_groups     8
   diffusers defaults otherwise (positional embedding, flip_sin_to_cos true,
   freq_shift 0, downsample_padding 1, norm_eps 1e-5, SiLU, conv up/down).
 
-6,473,348 parameters (< 8 M).  Attention at 8x8 (64 tokens) adds 0.33 M
-parameters and ~5 % of step time over mid-only attention (the 32x32 and 16x16
-convolutions dominate: convolution backward is ~60 % of a step), and gives
-the network global context for symmetric shapes (faces, discs, flags).
-Measured on this project's build machine (AMD EPYC, AVX2 only, 2 threads):
-~5.4 s/step at batch 64 when idle (~12 images/s), about twice the notes'
-AVX-512 figures; [64, 128, 192] would be 10.4 M parameters (over the limit)
-and [32, 64, 64] 1.5 s/step.  The larger model was kept rather than the
-1.5 M one because the run is long and resumable (and can be continued with
---device cuda where a GPU is at hand), where a 1.5 M model would stay
-capacity-limited on 7,200 varied images.
+3,878,596 parameters (< 8 M).  training-notes.md: attention at 16x16 costs
+~60 % of a CPU training step, hence none above 4x4.
 
 Run states and files in --out:
   checkpoint.pt      model, EMA, optimizer, step, images seen, epoch order and
@@ -97,10 +95,10 @@ MODEL_CONFIG = {
     "time_embedding_dim": None,
     "freq_shift": 0,
     "flip_sin_to_cos": True,
-    "down_block_types": ["DownBlock2D", "DownBlock2D", "AttnDownBlock2D"],
+    "down_block_types": ["DownBlock2D", "DownBlock2D", "DownBlock2D", "AttnDownBlock2D"],
     "mid_block_type": "UNetMidBlock2D",
-    "up_block_types": ["AttnUpBlock2D", "UpBlock2D", "UpBlock2D"],
-    "block_out_channels": [64, 128, 128],
+    "up_block_types": ["AttnUpBlock2D", "UpBlock2D", "UpBlock2D", "UpBlock2D"],
+    "block_out_channels": [16, 32, 64, 128],
     "layers_per_block": 2,
     "mid_block_scale_factor": 1,
     "downsample_padding": 1,
@@ -109,7 +107,7 @@ MODEL_CONFIG = {
     "dropout": 0.0,
     "act_fn": "silu",
     "attention_head_dim": 32,
-    "norm_num_groups": 16,
+    "norm_num_groups": 8,
     "attn_norm_num_groups": None,
     "norm_eps": 1e-05,
     "resnet_time_scale_shift": "default",
@@ -253,7 +251,7 @@ def main():
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--warmup", type=int, default=200, help="linear warm-up steps")
     ap.add_argument("--ema", type=float, default=0.9995, help="EMA decay")
     ap.add_argument("--grad-clip", type=float, default=1.0)
