@@ -14,7 +14,8 @@
 #define CONV_BAND_ELEMENTS ((size_t)2 << 20)
 
 static int band_rows(const DdimConv *conv, int out_h, int out_w) {
-  size_t per_row = (size_t)conv->in_channels * (size_t)(conv->kernel * conv->kernel) * (size_t)out_w;
+  size_t per_row =
+      (size_t)conv->in_channels * (size_t)(conv->kernel * conv->kernel) * (size_t)out_w;
   size_t rows = per_row ? CONV_BAND_ELEMENTS / per_row : (size_t)out_h;
   if (rows < 1) rows = 1;
   if (rows > (size_t)out_h) rows = (size_t)out_h;
@@ -104,7 +105,8 @@ void ddim_conv2d(const DdimConv *conv, const float *x, int in_h, int in_w, float
                  int out_w, float *scratch) {
   const size_t out_pixels = (size_t)out_h * (size_t)out_w;
   if (conv->kernel == 1 && conv->stride == 1 && !conv->upsample2x) {
-    ddim_linear_cm(conv->weight, conv->bias, conv->out_channels, conv->in_channels, x, out_pixels, y);
+    ddim_linear_cm(conv->weight, conv->bias, conv->out_channels, conv->in_channels, x, out_pixels,
+                   y);
     return;
   }
   fill_bias(conv->bias, conv->out_channels, out_pixels, y);
@@ -124,8 +126,8 @@ void ddim_conv2d(const DdimConv *conv, const float *x, int in_h, int in_w, float
  * the whole weight matrix for little work; the columns of every image of the
  * batch go into one GEMM instead, and the result is scattered back. */
 
-#define BATCHED_MAX_PIXELS 256     /* per image: 16×16 and below */
-#define BATCHED_MAX_COLUMNS 8192   /* batch × pixels of one GEMM */
+#define BATCHED_MAX_PIXELS 1024  /* per image: 32×32 and below */
+#define BATCHED_MAX_COLUMNS 8192 /* batch × pixels of one GEMM */
 
 gboolean ddim_conv_use_batched(const DdimConv *conv, int batch, int out_h, int out_w) {
   (void)conv;

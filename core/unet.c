@@ -5,14 +5,23 @@
  * every output onto a skip stack; UNetMidBlock2D; up blocks that pop the
  * skips LIFO and concatenate [h, skip]; GroupNorm, SiLU, conv_out.
  *
- * Memory is planned once per input shape (ggml-style): a single arena holds
- * the skip stack, two ping-pong activations, the concat buffer and the
- * per-image scratch of the kernels.  A forward pass allocates nothing. */
+ * Memory is planned once per input shape (ggml-style): an arena holds the
+ * skip stack, two ping-pong activations, the concat buffer and the per-image
+ * scratch of the kernels.  A forward pass allocates nothing.
+ *
+ * Small images in a batch (tiles of a large layer, --count runs) run as
+ * chunks of the batch, one chunk per thread through the whole network with
+ * single-threaded kernels: at 32×32 a layer is too little work to split over
+ * threads (a barrier per layer costs more than it saves).  The chunks are a
+ * function of the batch shape only, so results do not depend on --threads. */
 #include "unet.h"
 #include "parallel.h"
 
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 typedef struct {
   int in_channels, out_channels;
@@ -48,13 +57,12 @@ struct DdimUnet {
   uint64_t parameter_count;
   GPtrArray *owned; /* converted weights */
 
-  /* The plan for one input shape. */
+  /* The arenas for one input shape: one per thread that runs a chunk of
+   * the batch (see chunk_images), each sized for one chunk. */
   DdimShape planned;
   float *arena;
-  size_t arena_elements;
-  size_t max_activation; /* per image, elements */
-  size_t skip_elements;  /* per image */
-  size_t scratch_elements;
+  size_t arena_elements; /* per arena */
+  int arenas;
 };
 
 /* ---- Weight binding ---------------------------------------------------- */
@@ -89,8 +97,9 @@ static const float *bind_aliases(Binder *binder, const char *const *names, int r
     binder->failed = TRUE;
     return NULL;
   }
-  gboolean shape_ok = tensor->rank == rank || (squeeze_ok && tensor->rank == rank + 2 &&
-                                               tensor->shape[rank] == 1 && tensor->shape[rank + 1] == 1);
+  gboolean shape_ok =
+      tensor->rank == rank || (squeeze_ok && tensor->rank == rank + 2 && tensor->shape[rank] == 1 &&
+                               tensor->shape[rank + 1] == 1);
   for (int i = 0; shape_ok && i < rank; i++) shape_ok = tensor->shape[i] == shape[i];
   if (!shape_ok) {
     g_autofree char *want = format_shape(rank, shape);
@@ -244,11 +253,10 @@ static void bind_network(Binder *binder) {
   net->temb_dim = config->time_embedding_dim;
 
   bind_conv(binder, "conv_in", config->in_channels, out[0], 3, 1, 1, &net->conv_in);
-  net->time_linear1_w =
-      bind_linear(binder, "time_embedding.linear_1", net->time_proj_dim, net->temb_dim,
-                  &net->time_linear1_b);
-  net->time_linear2_w = bind_linear(binder, "time_embedding.linear_2", net->temb_dim,
-                                    net->temb_dim, &net->time_linear2_b);
+  net->time_linear1_w = bind_linear(binder, "time_embedding.linear_1", net->time_proj_dim,
+                                    net->temb_dim, &net->time_linear1_b);
+  net->time_linear2_w = bind_linear(binder, "time_embedding.linear_2", net->temb_dim, net->temb_dim,
+                                    &net->time_linear2_b);
 
   for (int i = 0; i < n; i++) {
     Block *block = &net->down[i];
@@ -378,9 +386,10 @@ static size_t max_size(size_t a, size_t b) {
 static void plan_conv(Plan *plan, const DdimConv *conv, int out_h, int out_w) {
   plan->flops += 2.0 * conv->out_channels * conv->in_channels * conv->kernel * conv->kernel *
                  (double)out_h * out_w;
-  plan->kernel_scratch = max_size(plan->kernel_scratch, ddim_conv_scratch_elements(conv, out_h, out_w));
-  plan->kernel_scratch = max_size(plan->kernel_scratch,
-                                  ddim_conv_batched_scratch_elements(conv, plan->batch, out_h, out_w));
+  plan->kernel_scratch =
+      max_size(plan->kernel_scratch, ddim_conv_scratch_elements(conv, out_h, out_w));
+  plan->kernel_scratch = max_size(
+      plan->kernel_scratch, ddim_conv_batched_scratch_elements(conv, plan->batch, out_h, out_w));
 }
 
 static void plan_resnet(Plan *plan, const Resnet *resnet, int h, int w) {
@@ -406,7 +415,8 @@ static Plan make_plan(const DdimUnet *net, int batch, int h, int w) {
   const DdimUnetConfig *config = &net->config;
   const int n = config->n_blocks;
   size_t pixels = (size_t)h * (size_t)w;
-  plan.max_activation = max_size((size_t)config->in_channels, (size_t)config->out_channels) * pixels;
+  plan.max_activation =
+      max_size((size_t)config->in_channels, (size_t)config->out_channels) * pixels;
   plan.max_activation = max_size(plan.max_activation, (size_t)net->conv_in.out_channels * pixels);
   plan_conv(&plan, &net->conv_in, h, w);
   plan_conv(&plan, &net->conv_out, h, w);
@@ -439,8 +449,8 @@ static Plan make_plan(const DdimUnet *net, int batch, int h, int w) {
     }
     if (block->has_sampler) {
       plan_conv(&plan, &block->sampler, lh * 2, lw * 2);
-      plan.max_activation =
-          max_size(plan.max_activation, (size_t)block->channels * (size_t)(lh * 2) * (size_t)(lw * 2));
+      plan.max_activation = max_size(plan.max_activation,
+                                     (size_t)block->channels * (size_t)(lh * 2) * (size_t)(lw * 2));
     }
   }
   plan.scratch = 2 * (size_t)batch * plan.max_activation + plan.kernel_scratch;
@@ -455,14 +465,41 @@ static size_t arena_elements(const DdimUnet *net, const Plan *plan, int batch) {
   return (size_t)batch * (plan->skip_elements + 3 * plan->max_activation) + plan->scratch + temb;
 }
 
+/* Images per chunk when a batch runs chunk-parallel, or shape.n when it runs
+ * as one batch with threaded kernels.  A function of the shape alone. */
+#define CHUNK_MAX_PIXELS (64 * 64)
+static int chunk_images(DdimShape shape) {
+  if (shape.n < 2 || (size_t)shape.h * (size_t)shape.w > CHUNK_MAX_PIXELS) return shape.n;
+  /* Chunks of 4 keep the batched GEMMs of the low levels wide; below 8
+   * images single images balance the threads better. */
+  return shape.n >= 8 ? 4 : 1;
+}
+
+static int chunk_count(DdimShape shape) {
+  const int per_chunk = chunk_images(shape);
+  return (shape.n + per_chunk - 1) / per_chunk;
+}
+
+/* Arenas needed: one per thread that can hold a chunk at once. */
+static int arena_count(DdimShape shape) {
+  int chunks = chunk_count(shape), threads = ddim_get_threads();
+  if (chunks < 2) return 1;
+  return threads < chunks ? (threads > 0 ? threads : 1) : chunks;
+}
+
+static size_t chunk_arena_elements(const DdimUnet *net, DdimShape shape) {
+  const int per_chunk = chunk_images(shape);
+  Plan plan = make_plan(net, per_chunk, shape.h, shape.w);
+  return arena_elements(net, &plan, per_chunk);
+}
+
 double ddim_unet_flops(const DdimUnet *net, DdimShape shape) {
   Plan plan = make_plan(net, shape.n, shape.h, shape.w);
   return plan.flops * shape.n;
 }
 
 uint64_t ddim_unet_arena_bytes(const DdimUnet *net, DdimShape shape) {
-  Plan plan = make_plan(net, shape.n, shape.h, shape.w);
-  return (uint64_t)arena_elements(net, &plan, shape.n) * sizeof(float);
+  return (uint64_t)chunk_arena_elements(net, shape) * (uint64_t)arena_count(shape) * sizeof(float);
 }
 
 /* ---- Forward -------------------------------------------------------------- */
@@ -480,10 +517,10 @@ static void copy_floats(float *dst, const float *src, size_t count) {
 
 typedef struct {
   int batch;
-  float *t1, *t2;       /* batch × max_activation each */
+  float *t1, *t2;        /* batch × max_activation each */
   float *kernel_scratch; /* im2col columns, batched GEMM products, attention */
-  float *temb_proj;                /* batch × (2·max channels) */
-  const float *temb_act;           /* batch × temb_dim: act(emb), fed to every time_emb_proj */
+  float *temb_proj;      /* batch × (2·max channels) */
+  const float *temb_act; /* batch × temb_dim: act(emb), fed to every time_emb_proj */
 } Work;
 
 /* Convolution of every image of the batch: one GEMM for the whole batch at
@@ -497,8 +534,8 @@ static void conv_forward(const DdimConv *conv, const float *x, int in_h, int in_
   const size_t in_plane = (size_t)conv->in_channels * (size_t)in_h * (size_t)in_w;
   const size_t out_plane = (size_t)conv->out_channels * (size_t)out_h * (size_t)out_w;
   for (int b = 0; b < work->batch; b++)
-    ddim_conv2d(conv, x + (size_t)b * in_plane, in_h, in_w, y + (size_t)b * out_plane, out_h,
-                out_w, work->kernel_scratch);
+    ddim_conv2d(conv, x + (size_t)b * in_plane, in_h, in_w, y + (size_t)b * out_plane, out_h, out_w,
+                work->kernel_scratch);
 }
 
 /* ResnetBlock2D, stage by stage over the batch so each convolution can be
@@ -565,50 +602,56 @@ static void timestep_embedding(const DdimUnet *net, const float *timesteps, int 
 
 gboolean ddim_unet_has_plan(const DdimUnet *net, DdimShape shape) {
   return net->arena && net->planned.n == shape.n && net->planned.h == shape.h &&
-         net->planned.w == shape.w;
+         net->planned.w == shape.w && net->arenas == arena_count(shape);
 }
 
 static gboolean ensure_plan(DdimUnet *net, DdimShape shape, GError **error) {
   if (ddim_unet_has_plan(net, shape)) return TRUE;
   g_clear_pointer(&net->arena, g_free);
-  Plan plan = make_plan(net, shape.n, shape.h, shape.w);
-  size_t elements = arena_elements(net, &plan, shape.n);
-  net->arena = g_try_new(float, elements);
+  const size_t elements = chunk_arena_elements(net, shape);
+  const int arenas = arena_count(shape);
+  if (elements > G_MAXSIZE / sizeof(float) / (size_t)arenas) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
+                "a %d×%d×%d activation arena does not fit in the address space", shape.n, shape.h,
+                shape.w);
+    return FALSE;
+  }
+  net->arena = g_try_new(float, elements *(size_t)arenas);
   if (!net->arena) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
                 "not enough memory for a %d×%d×%d activation arena (%.1f MB)", shape.n, shape.h,
-                shape.w, (double)elements * sizeof(float) / 1e6);
+                shape.w, (double)elements * (double)arenas * sizeof(float) / 1e6);
     return FALSE;
   }
   net->planned = shape;
   net->arena_elements = elements;
-  net->max_activation = plan.max_activation;
-  net->skip_elements = plan.skip_elements;
-  net->scratch_elements = plan.scratch;
+  net->arenas = arenas;
   return TRUE;
 }
 
-gboolean ddim_unet_forward(DdimUnet *net, const float *x, DdimShape shape, const float *timesteps,
-                           float *eps, GError **error) {
+/* One batch (or chunk of a batch) through the network, in `arena`. */
+static void forward_batch(const DdimUnet *net, float *arena, const float *x, DdimShape shape,
+                          const float *timesteps, float *eps) {
   const DdimUnetConfig *config = &net->config;
   const int n = config->n_blocks, batch = shape.n, H = shape.h, W = shape.w;
-  if (!ensure_plan(net, shape, error)) return FALSE;
+  const Plan plan = make_plan(net, batch, H, W);
+  const size_t max_activation = plan.max_activation;
 
   /* Carve the arena. */
-  float *cursor = net->arena;
+  float *cursor = arena;
   float *skips = cursor;
-  cursor += (size_t)batch * net->skip_elements;
+  cursor += (size_t)batch * plan.skip_elements;
   float *ping = cursor;
-  cursor += (size_t)batch * net->max_activation;
+  cursor += (size_t)batch * max_activation;
   float *pong = cursor;
-  cursor += (size_t)batch * net->max_activation;
+  cursor += (size_t)batch * max_activation;
   float *concat = cursor;
-  cursor += (size_t)batch * net->max_activation;
+  cursor += (size_t)batch * max_activation;
   Work work = {.batch = batch};
   work.t1 = cursor;
-  work.t2 = cursor + (size_t)batch * net->max_activation;
-  work.kernel_scratch = cursor + 2 * (size_t)batch * net->max_activation;
-  cursor += net->scratch_elements;
+  work.t2 = cursor + (size_t)batch * max_activation;
+  work.kernel_scratch = cursor + 2 * (size_t)batch * max_activation;
+  cursor += plan.scratch;
   float *temb_sin = cursor;
   cursor += (size_t)batch * (size_t)net->time_proj_dim;
   float *temb_hidden = cursor;
@@ -715,6 +758,42 @@ gboolean ddim_unet_forward(DdimUnet *net, const float *x, DdimShape shape, const
                     DDIM_ACT_SILU, work.t1);
     ddim_conv2d(&net->conv_out, work.t1, H, W, eps + (size_t)b * out_plane, H, W,
                 work.kernel_scratch);
+  }
+}
+
+gboolean ddim_unet_forward(DdimUnet *net, const float *x, DdimShape shape, const float *timesteps,
+                           float *eps, GError **error) {
+  if (!ensure_plan(net, shape, error)) return FALSE;
+  const int chunks = chunk_count(shape);
+  if (chunks < 2) {
+    forward_batch(net, net->arena, x, shape, timesteps, eps);
+    return TRUE;
+  }
+  const int per_chunk = chunk_images(shape);
+  const size_t image_in = (size_t)shape.c * (size_t)shape.h * (size_t)shape.w;
+  const size_t image_out = (size_t)net->config.out_channels * (size_t)shape.h * (size_t)shape.w;
+  /* Each thread takes whole chunks and its own arena; the kernels inside
+   * run single-threaded (nested regions are serial, and OpenBLAS's OpenMP
+   * build runs single-threaded inside a parallel region). */
+#ifdef _OPENMP
+#pragma omp parallel num_threads(net->arenas)
+#endif
+  {
+    int thread = 0;
+#ifdef _OPENMP
+    thread = omp_get_thread_num();
+#endif
+    float *arena = net->arena + (size_t)thread * net->arena_elements;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+    for (int chunk = 0; chunk < chunks; chunk++) {
+      const int first = chunk * per_chunk;
+      DdimShape part = shape;
+      part.n = shape.n - first < per_chunk ? shape.n - first : per_chunk;
+      forward_batch(net, arena, x + (size_t)first * image_in, part, timesteps + first,
+                    eps + (size_t)first * image_out);
+    }
   }
   return TRUE;
 }

@@ -24,6 +24,13 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* CPU time of every thread of the process. */
+static double cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Peak resident memory of this process since exec (VmHWM); getrusage's
  * ru_maxrss would carry over the parent's peak across fork + exec. */
 static long peak_rss_bytes(void) {
@@ -41,7 +48,8 @@ static int compare_doubles(const void *a, const void *b) {
 /* Best of a few large square sgemms: the machine's practical GEMM peak. */
 static double sgemm_peak_gflops(void) {
   const int n = 2048;
-  float *a = g_new(float, (gsize)n * n), *b = g_new(float, (gsize)n * n), *c = g_new(float, (gsize)n * n);
+  float *a = g_new(float, (gsize)n *n), *b = g_new(float, (gsize)n *n),
+        *c = g_new(float, (gsize)n *n);
   for (size_t i = 0; i < (size_t)n * n; i++) {
     a[i] = (float)(i % 7) * 0.1f;
     b[i] = (float)(i % 5) * 0.1f;
@@ -117,11 +125,15 @@ int main(int argc, char **argv) {
     return 1;
   }
   double *times = g_new(double, evals > 0 ? evals : 1);
+  /* CPU time too: on a loaded machine it moves much less than wall time
+   * (run with OMP_WAIT_POLICY=passive so idle threads do not spin). */
+  const double cpu_start = cpu_now();
   for (int i = 0; i < evals; i++) {
     double t0 = now();
     ddim_model_eps(model, x, shape, t, eps, NULL);
     times[i] = now() - t0;
   }
+  const double eval_cpu_seconds = evals > 0 ? (cpu_now() - cpu_start) / evals : 0.0;
   qsort(times, (size_t)evals, sizeof *times, compare_doubles);
   double eval_seconds = evals > 0 ? times[evals / 2] : 0.0;
   g_free(times);
@@ -143,13 +155,14 @@ int main(int argc, char **argv) {
   double peak = sgemm_peak_gflops();
   printf("{\"parameters\": %" G_GUINT64_FORMAT ", \"weight_bytes\": %" G_GUINT64_FORMAT
          ", \"arena_bytes\": %" G_GUINT64_FORMAT ", \"batch\": %d, \"height\": %d, \"width\": %d, "
-         "\"threads\": %d, \"flops_per_eval\": %.6g, \"eval_seconds\": %.6g, \"run_steps\": %d, "
+         "\"threads\": %d, \"flops_per_eval\": %.6g, \"eval_seconds\": %.6g, "
+         "\"eval_cpu_seconds\": %.6g, \"run_steps\": %d, "
          "\"run_seconds\": %.6g, \"gflops\": %.4g, \"sgemm_peak_gflops\": %.4g, "
          "\"peak_rss_bytes\": %ld, \"load_seconds\": %.4g, \"openblas_core\": \"%s\"}\n",
          info->parameter_count, info->weight_bytes,
          ddim_model_memory_needed(model, shape) - info->weight_bytes, shape.n, shape.h, shape.w,
-         ddim_get_threads(), flops, eval_seconds, steps, run_seconds,
-         eval_seconds > 0 ? flops / eval_seconds / 1e9 : 0.0, peak, peak_rss_bytes(),
-         load_seconds, openblas_get_corename());
+         ddim_get_threads(), flops, eval_seconds, eval_cpu_seconds, steps, run_seconds,
+         eval_seconds > 0 ? flops / eval_seconds / 1e9 : 0.0, peak, peak_rss_bytes(), load_seconds,
+         openblas_get_corename());
   return 0;
 }
