@@ -16,7 +16,8 @@
  * once at load by the CPU (GCC/clang target_clones; glibc ifunc).  Both
  * copies do the same operations in the same order (no FMA contraction under
  * -std=c11), so results do not depend on which one runs. */
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
+    !defined(__SANITIZE_ADDRESS__)
 #define DDIM_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define DDIM_VECTOR_CLONES
@@ -34,7 +35,8 @@
  * once at load by the CPU (GCC/clang target_clones; glibc ifunc).  Both
  * copies do the same operations in the same order (no FMA contraction under
  * -std=c11), so results do not depend on which one runs. */
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
+    !defined(__SANITIZE_ADDRESS__)
 #define DDIM_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define DDIM_VECTOR_CLONES
