@@ -12,17 +12,6 @@
 #define DDIM_PARALLEL_FOR_IF(condition) DDIM_PRAGMA(omp parallel for schedule(static) if(condition))
 #else
 #define DDIM_PARALLEL_FOR_IF(condition)
-/* Element-wise kernels get an AVX2 copy besides the baseline one, chosen
- * once at load by the CPU (GCC/clang target_clones; glibc ifunc).  Both
- * copies do the same operations in the same order (no FMA contraction under
- * -std=c11), so results do not depend on which one runs. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
-    !defined(__SANITIZE_ADDRESS__)
-#define DDIM_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define DDIM_VECTOR_CLONES
-#endif
-
 #endif
 
 /* Elements below which a loop is not worth splitting.  Every parallel region
@@ -32,8 +21,8 @@
 #define DDIM_PARALLEL_MIN_WORK (1 << 18)
 
 /* Element-wise kernels get an AVX2 copy besides the baseline one, chosen
- * once at load by the CPU (GCC/clang target_clones; glibc ifunc).  Both
- * copies do the same operations in the same order (no FMA contraction under
+ * once at load by the CPU (GCC target_clones; glibc ifunc).  Both copies do
+ * the same operations in the same order (no FMA contraction under
  * -std=c11), so results do not depend on which one runs. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
     !defined(__SANITIZE_ADDRESS__)
