@@ -126,7 +126,7 @@ void ddim_conv2d(const DdimConv *conv, const float *x, int in_h, int in_w, float
  * the whole weight matrix for little work; the columns of every image of the
  * batch go into one GEMM instead, and the result is scattered back. */
 
-#define BATCHED_MAX_PIXELS 1024  /* per image: 32×32 and below */
+#define BATCHED_MAX_PIXELS 256   /* per image: 16×16 and below */
 #define BATCHED_MAX_COLUMNS 8192 /* batch × pixels of one GEMM */
 
 gboolean ddim_conv_use_batched(const DdimConv *conv, int batch, int out_h, int out_w) {

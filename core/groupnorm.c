@@ -127,25 +127,23 @@ void ddim_group_norm(const DdimGroupNorm *norm, const float *x, size_t pixels, c
   DDIM_PARALLEL_FOR_IF((size_t)norm->channels * pixels >= DDIM_PARALLEL_MIN_WORK)
   for (int g = 0; g < norm->groups; g++) {
     const int c0 = g * per_group;
-    /* Two passes: the mean, then the biased variance about it (the second
-     * pass centres each row on the mean, so the squares do not cancel). */
-    double sum = 0.0;
-    for (int c = c0; c < c0 + per_group; c++) {
-      const float offset = add ? add[c] : 0.0f;
-      double row_sum, unused;
-      row_moments(x + (size_t)c * pixels, pixels, 0.0f, &row_sum, &unused);
-      sum += row_sum + (double)offset * (double)pixels;
-    }
-    const double mean = sum / count;
-    double squares = 0.0;
+    /* One pass over the group for Σd and Σd² with d = x − shift, the shift
+     * being the group's first value: the variance Σd²/n − (Σd/n)² then
+     * does not cancel catastrophically when |mean| ≫ std. */
+    const float shift_value = x[(size_t)c0 * pixels] + (add ? add[c0] : 0.0f);
+    double sum = 0.0, squares = 0.0;
     for (int c = c0; c < c0 + per_group; c++) {
       const float offset = add ? add[c] : 0.0f;
       double row_sum, row_squares;
-      row_moments(x + (size_t)c * pixels, pixels, (float)(mean - (double)offset), &row_sum,
-                  &row_squares);
+      row_moments(x + (size_t)c * pixels, pixels, shift_value - offset, &row_sum, &row_squares);
+      sum += row_sum;
       squares += row_squares;
     }
-    const double inv_std = 1.0 / sqrt(squares / count + (double)norm->eps);
+    const double shifted_mean = sum / count;
+    const double mean = (double)shift_value + shifted_mean;
+    double variance = squares / count - shifted_mean * shifted_mean;
+    if (variance < 0.0) variance = 0.0;
+    const double inv_std = 1.0 / sqrt(variance + (double)norm->eps);
     for (int c = c0; c < c0 + per_group; c++) {
       /* y = ((x − mean)·inv_std·γ + β)·(1 + scale) + shift = x·a + b */
       double gain = inv_std * (double)norm->gamma[c];
