@@ -8,6 +8,7 @@
 #include "kernels.h"
 #include "parallel.h"
 
+#include <stddef.h>
 #include <string.h>
 
 /* About 8 MB of columns per band. */
@@ -26,6 +27,38 @@ size_t ddim_conv_scratch_elements(const DdimConv *conv, int out_h, int out_w) {
   if (conv->kernel == 1 && conv->stride == 1 && !conv->upsample2x) return 0;
   return (size_t)conv->in_channels * (size_t)(conv->kernel * conv->kernel) *
          (size_t)band_rows(conv, out_h, out_w) * (size_t)out_w;
+}
+
+/* One im2col row of a stride-1 3×3 convolution with same-width output:
+ * dst[r·w + ox] = plane[first_row + r][ox + shift] (shift −1, 0 or +1), zero
+ * outside the plane.  The in-range rows are one contiguous block of the
+ * plane shifted by `shift`, so they are copied with a single memcpy and the
+ * one column that wrapped around to the neighbouring row is zeroed after;
+ * 32-wide rows copied one by one spent more in the calls than in the copy. */
+static void copy_shifted_rows(const float *plane, int in_h, int w, int first_row, int rows,
+                              int shift, float *dst) {
+  int r_begin = first_row < 0 ? -first_row : 0;
+  int r_end = in_h - first_row < rows ? in_h - first_row : rows;
+  if (r_end < r_begin) r_end = r_begin;
+  if (r_begin > 0) memset(dst, 0, sizeof(float) * (size_t)r_begin * (size_t)w);
+  if (r_end < rows)
+    memset(dst + (size_t)r_end * (size_t)w, 0, sizeof(float) * (size_t)(rows - r_end) * (size_t)w);
+  if (r_end == r_begin) return;
+  /* Source index of dst[r_begin·w]: (first_row + r_begin)·w + shift.  The
+   * block may start one before the plane (shift −1) or end one past it
+   * (shift +1); those two values are edge columns, zeroed below. */
+  const ptrdiff_t start = (ptrdiff_t)(first_row + r_begin) * w + shift;
+  const ptrdiff_t length = (ptrdiff_t)(r_end - r_begin) * w;
+  const ptrdiff_t plane_end = (ptrdiff_t)in_h * w;
+  ptrdiff_t from = start < 0 ? 0 : start;
+  ptrdiff_t to = start + length > plane_end ? plane_end : start + length;
+  float *block = dst + (size_t)r_begin * (size_t)w;
+  if (to > from) memcpy(block + (from - start), plane + from, sizeof(float) * (size_t)(to - from));
+  if (shift < 0) {
+    for (int r = r_begin; r < r_end; r++) dst[(size_t)r * (size_t)w] = 0.0f;
+  } else if (shift > 0) {
+    for (int r = r_begin; r < r_end; r++) dst[(size_t)r * (size_t)w + (size_t)(w - 1)] = 0.0f;
+  }
 }
 
 /* Columns for output rows [row0, row0 + rows): row (ci, ky, kx), column
@@ -50,6 +83,10 @@ static void im2col_band(const DdimConv *conv, const float *x, int in_h, int in_w
         if (ox_end > out_w) ox_end = out_w;
         if (ox_end < 0) ox_end = 0;
         if (ox_begin > ox_end) ox_begin = ox_end;
+        if (stride == 1 && !conv->upsample2x && out_w == in_w && k == 3 && conv->pad_left == 1) {
+          copy_shifted_rows(plane, in_h, in_w, row0 + ky - conv->pad_top, rows, kx - 1, dst);
+          continue;
+        }
         for (int r = 0; r < rows; r++) {
           float *out_row = dst + (size_t)r * (size_t)out_w;
           int iy = (row0 + r) * stride + ky - conv->pad_top;
