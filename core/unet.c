@@ -55,6 +55,10 @@ struct DdimUnet {
   size_t max_activation; /* per image, elements */
   size_t skip_elements;  /* per image */
   size_t scratch_elements;
+
+  /* Asked between blocks; TRUE abandons the forward pass. */
+  DdimAbortFunc abort;
+  gpointer abort_data;
 };
 
 /* ---- Weight binding ---------------------------------------------------- */
@@ -588,6 +592,19 @@ static gboolean ensure_plan(DdimUnet *net, DdimShape shape, GError **error) {
   return TRUE;
 }
 
+void ddim_unet_set_abort(DdimUnet *net, DdimAbortFunc abort, gpointer data) {
+  net->abort = abort;
+  net->abort_data = data;
+}
+
+/* Between blocks only: a kernel is never interrupted, so the arena is simply
+ * abandoned and the caller's buffers are untouched but for eps. */
+static gboolean aborted(const DdimUnet *net, GError **error) {
+  if (net->abort == NULL || !net->abort(net->abort_data)) return FALSE;
+  g_set_error(error, DDIM_ERROR, DDIM_ERROR_CANCELLED, "cancelled");
+  return TRUE;
+}
+
 gboolean ddim_unet_forward(DdimUnet *net, const float *x, DdimShape shape, const float *timesteps,
                            float *eps, GError **error) {
   const DdimUnetConfig *config = &net->config;
@@ -654,6 +671,7 @@ gboolean ddim_unet_forward(DdimUnet *net, const float *x, DdimShape shape, const
   for (int i = 0; i < n; i++) {
     const Block *block = &net->down[i];
     int lh = H >> i, lw = W >> i;
+    if (aborted(net, error)) return FALSE;
     for (int j = 0; j < block->layers; j++) {
       float *dst = PUSH_SKIP(block->channels, lh, lw);
       resnet_forward(net, &block->resnets[j], h, lh, lw, dst, &work);
@@ -668,6 +686,7 @@ gboolean ddim_unet_forward(DdimUnet *net, const float *x, DdimShape shape, const
   }
 
   int lh = H >> (n - 1), lw = W >> (n - 1);
+  if (aborted(net, error)) return FALSE;
   if (config->has_mid_block) {
     resnet_forward(net, &net->mid_resnets[0], h, lh, lw, ping, &work);
     if (config->mid_attention) attention_forward(&net->mid_attention, ping, lh, lw, &work);
@@ -679,6 +698,7 @@ gboolean ddim_unet_forward(DdimUnet *net, const float *x, DdimShape shape, const
   for (int i = 0; i < n; i++) {
     const Block *block = &net->up[i];
     const size_t pixels = (size_t)lh * (size_t)lw;
+    if (aborted(net, error)) return FALSE;
     for (int j = 0; j < block->layers; j++) {
       /* cat([h, skip], dim=1), per image. */
       top--;
