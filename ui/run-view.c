@@ -90,7 +90,7 @@ static void request_cancel(RunView *view) {
     gtk_widget_set_sensitive(cancel, FALSE);
     gtk_button_set_label(GTK_BUTTON(cancel), _("Cancelling..."));
   }
-  gtk_label_set_text(GTK_LABEL(view->time_left), _("Stopping after this step..."));
+  gtk_label_set_text(GTK_LABEL(view->time_left), _("Stopping..."));
   view->on_cancel(view->data);
 }
 
