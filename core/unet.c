@@ -56,7 +56,8 @@ struct DdimUnet {
   size_t skip_elements;  /* per image */
   size_t scratch_elements;
 
-  /* Asked between blocks; TRUE abandons the forward pass. */
+  /* Asked before every resnet (with its attention), the mid block and the
+   * output; TRUE abandons the forward pass. */
   DdimAbortFunc abort;
   gpointer abort_data;
 };
@@ -597,8 +598,8 @@ void ddim_unet_set_abort(DdimUnet *net, DdimAbortFunc abort, gpointer data) {
   net->abort_data = data;
 }
 
-/* Between blocks only: a kernel is never interrupted, so the arena is simply
- * abandoned and the caller's buffers are untouched but for eps. */
+/* Between resnet blocks only: a kernel is never interrupted, so the arena is
+ * simply abandoned and the caller's buffers are untouched but for eps. */
 static gboolean aborted(const DdimUnet *net, GError **error) {
   if (net->abort == NULL || !net->abort(net->abort_data)) return FALSE;
   g_set_error(error, DDIM_ERROR, DDIM_ERROR_CANCELLED, "cancelled");
@@ -671,8 +672,8 @@ gboolean ddim_unet_forward(DdimUnet *net, const float *x, DdimShape shape, const
   for (int i = 0; i < n; i++) {
     const Block *block = &net->down[i];
     int lh = H >> i, lw = W >> i;
-    if (aborted(net, error)) return FALSE;
     for (int j = 0; j < block->layers; j++) {
+      if (aborted(net, error)) return FALSE;
       float *dst = PUSH_SKIP(block->channels, lh, lw);
       resnet_forward(net, &block->resnets[j], h, lh, lw, dst, &work);
       if (block->has_attention) attention_forward(&block->attentions[j], dst, lh, lw, &work);
@@ -698,8 +699,8 @@ gboolean ddim_unet_forward(DdimUnet *net, const float *x, DdimShape shape, const
   for (int i = 0; i < n; i++) {
     const Block *block = &net->up[i];
     const size_t pixels = (size_t)lh * (size_t)lw;
-    if (aborted(net, error)) return FALSE;
     for (int j = 0; j < block->layers; j++) {
+      if (aborted(net, error)) return FALSE;
       /* cat([h, skip], dim=1), per image. */
       top--;
       const int skip_c = skip_channels[top];
@@ -727,6 +728,7 @@ gboolean ddim_unet_forward(DdimUnet *net, const float *x, DdimShape shape, const
 #undef PUSH_SKIP
 
   /* conv_norm_out, SiLU, conv_out. */
+  if (aborted(net, error)) return FALSE;
   const size_t pixels = (size_t)H * (size_t)W;
   const size_t in_plane = (size_t)channels * pixels;
   const size_t out_plane = (size_t)config->out_channels * pixels;

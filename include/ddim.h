@@ -104,8 +104,9 @@ void ddim_model_set_memory_limit(DdimModel *model, uint64_t max_bytes);
 gboolean ddim_model_eps(DdimModel *model, const float *x, DdimShape shape,
                         const float *timesteps, float *eps, GError **error);
 
-/* A cheap, thread-safe question asked between the network's blocks during an
- * evaluation (a few dozen times per ddim_model_eps, never inside a kernel):
+/* A cheap, thread-safe question asked during an evaluation before each of the
+ * U-Net's resnet blocks, its mid block and its output layers (a few dozen
+ * times per ddim_model_eps; never inside a kernel, which stays untouched):
  * TRUE abandons the evaluation, which then fails with DDIM_ERROR_CANCELLED.
  * A front end that cancels from another thread sets an atomic flag and
  * answers from it here, so a long evaluation (seconds at 256×256) stops
