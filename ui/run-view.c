@@ -109,22 +109,29 @@ static gboolean on_delete(GtkWidget *widget, GdkEvent *event, gpointer data) {
   return TRUE;
 }
 
-/* Every widget the dialog had is a parameter or its label: grey them out. */
-static void freeze_parameters(RunView *view) {
-  GtkWidget *content = gtk_dialog_get_content_area(GTK_DIALOG(view->dialog));
-  GList *children = gtk_container_get_children(GTK_CONTAINER(content));
-  for (GList *child = children; child; child = child->next)
-    gtk_widget_set_sensitive(GTK_WIDGET(child->data), FALSE);
+/* Greys out everything but `keep` and the containers on its way: the
+ * parameters, OK, Reset, Help and the settings buttons. */
+static void freeze_all_but(GtkWidget *widget, GtkWidget *keep) {
+  if (widget == keep) return;
+  if (!gtk_widget_is_ancestor(keep, widget)) {
+    gtk_widget_set_sensitive(widget, FALSE);
+    return;
+  }
+  GList *children = gtk_container_get_children(GTK_CONTAINER(widget));
+  for (GList *child = children; child; child = child->next) freeze_all_but(child->data, keep);
   g_list_free(children);
-  /* Every button but Cancel (OK, Reset). */
+}
+
+static void freeze_parameters(RunView *view) {
   GtkWidget *cancel =
       gtk_dialog_get_widget_for_response(GTK_DIALOG(view->dialog), GTK_RESPONSE_CANCEL);
-  GtkWidget *buttons = cancel ? gtk_widget_get_parent(cancel) : NULL;
-  if (buttons && GTK_IS_CONTAINER(buttons)) {
-    children = gtk_container_get_children(GTK_CONTAINER(buttons));
-    for (GList *child = children; child; child = child->next)
-      if (child->data != cancel) gtk_widget_set_sensitive(GTK_WIDGET(child->data), FALSE);
-    g_list_free(children);
+  GtkWidget *top = gtk_bin_get_child(GTK_BIN(view->dialog));
+  if (cancel && top) {
+    freeze_all_but(top, cancel);
+    /* Keyboard focus on Cancel: Escape and Return both cancel. */
+    gtk_widget_grab_focus(cancel);
+  } else {
+    gtk_widget_set_sensitive(gtk_dialog_get_content_area(GTK_DIALOG(view->dialog)), FALSE);
   }
 }
 
