@@ -5,6 +5,7 @@
  * status 1; success exits 0. */
 #include "cli-args.h"
 #include "cli-images.h"
+#include "cli-preview.h"
 #include "cli-progress.h"
 #include "ddim-convert.h"
 #include "ddim.h"
@@ -62,6 +63,7 @@ struct Cli {
   char *steps_text, *eta_text, *schedule_text, *seed_text, *threads_text, *max_memory_text;
   char *count_text, *size_text, *strength_text, *timestep_text, *frames_text;
   char *config, *dtype_text;
+  char *preview_every_text, *preview_path;
   int clip; /* -1 not given, 0 --no-clip, 1 --clip */
   gboolean resize;
   char **positionals;
@@ -74,6 +76,7 @@ struct Cli {
   DdimModel *model;
   const DdimModelInfo *info;
   CliProgress progress;
+  CliPreview preview;
 };
 
 /* ---- Running ------------------------------------------------------------ */
@@ -562,6 +565,14 @@ static GOptionEntry *command_entries(Cli *cli) {
         "Do not clip the predicted x0", NULL);
     ADD("seed", 0, 0, G_OPTION_ARG_STRING, &cli->seed_text,
         "Seed of the noise; image k uses N+k (default: random, printed as seed=N)", "N");
+    ADD("preview-every", 0, 0, G_OPTION_ARG_STRING, &cli->preview_every_text,
+        "Every N network evaluations (and after the last), write the predicted image x0 "
+        "(first of the batch) to the --preview PNG (default 0: never)",
+        "N");
+    ADD("preview", 0, 0, G_OPTION_ARG_FILENAME, &cli->preview_path,
+        "The preview PNG (default: OUT with -preview.png for its extension, e.g. "
+        "out-preview.png)",
+        "FILE");
   }
   ADD("config", 0, 0, G_OPTION_ARG_FILENAME, &cli->config,
       "Network config: a config.json, or cifar10, celeba or lsun (official DDPM/DDIM)",
@@ -617,6 +628,14 @@ static char *default_model(GError **error) {
   g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
               "no MODEL given and no default model: set DDIM_MODEL or install %s", candidates[0]);
   return NULL;
+}
+
+/* After every network evaluation: the bar on stderr, and the preview PNG
+ * when one is due (a failed write stops the run). */
+static gboolean report_progress(const DdimProgress *report, gpointer data) {
+  Cli *cli = data;
+  cli_progress_report(report, &cli->progress);
+  return cli_preview_report(&cli->preview, report);
 }
 
 /* Turns the option texts into values, then loads the model. */
@@ -683,8 +702,11 @@ static gboolean set_up(Cli *cli, GError **error) {
   cli->info = ddim_model_get_info(cli->model);
   if (cli->max_memory) ddim_model_set_memory_limit(cli->model, cli->max_memory);
   cli_progress_init(&cli->progress);
-  params->progress = cli_progress_report;
-  params->progress_data = &cli->progress;
+  if (!cli_preview_init(&cli->preview, cli->preview_every_text, cli->preview_path, cli->output,
+                        error))
+    return FALSE;
+  params->progress = report_progress;
+  params->progress_data = cli;
   return TRUE;
 }
 
@@ -705,6 +727,9 @@ static void cli_clear(Cli *cli) {
   g_free(cli->frames_text);
   g_free(cli->config);
   g_free(cli->dtype_text);
+  g_free(cli->preview_every_text);
+  g_free(cli->preview_path);
+  cli_preview_clear(&cli->preview);
   g_strfreev(cli->positionals);
   g_free(cli->model_path);
   g_clear_pointer(&cli->model, ddim_model_free);
@@ -716,12 +741,14 @@ static void print_usage(FILE *stream) {
                   "DDIM sampling with a diffusers UNet2DModel on the CPU.\n\nSubcommands:\n");
   for (guint i = 0; i < G_N_ELEMENTS(commands); i++)
     fprintf(stream, "  %-12s %s\n", commands[i].name, commands[i].summary);
-  fprintf(stream,
-          "\nCommon options: --steps N (50) --eta E (0) --schedule NAME (uniform) --seed N\n"
-          "  --clip/--no-clip --threads N --max-memory SIZE --config FILE|NAME\n\n"
-          "'ddim SUBCOMMAND --help' describes a subcommand; 'ddim --version' prints the "
-          "version.\n\n%s\n",
-          model_note);
+  fprintf(
+      stream,
+      "\nCommon options: --steps N (50) --eta E (0) --schedule NAME (uniform) --seed N\n"
+      "  --clip/--no-clip --threads N --max-memory SIZE --config FILE|NAME\n"
+      "  --preview-every N --preview FILE (x0 as a PNG during a run; default OUT-preview.png)\n\n"
+      "'ddim SUBCOMMAND --help' describes a subcommand; 'ddim --version' prints the "
+      "version.\n\n%s\n",
+      model_note);
 }
 
 static const Command *find_command(const char *name) {
@@ -763,7 +790,9 @@ int main(int argc, char **argv) {
                 cli.command->run(&cli, &error);
   if (!ok) {
     cli_progress_finish(&cli.progress);
-    g_printerr("ddim: %s\n", error ? error->message : "failed");
+    /* A failed preview write cancels the run: say why, not "cancelled". */
+    const GError *reported = cli.preview.error ? cli.preview.error : error;
+    g_printerr("ddim: %s\n", reported ? reported->message : "failed");
     g_clear_error(&error);
   }
   cli_clear(&cli);

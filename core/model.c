@@ -357,6 +357,10 @@ double ddim_model_flops(const DdimModel *model, DdimShape shape) {
   return ddim_unet_flops(model->net, shape);
 }
 
+void ddim_model_set_abort(DdimModel *model, DdimAbortFunc abort, gpointer user_data) {
+  ddim_unet_set_abort(model->net, abort, user_data);
+}
+
 void ddim_model_set_memory_limit(DdimModel *model, uint64_t max_bytes) {
   model->memory_limit = max_bytes;
 }

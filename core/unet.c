@@ -63,6 +63,12 @@ struct DdimUnet {
   float *arena;
   size_t arena_elements; /* per arena */
   int arenas;
+
+  /* Asked before every resnet (with its attention), the mid block and the
+   * output; TRUE abandons the forward pass.  Chunks of a batch ask it from
+   * several threads at once. */
+  DdimAbortFunc abort;
+  gpointer abort_data;
 };
 
 /* ---- Weight binding ---------------------------------------------------- */
@@ -629,9 +635,21 @@ static gboolean ensure_plan(DdimUnet *net, DdimShape shape, GError **error) {
   return TRUE;
 }
 
-/* One batch (or chunk of a batch) through the network, in `arena`. */
-static void forward_batch(const DdimUnet *net, float *arena, const float *x, DdimShape shape,
-                          const float *timesteps, float *eps) {
+void ddim_unet_set_abort(DdimUnet *net, DdimAbortFunc abort, gpointer data) {
+  net->abort = abort;
+  net->abort_data = data;
+}
+
+/* Between resnet blocks only: a kernel is never interrupted, so the arena is
+ * simply abandoned and the caller's buffers are untouched but for eps. */
+static gboolean aborted(const DdimUnet *net) {
+  return net->abort != NULL && net->abort(net->abort_data);
+}
+
+/* One batch (or chunk of a batch) through the network, in `arena`; FALSE
+ * when the abort check stopped it. */
+static gboolean forward_batch(const DdimUnet *net, float *arena, const float *x, DdimShape shape,
+                              const float *timesteps, float *eps) {
   const DdimUnetConfig *config = &net->config;
   const int n = config->n_blocks, batch = shape.n, H = shape.h, W = shape.w;
   const Plan plan = make_plan(net, batch, H, W);
@@ -698,6 +716,7 @@ static void forward_batch(const DdimUnet *net, float *arena, const float *x, Ddi
     const Block *block = &net->down[i];
     int lh = H >> i, lw = W >> i;
     for (int j = 0; j < block->layers; j++) {
+      if (aborted(net)) return FALSE;
       float *dst = PUSH_SKIP(block->channels, lh, lw);
       resnet_forward(net, &block->resnets[j], h, lh, lw, dst, &work);
       if (block->has_attention) attention_forward(&block->attentions[j], dst, lh, lw, &work);
@@ -711,6 +730,7 @@ static void forward_batch(const DdimUnet *net, float *arena, const float *x, Ddi
   }
 
   int lh = H >> (n - 1), lw = W >> (n - 1);
+  if (aborted(net)) return FALSE;
   if (config->has_mid_block) {
     resnet_forward(net, &net->mid_resnets[0], h, lh, lw, ping, &work);
     if (config->mid_attention) attention_forward(&net->mid_attention, ping, lh, lw, &work);
@@ -723,6 +743,7 @@ static void forward_batch(const DdimUnet *net, float *arena, const float *x, Ddi
     const Block *block = &net->up[i];
     const size_t pixels = (size_t)lh * (size_t)lw;
     for (int j = 0; j < block->layers; j++) {
+      if (aborted(net)) return FALSE;
       /* cat([h, skip], dim=1), per image. */
       top--;
       const int skip_c = skip_channels[top];
@@ -750,6 +771,7 @@ static void forward_batch(const DdimUnet *net, float *arena, const float *x, Ddi
 #undef PUSH_SKIP
 
   /* conv_norm_out, SiLU, conv_out. */
+  if (aborted(net)) return FALSE;
   const size_t pixels = (size_t)H * (size_t)W;
   const size_t in_plane = (size_t)channels * pixels;
   const size_t out_plane = (size_t)config->out_channels * pixels;
@@ -759,22 +781,28 @@ static void forward_batch(const DdimUnet *net, float *arena, const float *x, Ddi
     ddim_conv2d(&net->conv_out, work.t1, H, W, eps + (size_t)b * out_plane, H, W,
                 work.kernel_scratch);
   }
+  return TRUE;
+}
+
+static gboolean set_cancelled(GError **error) {
+  g_set_error(error, DDIM_ERROR, DDIM_ERROR_CANCELLED, "cancelled");
+  return FALSE;
 }
 
 gboolean ddim_unet_forward(DdimUnet *net, const float *x, DdimShape shape, const float *timesteps,
                            float *eps, GError **error) {
   if (!ensure_plan(net, shape, error)) return FALSE;
   const int chunks = chunk_count(shape);
-  if (chunks < 2) {
-    forward_batch(net, net->arena, x, shape, timesteps, eps);
-    return TRUE;
-  }
+  if (chunks < 2)
+    return forward_batch(net, net->arena, x, shape, timesteps, eps) || set_cancelled(error);
   const int per_chunk = chunk_images(shape);
   const size_t image_in = (size_t)shape.c * (size_t)shape.h * (size_t)shape.w;
   const size_t image_out = (size_t)net->config.out_channels * (size_t)shape.h * (size_t)shape.w;
   /* Each thread takes whole chunks and its own arena; the kernels inside
    * run single-threaded (nested regions are serial, and OpenBLAS's OpenMP
-   * build runs single-threaded inside a parallel region). */
+   * build runs single-threaded inside a parallel region).  After an abort
+   * the remaining chunks are skipped. */
+  int cancelled = 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(net->arenas)
 #endif
@@ -788,12 +816,23 @@ gboolean ddim_unet_forward(DdimUnet *net, const float *x, DdimShape shape, const
 #pragma omp for schedule(dynamic, 1)
 #endif
     for (int chunk = 0; chunk < chunks; chunk++) {
+      int stop;
+#ifdef _OPENMP
+#pragma omp atomic read
+#endif
+      stop = cancelled;
+      if (stop) continue;
       const int first = chunk * per_chunk;
       DdimShape part = shape;
       part.n = shape.n - first < per_chunk ? shape.n - first : per_chunk;
-      forward_batch(net, arena, x + (size_t)first * image_in, part, timesteps + first,
-                    eps + (size_t)first * image_out);
+      if (!forward_batch(net, arena, x + (size_t)first * image_in, part, timesteps + first,
+                         eps + (size_t)first * image_out)) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+        cancelled = 1;
+      }
     }
   }
-  return TRUE;
+  return !cancelled || set_cancelled(error);
 }

@@ -26,6 +26,9 @@ uint64_t ddim_unet_arena_bytes(const DdimUnet *net, DdimShape shape);
 /* Whether the arena is already planned for this shape. */
 gboolean ddim_unet_has_plan(const DdimUnet *net, DdimShape shape);
 
+/* The check ddim_unet_forward asks between blocks (NULL: none). */
+void ddim_unet_set_abort(DdimUnet *net, DdimAbortFunc abort, gpointer data);
+
 /* eps = ε_θ(x, t) for a batch; (re)plans the arena when the shape changes. */
 gboolean ddim_unet_forward(DdimUnet *net, const float *x, DdimShape shape, const float *timesteps,
                            float *eps, GError **error);

@@ -104,6 +104,19 @@ void ddim_model_set_memory_limit(DdimModel *model, uint64_t max_bytes);
 gboolean ddim_model_eps(DdimModel *model, const float *x, DdimShape shape,
                         const float *timesteps, float *eps, GError **error);
 
+/* A cheap, thread-safe question asked during an evaluation before each of the
+ * U-Net's resnet blocks, its mid block and its output layers (a few dozen
+ * times per ddim_model_eps; never inside a kernel, which stays untouched):
+ * TRUE abandons the evaluation, which then fails with DDIM_ERROR_CANCELLED.
+ * A front end that cancels from another thread sets an atomic flag and
+ * answers from it here, so a long evaluation (seconds at 256×256) stops
+ * within one block instead of one step. */
+typedef gboolean (*DdimAbortFunc)(gpointer user_data);
+
+/* Installs (or, with NULL, removes) the model's abort check; it applies to
+ * every later evaluation, sampler runs included. */
+void ddim_model_set_abort(DdimModel *model, DdimAbortFunc abort, gpointer user_data);
+
 /* ---- Threads ------------------------------------------------------------ */
 
 /* Number of threads for OpenBLAS and the engine's own loops (0 = all cores). */
@@ -153,10 +166,15 @@ typedef struct {
   int timestep;  /* timestep of this evaluation */
   DdimShape shape;
   const float *x_t;     /* the sample after this step */
-  const float *x0_pred; /* the prediction of x_0 at this step (DDIM eq. 9) */
+  const float *x0_pred; /* the prediction of x_0 at this step (DDIM eq. 9), shape as x_t */
 } DdimProgress;
 
-/* Called after every network evaluation; return FALSE to cancel the run. */
+/* Called after every network evaluation (on the thread that runs the
+ * sampler); return FALSE to cancel the run: no further evaluation starts,
+ * and the caller's buffer keeps what it held.  x_t and x0_pred are valid
+ * only during the call: copy what a preview needs.  Decoding, x0_pred
+ * (x̂_0 = (x_t − √(1−ᾱ_t)·ε)/√ᾱ_t, clipped when the run clips) is the image the
+ * run is heading for; encoding, x_t shows the image rising toward noise. */
 typedef gboolean (*DdimProgressFunc)(const DdimProgress *progress, gpointer user_data);
 
 typedef struct {

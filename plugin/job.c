@@ -111,10 +111,15 @@ double plugin_job_image_evaluations(const PluginJob *job, GError **error) {
 }
 
 static gboolean on_evaluation(const DdimProgress *progress, gpointer data) {
-  (void)progress;
   PluginJob *job = data;
   job->done++;
-  if (job->progress) job->progress(MIN(job->done, job->total), job->total, job->progress_data);
+  PluginJobStep step = {
+      .done = MIN(job->done, job->total),
+      .total = job->total,
+      .batch = progress,
+      .first_output = progress->phase == DDIM_PHASE_DECODE ? job->batch_first : -1,
+  };
+  if (job->progress) job->progress(&step, job->progress_data);
   return job->cancellable == NULL || !g_cancellable_is_cancelled(job->cancellable);
 }
 
@@ -132,6 +137,7 @@ static gboolean run_batched(PluginJob *job, CoreRun run, const DdimParams *param
     part_params.seed = params->seed + (guint64)first;
     part_params.progress = on_evaluation;
     part_params.progress_data = job;
+    job->batch_first = first;
     if (!run(job->model, &part_params, x + (size_t)first * values, part, error)) return FALSE;
   }
   return TRUE;

@@ -12,8 +12,17 @@
 #include "ddim.h"
 #include "plugin.h"
 
-/* done and total count network evaluations over the whole job. */
-typedef void (*PluginJobProgress)(int done, int total, gpointer user_data);
+/* One network evaluation of a job, as a progress bar and a preview need it. */
+typedef struct {
+  int done, total;           /* network evaluations over the whole job */
+  const DdimProgress *batch; /* this evaluation of the current batch: phase, step of
+                                the phase, x_t and x̂_0 (valid during the call only) */
+  int first_output;          /* decoding: the output index of the batch's first image;
+                                encoding (the job's inputs): -1 */
+} PluginJobStep;
+
+/* Called after every network evaluation, on the thread that runs the job. */
+typedef void (*PluginJobProgress)(const PluginJobStep *step, gpointer user_data);
 
 typedef struct {
   /* Set by the caller. */
@@ -44,6 +53,7 @@ typedef struct {
 
   /* Progress bookkeeping. */
   int done, total;
+  int batch_first; /* the first image of the batch being run */
 } PluginJob;
 
 void plugin_job_init(PluginJob *job, PluginKind kind, DdimModel *model);

@@ -3,6 +3,8 @@
 
 #include "arguments.h"
 #include "dialogs.h"
+#include "run-view.h"
+#include "worker.h"
 
 #include <glib/gi18n.h>
 
@@ -20,10 +22,14 @@ gboolean plugin_run_calling_error(PluginRun *run) {
 
 gboolean plugin_run_begin(PluginRun *run, GimpImage *image, GimpDrawable **drawables,
                           GError **error) {
-  if (run->run_mode == GIMP_RUN_INTERACTIVE &&
-      !plugin_dialog_run(run->procedure, run->config, run->kind, image, drawables)) {
-    run->cancelled = TRUE;
-    return FALSE;
+  if (run->run_mode == GIMP_RUN_INTERACTIVE) {
+    if (!plugin_dialog_run(run->procedure, run->config, run->kind, image, drawables,
+                           &run->dialog)) {
+      run->cancelled = TRUE;
+      return FALSE;
+    }
+    /* The user may close it at any time; the pointer then becomes NULL. */
+    g_object_add_weak_pointer(G_OBJECT(run->dialog), (gpointer *)&run->dialog);
   }
   run->model_path = plugin_model_path(run->config, error);
   if (run->model_path) run->model = ddim_model_load(run->model_path, error);
@@ -31,23 +37,82 @@ gboolean plugin_run_begin(PluginRun *run, GimpImage *image, GimpDrawable **drawa
 }
 
 void plugin_run_end(PluginRun *run) {
+  if (run->dialog) {
+    g_object_remove_weak_pointer(G_OBJECT(run->dialog), (gpointer *)&run->dialog);
+    gtk_widget_destroy(run->dialog);
+    run->dialog = NULL;
+  }
   g_clear_pointer(&run->model, ddim_model_free);
   g_clear_pointer(&run->model_path, g_free);
   if (run->gegl_started) gegl_exit();
   run->gegl_started = FALSE;
 }
 
-static void report_progress(int done, int total, gpointer data) {
+static void report_progress(const PluginJobStep *step, gpointer data) {
   (void)data;
   /* TRANSLATORS: progress text: network evaluations done of all. */
-  gimp_progress_set_text_printf(_("DDIM %d/%d"), done, total);
-  gimp_progress_update(total > 0 ? (double)done / total : 1.0);
+  gimp_progress_set_text_printf(_("DDIM %d/%d"), step->done, step->total);
+  gimp_progress_update(step->total > 0 ? (double)step->done / step->total : 1.0);
+}
+
+/* ---- Interactive: a worker thread and the running dialog ---------------- */
+
+typedef struct {
+  RunView *view;
+  PluginWorker *worker;
+  GMainLoop *loop;
+} Running;
+
+static void on_frame(const WorkerFrame *frame, gpointer data) {
+  Running *running = data;
+  run_view_show_frame(running->view, frame);
+}
+
+static void on_finished_image(int output, const PreviewImage *image, gpointer data) {
+  Running *running = data;
+  run_view_show_finished(running->view, output, image);
+}
+
+static void on_done(gpointer data) {
+  Running *running = data;
+  g_main_loop_quit(running->loop);
+}
+
+static void on_cancel(gpointer data) {
+  Running *running = data;
+  plugin_worker_cancel(running->worker);
+}
+
+/* Only plain memory crosses to the worker; every libgimp and GTK call stays
+ * here, on the main thread (libgimp is not thread-safe).  GIMP's own
+ * progress (gimp_progress_*) is not used: its Cancel kills the plug-in. */
+static gboolean run_in_dialog(PluginRun *run, PluginJob *job, GError **error) {
+  Running running = {0};
+  running.loop = g_main_loop_new(NULL, FALSE);
+  running.view = run_view_new(run->dialog, run->kind, job->image, job->count, on_cancel, &running);
+  WorkerCallbacks callbacks = {on_frame, on_finished_image, on_done};
+  running.worker = plugin_worker_start(job, run_view_preview_side(running.view),
+                                       run_view_strip_side(running.view), &callbacks, &running);
+  g_main_loop_run(running.loop);
+  gboolean cancelled = plugin_worker_cancelled(running.worker);
+  GError *job_error = NULL;
+  gboolean ok = plugin_worker_join(running.worker, &job_error);
+  run_view_free(running.view);
+  g_main_loop_unref(running.loop);
+  if (cancelled) {
+    /* Nothing was written: the image is as it was, with no undo step. */
+    g_clear_error(&job_error);
+    run->cancelled = TRUE;
+    return FALSE;
+  }
+  if (!ok) g_propagate_error(error, job_error);
+  return ok;
 }
 
 gboolean plugin_run_job(PluginRun *run, PluginJob *job, GError **error) {
-  (void)run;
   int total = plugin_job_evaluations(job, error);
   if (total < 0) return FALSE;
+  if (run->run_mode == GIMP_RUN_INTERACTIVE && run->dialog) return run_in_dialog(run, job, error);
   gimp_progress_init_printf(_("DDIM %d/%d"), 0, total);
   job->progress = report_progress;
   job->progress_data = NULL;

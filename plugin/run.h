@@ -6,6 +6,8 @@
 #include "job.h"
 #include "layer-pixels.h"
 
+#include <gtk/gtk.h>
+
 typedef struct {
   GimpProcedure *procedure;
   GimpRunMode run_mode;
@@ -14,7 +16,8 @@ typedef struct {
   DdimModel *model;
   char *model_path;
   gboolean gegl_started;
-  gboolean cancelled;     /* the user closed the dialog */
+  gboolean cancelled;     /* the user closed the dialog, or cancelled the run */
+  GtkWidget *dialog;      /* interactive: the dialog after OK, kept for the running state */
   gboolean calling_error; /* the error is about the arguments (bad layers, …) */
 } PluginRun;
 
@@ -30,8 +33,10 @@ gboolean plugin_run_begin(PluginRun *run, GimpImage *image, GimpDrawable **drawa
                           GError **error);
 void plugin_run_end(PluginRun *run);
 
-/* Runs the job with GIMP's progress bar: "DDIM 12/50" after every network
- * evaluation. */
+/* Runs the job.  Interactive: on a worker thread while the dialog shows the
+ * image forming, the progress and Cancel (run-view.h); a cancelled run fails
+ * with run->cancelled set and the image untouched.  Otherwise on this thread
+ * with GIMP's progress bar: "DDIM 12/50" after every network evaluation. */
 gboolean plugin_run_job(PluginRun *run, PluginJob *job, GError **error);
 
 /* " (scaled from 32×32)" when a size differs from the model's, else "". */

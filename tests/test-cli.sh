@@ -90,6 +90,9 @@ expect_success "ddim --version" --version &&
     check "--version prints a version" grep -Eq "^ddim [0-9]" "$TMP/stdout"
 expect_success "ddim generate --help" generate --help &&
     check "generate --help lists --count" grep -q -- "--count" "$TMP/stdout"
+expect_success "ddim vary --help" vary --help &&
+    check "vary --help describes --preview-every and where the preview goes" \
+        sh -c "grep -q -- '--preview-every' '$TMP/stdout' && grep -q -- 'out-preview.png' '$TMP/stdout'"
 expect_success "ddim help encode" help encode &&
     check "help encode lists --strength" grep -q -- "--strength" "$TMP/stdout"
 expect_failure "unknown option" "Unknown option" info --frobnicate
@@ -211,6 +214,34 @@ expect_success "interpolate" interpolate "$MODEL" "$TMP/series-000.png" "$TMP/se
 expect_success "eps" eps "$MODEL" "$MODEL/x.npy" --timestep 37 -o "$TMP/eps.npy"
 expect_success "options before, between and after positionals" encode -o "$TMP/z2.npy" \
     "$MODEL" --steps 2 "$TMP/one.png" --threads 1
+
+# --preview-every N: x0 (DDIM eq. 9) of the first image as a PNG during a run.
+expect_success "generate --preview-every 3 --preview 'pv-%02d.png'" generate "$MODEL" \
+    -o "$TMP/pv.png" --steps 10 --seed 3 --preview-every 3 --preview "$TMP/pv-%02d.png" &&
+    check "previews after evaluations 3, 6 and 9 and after the last (10)" \
+        files_exist "$TMP/pv-03.png" "$TMP/pv-06.png" "$TMP/pv-09.png" "$TMP/pv-10.png" &&
+    check "and no others" [ "$(ls "$TMP" | grep -c '^pv-')" -eq 4 ] &&
+    check "the last preview is the result (x0 when alpha_bar_prev = 1)" \
+        cmp -s "$TMP/pv-10.png" "$TMP/pv.png" &&
+    check "an early preview is not the result" sh -c "! cmp -s '$TMP/pv-03.png' '$TMP/pv.png'" &&
+    check "a preview has the image's size" [ "$(png_size "$TMP/pv-03.png")" = 16x16 ]
+expect_success "reconstruct --preview-every 2 (default name)" reconstruct "$MODEL" \
+    "$TMP/one.png" -o "$TMP/rc.png" --steps 4 --preview-every 2 &&
+    check "the preview goes to OUT-preview.png and ends as the result" \
+        cmp -s "$TMP/rc-preview.png" "$TMP/rc.png"
+expect_success "reconstruct numbered previews" reconstruct "$MODEL" "$TMP/one.png" \
+    -o "$TMP/rc2.png" --steps 4 --preview-every 2 --preview "$TMP/rp-%d.png" &&
+    check "encode and decode previews are numbered over the whole run" \
+        files_exist "$TMP/rp-2.png" "$TMP/rp-4.png" "$TMP/rp-6.png" "$TMP/rp-8.png"
+expect_success "no --preview-every, no preview" generate "$MODEL" -o "$TMP/np.png" --steps 2 &&
+    check "no preview file" [ ! -e "$TMP/np-preview.png" ]
+expect_failure "--preview is a PNG" "previews are PNG files" generate "$MODEL" \
+    -o "$TMP/x.png" --steps 2 --preview "$TMP/x.jpg"
+expect_failure "--preview-every takes a count" "--preview-every" generate "$MODEL" \
+    -o "$TMP/x.png" --steps 2 --preview-every often
+expect_failure "an unwritable preview stops the run, naming the file" "no-such-dir/p.png" \
+    generate "$MODEL" -o "$TMP/x.png" --steps 2 --seed 1 --preview-every 1 \
+    --preview "$TMP/no-such-dir/p.png"
 
 echo "1..$count"
 [ "$failures" -eq 0 ]

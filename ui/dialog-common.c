@@ -86,7 +86,7 @@ static void load_model(DialogState *state) {
   state->flops_per_second = measure_flops_per_second(state->model);
 }
 
-static char *format_duration(double seconds) {
+char *dialog_format_duration(double seconds) {
   if (seconds < 1.0) return g_strdup(_("under a second"));
   if (seconds < 90.0) return g_strdup_printf(_("about %d s"), (int)(seconds + 0.5));
   if (seconds < 5400.0) return g_strdup_printf(_("about %d min"), (int)(seconds / 60.0 + 0.5));
@@ -151,7 +151,7 @@ void dialog_update_info(DialogState *state) {
     double rate =
         state->flops_per_second > 0.0 ? state->flops_per_second : ASSUMED_FLOPS_PER_SECOND;
     g_autofree char *duration =
-        format_duration(ddim_model_flops(state->model, one) * evaluations / rate);
+        dialog_format_duration(ddim_model_flops(state->model, one) * evaluations / rate);
     g_string_append_c(text, '\n');
     g_string_append_printf(text,
                            state->flops_per_second > 0.0

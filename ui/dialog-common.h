@@ -42,6 +42,9 @@ void dialog_seed_box(DialogState *state);
 void dialog_frame(DialogState *state, const char *id, const char *title,
                   ...) G_GNUC_NULL_TERMINATED;
 
+/* "about 12 s", "about 3 min", … (g_free it). */
+char *dialog_format_duration(double seconds);
+
 /* Recomputes the information line (now, and whenever the config changes). */
 void dialog_update_info(DialogState *state);
 

@@ -75,7 +75,7 @@ static void layout(DialogState *state) {
 }
 
 gboolean plugin_dialog_run(GimpProcedure *procedure, GimpProcedureConfig *config, PluginKind kind,
-                           GimpImage *image, GimpDrawable **drawables) {
+                           GimpImage *image, GimpDrawable **drawables, GtkWidget **dialog_out) {
   gimp_ui_init(PLUG_IN_BINARY);
   GtkWidget *dialog = gimp_procedure_dialog_new(procedure, config, dialog_title(kind));
   DialogState state;
@@ -84,6 +84,11 @@ gboolean plugin_dialog_run(GimpProcedure *procedure, GimpProcedureConfig *config
   dialog_update_info(&state);
   gboolean ok = gimp_procedure_dialog_run(GIMP_PROCEDURE_DIALOG(dialog));
   dialog_state_clear(&state);
-  gtk_widget_destroy(dialog);
+  if (ok) {
+    *dialog_out = dialog;
+  } else {
+    gtk_widget_destroy(dialog);
+    *dialog_out = NULL;
+  }
   return ok;
 }

@@ -1,6 +1,8 @@
 ; dialogs.scm — opens every DDIM dialog (run mode INTERACTIVE) on a 64×48
 ; image, one after the other; run-in-root.sh's shooter screenshots each one and
-; closes it with Cancel, except Vary in English, which it accepts with OK.
+; closes it with Cancel, except Vary in English, which it accepts with OK (and
+; screenshots while it runs).  In English, two more runs are cancelled while
+; running (see the end).
 ; Globals: ddim-tests, ddim-fixtures, ddim-lang.
 
 (load (string-append ddim-tests "/lib.scm"))
@@ -43,6 +45,27 @@
   (lambda () (plug-in-ddim-encode #:run-mode I #:image image #:drawables (vector first-layer) #:model M1)))
 (open-dialog "decode"
   (lambda () (plug-in-ddim-decode #:run-mode I #:image image #:drawables (vector first-layer) #:model M1)))
+
+; The running dialog (English only; run-in-root.sh slows every network
+; evaluation with DDIM_PLUGIN_TEST_STEP_DELAY_MS so that the shooter can act
+; mid-run).  The shooter presses OK, then Cancel (Alt+C) in Reconstruct and
+; closes Generate's window (Escape, which sends the dialog a delete-event like
+; a window manager's close button): neither may change the image at all.
+(define (check-untouched name thunk)
+  (gimp-image-clean-all image)
+  (let ((before (layer-names image)))
+    (open-dialog name thunk)
+    (check-equal (string-append "dialogs (en): " name ": no new layer") before (layer-names image))
+    (check (string-append "dialogs (en): " name ": no undo step (the image is clean)")
+           (not (gimp-image-is-dirty image)))))
+(if (string=? ddim-lang "en")
+    (begin
+      (check-untouched "reconstruct, Cancel while running"
+        (lambda () (plug-in-ddim-reconstruct #:run-mode I #:image image #:drawables (vector first-layer)
+                                             #:model M1 #:steps 50)))
+      (check-untouched "generate, window closed while running"
+        (lambda () (plug-in-ddim-generate #:run-mode I #:image image #:drawables (vector first-layer)
+                                          #:model M1 #:steps 50 #:count 2 #:output "new-layer")))))
 
 (gimp-image-delete image)
 (finish (string-append "dialogs-" ddim-lang))

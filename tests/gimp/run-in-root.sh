@@ -6,7 +6,9 @@
 #   2. reopen.scm      a fresh GIMP opens the saved XCF and decodes its latents
 #   3. exit statuses   failing calls end gimp-console with status 70 and a message
 #   4. dialogs.scm     (Xvfb) every dialog in English, German and French, with a
-#                      screenshot; OK in one of them, then its last values are checked
+#                      screenshot; OK in one of them, then its last values are checked;
+#                      in English, runs cancelled mid-run (Cancel, closing the window)
+#                      leave the image untouched, with screenshots of running dialogs
 # Results are TAP lines ("ok N - ..." / "not ok N - ..."); logs go to WORK/out.
 set -uo pipefail
 WORK=${1:?usage: run-in-root.sh WORK}
@@ -194,9 +196,28 @@ dialog_language() { # LANG DISPLAY
   Xvfb "$display" -screen 0 1280x1024x24 -nolisten tcp >"$OUT/xvfb-$lang.log" 2>&1 &
   xvfb=$!
   for _ in $(seq 100); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.1; done
+  # English also runs two dialogs and stops them mid-run (dialogs.scm's end):
+  # every network evaluation is slowed to 150 ms so that the shooter, which
+  # acts from outside with real key presses, lands in the middle of the run.
+  local names="generate reconstruct vary interpolate encode decode"
+  if [ "$lang" = en ]; then
+    names="$names running-reconstruct running-generate"
+    export DDIM_PLUGIN_TEST_STEP_DELAY_MS=150
+  fi
   (
     start=$SECONDS
-    for name in generate reconstruct vary interpolate encode decode; do
+    shoot() { # WINDOW NAME
+      import -window "$1" -strip +dither -colors 256 "PNG8:$OUT/screenshots/dialog-$2-$lang.png" \
+        2>>"$OUT/import-$lang.log"
+    }
+    gone() { # wait up to 30 s for the plug-in's window to close
+      for _ in $(seq 300); do
+        xdotool search --onlyvisible --name '.' >/dev/null 2>&1 || return 0
+        sleep 0.1
+      done
+      return 1
+    }
+    for name in $names; do
       id=""
       for _ in $(seq 400); do
         id=$(xdotool search --onlyvisible --name '.' 2>/dev/null | head -1)
@@ -205,10 +226,23 @@ dialog_language() { # LANG DISPLAY
       done
       if [ -z "$id" ]; then echo "# shooter: no window for $name"; exit 1; fi
       echo "# shooter: $name window $id at $((SECONDS - start)) s"
-      echo "$name=$(xdotool getwindowname "$id")" >>"$OUT/titles-$lang.txt"
       sleep 1 # let it draw
-      import -window "$id" -strip +dither -colors 256 "PNG8:$OUT/screenshots/dialog-$name-$lang.png" \
-        2>>"$OUT/import-$lang.log"
+      case $name in
+        running-*)
+          # OK, a screenshot of the running dialog, then Cancel (Alt+C, the
+          # button's mnemonic) or closing the window (Escape: a delete-event).
+          xdotool windowfocus --sync "$id" 2>/dev/null
+          xdotool key Return
+          sleep 3
+          [ $name = running-reconstruct ] && shoot "$id" "$name"
+          xdotool windowfocus --sync "$id" 2>/dev/null
+          if [ $name = running-reconstruct ]; then xdotool key alt+c; else xdotool key Escape; fi
+          gone || echo "# shooter: $name still open 30 s after it was cancelled"
+          continue
+          ;;
+      esac
+      echo "$name=$(xdotool getwindowname "$id")" >>"$OUT/titles-$lang.txt"
+      shoot "$id" "$name"
       key=Escape
       [ "$lang" = en ] && [ "$name" = vary ] && key=Return
       # A key can get lost while the window settles: Escape is sent again
@@ -218,6 +252,11 @@ dialog_language() { # LANG DISPLAY
       for attempt in $attempts; do
         xdotool windowfocus --sync "$id" 2>/dev/null
         xdotool key "$key"
+        if [ $key = Return ]; then
+          # The running dialog: the image forming, the step, the time left.
+          sleep 3
+          shoot "$id" running-$name
+        fi
         for _ in $(seq $([ $key = Return ] && echo 300 || echo 50)); do
           xdotool search --onlyvisible --name '.' >/dev/null 2>&1 || break 2
           sleep 0.1
@@ -256,7 +295,9 @@ dialog_language() { # LANG DISPLAY
     else
       echo "not ok - dialog titles ($lang): $(paste -sd'|' "$OUT/titles-$lang.txt" 2>/dev/null), expected $expected"
     fi
-    for name in generate reconstruct vary interpolate encode decode; do
+    local shots="generate reconstruct vary interpolate encode decode"
+    [ "$lang" = en ] && shots="$shots running-vary running-reconstruct"
+    for name in $shots; do
       shot=$OUT/screenshots/dialog-$name-$lang.png
       if [ -s "$shot" ] && identify "$shot" >/dev/null 2>&1; then
         echo "ok - screenshot $(basename "$shot") $(identify -format '%wx%h' "$shot")"
@@ -264,6 +305,24 @@ dialog_language() { # LANG DISPLAY
         echo "not ok - no screenshot $(basename "$shot")"
       fi
     done
+    # Cancel stops within one network evaluation: the plug-in reports (test
+    # hook) the evaluation at which Cancel came and the last one it ran.
+    if [ "$lang" = en ]; then
+      local stops
+      stops=$(grep -o 'cancel after evaluation [0-9]*, stopped after evaluation [0-9]*' \
+                "$OUT/dialogs-$lang.log" | awk '{ print $4 + 0, $8 }')
+      if [ "$(echo "$stops" | grep -c .)" -ne 2 ]; then
+        echo "not ok - running dialogs (en): expected 2 cancelled runs, the plug-in reported: $stops"
+      else
+        echo "$stops" | while read -r asked stopped; do
+          if [ "$asked" -ge 1 ] && [ "$stopped" -le $((asked + 1)) ]; then
+            echo "ok - running dialog (en): Cancel at evaluation $asked, stopped after $stopped"
+          else
+            echo "not ok - running dialog (en): Cancel at evaluation $asked, stopped after $stopped"
+          fi
+        done
+      fi
+    fi
   } >"$OUT/dialogs-$lang.result"
 }
 
