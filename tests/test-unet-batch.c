@@ -58,6 +58,34 @@ static void test_batch_of_three(void) {
   check_batch(3);
 }
 
+/* An abort asked for during a chunk-parallel batch stops it with
+ * DDIM_ERROR_CANCELLED; the model works normally afterwards. */
+static gboolean abort_after(gpointer data) {
+  return g_atomic_int_add((gint *)data, 1) >= 5;
+}
+
+static void test_abort_in_chunks(void) {
+  const DdimModelInfo *info = ddim_model_get_info(model);
+  const DdimShape shape = {9, info->in_channels, info->sample_height, info->sample_width};
+  g_autofree float *x = g_new(float, ddim_shape_elements(shape));
+  g_autofree float *eps = g_new(float, ddim_shape_elements(shape));
+  g_autofree float *timesteps = g_new(float, 9);
+  for (int b = 0; b < 9; b++) timesteps[b] = 10.0f;
+  ddim_noise(3, DDIM_STREAM_INITIAL, shape, x);
+  gint asked = 0;
+  ddim_set_threads(2);
+  ddim_model_set_abort(model, abort_after, &asked);
+  g_autoptr(GError) error = NULL;
+  g_assert_false(ddim_model_eps(model, x, shape, timesteps, eps, &error));
+  g_assert_error(error, DDIM_ERROR, DDIM_ERROR_CANCELLED);
+  g_assert_cmpint(g_atomic_int_get(&asked), >=, 6);
+  ddim_model_set_abort(model, NULL, NULL);
+  g_clear_error(&error);
+  g_assert_true(ddim_model_eps(model, x, shape, timesteps, eps, &error));
+  g_assert_no_error(error);
+  ddim_set_threads(0);
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   g_autoptr(GError) error = NULL;
@@ -65,6 +93,7 @@ int main(int argc, char **argv) {
   g_assert_no_error(error);
   g_test_add_func("/unet-batch/nine", test_batch_of_nine);
   g_test_add_func("/unet-batch/three", test_batch_of_three);
+  g_test_add_func("/unet-batch/abort", test_abort_in_chunks);
   int status = g_test_run();
   ddim_model_free(model);
   return status;
