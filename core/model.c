@@ -177,6 +177,41 @@ static const char *weights_dtype(const DdimSafetensors *weights) {
   return dtype ? dtype : "none";
 }
 
+/* Whether a little-endian F32/F16/BF16 value is NaN or infinite: its
+ * exponent bits are all ones. */
+static gboolean value_not_finite(const guint8 *bytes, DdimDtype dtype) {
+  switch (dtype) {
+  case DDIM_DTYPE_F32:
+    return ((bytes[3] & 0x7f) == 0x7f) && (bytes[2] & 0x80);
+  case DDIM_DTYPE_F16:
+    return (bytes[1] & 0x7c) == 0x7c;
+  case DDIM_DTYPE_BF16:
+    return ((bytes[1] & 0x7f) == 0x7f) && (bytes[0] & 0x80);
+  case DDIM_DTYPE_OTHER:
+  default:
+    return FALSE;
+  }
+}
+
+/* A NaN or infinite weight makes every output NaN: refuse the file, naming
+ * the tensor, rather than write black images. */
+static gboolean check_weights_finite(const DdimSafetensors *weights, GError **error) {
+  for (int i = 0; i < weights->n_tensors; i++) {
+    const DdimStTensor *tensor = &weights->tensors[i];
+    if (tensor->dtype == DDIM_DTYPE_OTHER || tensor->elements == 0) continue;
+    uint64_t item = tensor->nbytes / tensor->elements;
+    for (uint64_t e = 0; e < tensor->elements; e++)
+      if (value_not_finite(tensor->data + e * item, tensor->dtype)) {
+        g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
+                    "%s: tensor \"%s\" holds a NaN or infinite value (element %" G_GUINT64_FORMAT
+                    ")",
+                    weights->path, tensor->name, e);
+        return FALSE;
+      }
+  }
+  return TRUE;
+}
+
 /* config.json text; a NUL inside would hide the rest from the parser. */
 static gboolean read_config(const char *path, char **text, GError **error) {
   gsize length = 0;
@@ -264,7 +299,7 @@ DdimModel *ddim_model_load_with_config(const char *path, const char *config, GEr
                     : ddim_noise_schedule_init_default(&model->schedule, error);
   if (!ok) return NULL;
   model->net = ddim_unet_new(&model->config, model->weights, error);
-  if (!model->net) return NULL;
+  if (!model->net || !check_weights_finite(model->weights, error)) return NULL;
   model->identity = compute_identity(model->config_text, model->weights);
 
   DdimModelInfo *info = &model->info;

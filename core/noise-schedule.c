@@ -48,6 +48,15 @@ static gboolean compute_tables(DdimNoiseSchedule *schedule, const float *trained
   schedule->betas = g_new(float, (gsize)T);
   schedule->alphas_cumprod = g_new(float, (gsize)T);
   const char *kind = schedule->beta_schedule;
+  /* diffusers would build a decreasing linear schedule; no DDPM was trained
+   * with one, so the two values are surely swapped. */
+  if (!trained_betas && (strcmp(kind, "linear") == 0 || strcmp(kind, "scaled_linear") == 0) &&
+      schedule->beta_end < schedule->beta_start) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
+                "%s: \"beta_end\" (%g) is smaller than \"beta_start\" (%g)", path,
+                schedule->beta_end, schedule->beta_start);
+    return FALSE;
+  }
   if (trained_betas) {
     memcpy(schedule->betas, trained_betas, sizeof(float) * (size_t)T);
   } else if (strcmp(kind, "linear") == 0) {
@@ -71,7 +80,6 @@ static gboolean compute_tables(DdimNoiseSchedule *schedule, const float *trained
                 path, kind);
     return FALSE;
   }
-  double product = 1.0;
   for (int i = 0; i < T; i++) {
     float beta = schedule->betas[i];
     if (!(beta > 0.0f && beta < 1.0f)) {
@@ -80,8 +88,20 @@ static gboolean compute_tables(DdimNoiseSchedule *schedule, const float *trained
                   (double)beta);
       return FALSE;
     }
-    product *= (double)(1.0f - beta);
+  }
+  double product = 1.0;
+  for (int i = 0; i < T; i++) {
+    product *= (double)(1.0f - schedule->betas[i]);
     schedule->alphas_cumprod[i] = (float)product;
+    /* x̂_0 divides by √ᾱ_t (DDIM eq. 9): ᾱ that rounds to 0 in float32
+     * would turn every sample into infinities. */
+    if (!(schedule->alphas_cumprod[i] > 0.0f)) {
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
+                  "%s: alpha_bar reaches 0 at timestep %d of %d; the betas are too large for "
+                  "\"num_train_timesteps\"",
+                  path, i, T);
+      return FALSE;
+    }
   }
   schedule->final_alpha_cumprod =
       schedule->set_alpha_to_one ? 1.0 : (double)schedule->alphas_cumprod[0];

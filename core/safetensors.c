@@ -152,17 +152,6 @@ static int compare_extents(const void *a, const void *b) {
   return 0;
 }
 
-/* json-glib keeps the last of duplicate member names; count the members as
- * they are parsed so a duplicate tensor name can be refused. */
-static void count_member(JsonParser *parser, JsonObject *object, const char *name,
-                         gpointer user_data) {
-  (void)parser;
-  (void)name;
-  GHashTable *counts = user_data;
-  g_hash_table_insert(counts, object,
-                      GUINT_TO_POINTER(GPOINTER_TO_UINT(g_hash_table_lookup(counts, object)) + 1));
-}
-
 DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const char *path,
                                         GError **error) {
   if (size < 8) {
@@ -205,10 +194,15 @@ DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const 
     return NULL;
   }
 
+  if (ddim_json_too_deep(header, (size_t)header_length)) {
+    fail(error, path, "the header is nested more than %d levels deep", DDIM_JSON_MAX_DEPTH);
+    return NULL;
+  }
+
   g_autoptr(JsonParser) parser = json_parser_new_immutable();
   g_autoptr(GError) json_error = NULL;
-  g_autoptr(GHashTable) member_counts = g_hash_table_new(g_direct_hash, g_direct_equal);
-  g_signal_connect(parser, "object-member", G_CALLBACK(count_member), member_counts);
+  /* A tensor named twice (json-glib keeps the last) is refused below. */
+  g_autoptr(GHashTable) member_counts = ddim_json_count_members(parser);
   if (!json_parser_load_from_data(parser, header, (gssize)header_length, &json_error)) {
     fail(error, path, "the header is not JSON (%s)", json_error->message);
     return NULL;
@@ -219,8 +213,8 @@ DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const 
     return NULL;
   }
   JsonObject *table = json_node_get_object(root);
-  if (GPOINTER_TO_UINT(g_hash_table_lookup(member_counts, table)) != json_object_get_size(table)) {
-    fail(error, path, "a tensor name appears twice in the header");
+  if (ddim_json_has_duplicate_member(member_counts)) {
+    fail(error, path, "a name appears twice in one object of the header");
     return NULL;
   }
 
@@ -297,6 +291,11 @@ DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const 
 }
 
 DdimSafetensors *ddim_safetensors_open(const char *path, GError **error) {
+  /* Mapping a FIFO would wait for a writer, a device has no length. */
+  if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: not a regular file", path);
+    return NULL;
+  }
   g_autoptr(GError) map_error = NULL;
   GMappedFile *mapping = g_mapped_file_new(path, FALSE, &map_error);
   if (!mapping) {

@@ -528,6 +528,11 @@ static DdimSafetensors *open_shards(const char *path, const guint8 *bytes, size_
 
 static DdimSafetensors *open_single(const char *path, gboolean allow_index, char **description,
                                     GError **error) {
+  /* Mapping a FIFO would wait for a writer, a device has no length. */
+  if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: not a regular file", path);
+    return NULL;
+  }
   g_autoptr(GError) map_error = NULL;
   GMappedFile *mapping = g_mapped_file_new(path, FALSE, &map_error);
   if (!mapping) {
