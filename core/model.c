@@ -85,9 +85,11 @@ static void model_files_clear(ModelFiles *files) {
   g_free(files->scheduler);
 }
 
+/* Whatever exists is used: a scheduler_config.json that is a folder, a FIFO
+ * or a device is then refused when read, not silently replaced by defaults. */
 static char *first_existing(const char *a, const char *b) {
-  if (a && is_file(a)) return g_strdup(a);
-  if (b && is_file(b)) return g_strdup(b);
+  if (a && g_file_test(a, G_FILE_TEST_EXISTS)) return g_strdup(a);
+  if (b && g_file_test(b, G_FILE_TEST_EXISTS)) return g_strdup(b);
   return NULL;
 }
 
