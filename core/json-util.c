@@ -23,8 +23,10 @@ static void scan_brackets(const char *text, size_t length, size_t *value_length,
   for (size_t i = 0; i < length; i++) {
     char c = text[i];
     if (in_string) {
-      if (c == '\\') i++;
-      else if (c == '"') in_string = FALSE;
+      if (c == '\\')
+        i++;
+      else if (c == '"')
+        in_string = FALSE;
     } else if (c == '"') {
       in_string = TRUE;
     } else if (c == '{' || c == '[') {
@@ -187,7 +189,8 @@ gboolean ddim_json_uses_default(JsonObject *object, const char *key) {
   JsonArray *array = json_node_get_array(list);
   for (guint i = 0; i < json_array_get_length(array); i++) {
     JsonNode *item = json_array_get_element(array, i);
-    if (JSON_NODE_TYPE(item) == JSON_NODE_VALUE && json_node_get_value_type(item) == G_TYPE_STRING &&
+    if (JSON_NODE_TYPE(item) == JSON_NODE_VALUE &&
+        json_node_get_value_type(item) == G_TYPE_STRING &&
         strcmp(json_node_get_string(item), key) == 0)
       return TRUE;
   }
@@ -218,9 +221,12 @@ static gboolean type_error(const char *path, const char *key, const char *expect
 static gboolean node_number(JsonNode *node, double *value) {
   if (JSON_NODE_TYPE(node) != JSON_NODE_VALUE) return FALSE;
   GType type = json_node_get_value_type(node);
-  if (type == G_TYPE_INT64) *value = (double)json_node_get_int(node);
-  else if (type == G_TYPE_DOUBLE) *value = json_node_get_double(node);
-  else return FALSE;
+  if (type == G_TYPE_INT64)
+    *value = (double)json_node_get_int(node);
+  else if (type == G_TYPE_DOUBLE)
+    *value = json_node_get_double(node);
+  else
+    return FALSE;
   return isfinite(*value);
 }
 
@@ -233,7 +239,8 @@ gboolean ddim_json_get_int(JsonObject *object, const char *key, const char *path
     return type_error(path, key, "an integer", error);
   if (number < (double)min || number > (double)max) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
-                "%s: \"%s\" is %.0f; supported values are %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT,
+                "%s: \"%s\" is %.0f; supported values are %" G_GINT64_FORMAT
+                " to %" G_GINT64_FORMAT,
                 path, key, number, min, max);
     return FALSE;
   }
@@ -256,8 +263,8 @@ gboolean ddim_json_get_double(JsonObject *object, const char *key, const char *p
   return TRUE;
 }
 
-gboolean ddim_json_get_bool(JsonObject *object, const char *key, const char *path,
-                            gboolean *value, GError **error) {
+gboolean ddim_json_get_bool(JsonObject *object, const char *key, const char *path, gboolean *value,
+                            GError **error) {
   JsonNode *node = member(object, key);
   if (!node) return TRUE;
   if (JSON_NODE_TYPE(node) != JSON_NODE_VALUE || json_node_get_value_type(node) != G_TYPE_BOOLEAN)

@@ -37,8 +37,8 @@ gboolean ddim_json_get_int(JsonObject *object, const char *key, const char *path
                            gint64 max, int *value, GError **error);
 gboolean ddim_json_get_double(JsonObject *object, const char *key, const char *path, double min,
                               double max, double *value, GError **error);
-gboolean ddim_json_get_bool(JsonObject *object, const char *key, const char *path,
-                            gboolean *value, GError **error);
+gboolean ddim_json_get_bool(JsonObject *object, const char *key, const char *path, gboolean *value,
+                            GError **error);
 /* *value is owned by the object; NULL when the member is JSON null. */
 gboolean ddim_json_get_string(JsonObject *object, const char *key, const char *path,
                               const char **value, gboolean *is_null, GError **error);

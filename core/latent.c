@@ -50,7 +50,8 @@ GBytes *ddim_latent_serialize(const DdimLatent *latent) {
   g_byte_array_append(out, (const guint8 *)LATENT_MAGIC "", 8);
   put_u32(out, LATENT_VERSION);
   guint8 identity[DDIM_LATENT_IDENTITY_LENGTH] = {0};
-  memcpy(identity, latent->model_identity, strnlen(latent->model_identity, DDIM_LATENT_IDENTITY_LENGTH));
+  memcpy(identity, latent->model_identity,
+         strnlen(latent->model_identity, DDIM_LATENT_IDENTITY_LENGTH));
   g_byte_array_append(out, identity, sizeof identity);
   put_u32(out, (uint32_t)latent->steps);
   put_u32(out, (uint32_t)latent->schedule);
@@ -71,7 +72,8 @@ GBytes *ddim_latent_serialize(const DdimLatent *latent) {
 }
 
 static DdimLatent *invalid(GError **error, const char *source, const char *what) {
-  g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: not a valid DDIM latent: %s", source, what);
+  g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: not a valid DDIM latent: %s", source,
+              what);
   return NULL;
 }
 

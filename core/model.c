@@ -127,7 +127,8 @@ static gboolean resolve(const char *path, ModelFiles *files, GError **error) {
     g_autofree char *folder = g_path_get_dirname(path);
     g_autofree char *config = g_build_filename(folder, "config.json", NULL);
     g_autofree char *beside = g_build_filename(folder, "scheduler_config.json", NULL);
-    g_autofree char *parent = g_build_filename(folder, "..", "scheduler", "scheduler_config.json", NULL);
+    g_autofree char *parent =
+        g_build_filename(folder, "..", "scheduler", "scheduler_config.json", NULL);
     files->config = is_file(config) ? g_steal_pointer(&config) : NULL;
     files->weights = g_strdup(path);
     files->scheduler = first_existing(beside, parent);
@@ -173,8 +174,10 @@ static const char *weights_dtype(const DdimSafetensors *weights) {
   const char *dtype = NULL;
   for (int i = 0; i < weights->n_tensors; i++) {
     const char *name = weights->tensors[i].dtype_name;
-    if (!dtype) dtype = name;
-    else if (strcmp(dtype, name) != 0) return "mixed";
+    if (!dtype)
+      dtype = name;
+    else if (strcmp(dtype, name) != 0)
+      return "mixed";
   }
   return dtype ? dtype : "none";
 }
@@ -373,7 +376,8 @@ gboolean ddim_model_check_shape(const DdimModel *model, DdimShape shape, GError 
       (uint64_t)shape.h * (uint64_t)shape.w > MAX_PIXELS) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
                 "a %d×%d image is too large (at most %d pixels a side and %" G_GUINT64_FORMAT
-                " pixels in all)", shape.w, shape.h, DDIM_MAX_SIDE, MAX_PIXELS);
+                " pixels in all)",
+                shape.w, shape.h, DDIM_MAX_SIDE, MAX_PIXELS);
     return FALSE;
   }
   if (shape.h % info->size_multiple || shape.w % info->size_multiple) {
@@ -411,8 +415,8 @@ static gboolean check_memory(const DdimModel *model, DdimShape shape, GError **e
   uint64_t needed = ddim_model_memory_needed(model, shape);
   if (model->memory_limit && needed > model->memory_limit) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
-                "a run of %d image(s) at %d×%d needs %.0f MB, more than the %.0f MB limit",
-                shape.n, shape.w, shape.h, (double)needed / 1e6, (double)model->memory_limit / 1e6);
+                "a run of %d image(s) at %d×%d needs %.0f MB, more than the %.0f MB limit", shape.n,
+                shape.w, shape.h, (double)needed / 1e6, (double)model->memory_limit / 1e6);
     return FALSE;
   }
   uint64_t available = available_memory();
@@ -421,15 +425,15 @@ static gboolean check_memory(const DdimModel *model, DdimShape shape, GError **e
   if (available && arena > available) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
                 "a run of %d image(s) at %d×%d needs %.0f MB of activations, but only %.0f MB of "
-                "memory is available", shape.n, shape.w, shape.h, (double)arena / 1e6,
-                (double)available / 1e6);
+                "memory is available",
+                shape.n, shape.w, shape.h, (double)arena / 1e6, (double)available / 1e6);
     return FALSE;
   }
   return TRUE;
 }
 
-gboolean ddim_model_eps(DdimModel *model, const float *x, DdimShape shape,
-                        const float *timesteps, float *eps, GError **error) {
+gboolean ddim_model_eps(DdimModel *model, const float *x, DdimShape shape, const float *timesteps,
+                        float *eps, GError **error) {
   if (!ddim_model_check_shape(model, shape, error)) return FALSE;
   /* The memory check runs when a new shape is planned, not at every step. */
   if (!ddim_unet_has_plan(model->net, shape) && !check_memory(model, shape, error)) return FALSE;

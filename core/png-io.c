@@ -137,8 +137,8 @@ static gboolean read_png_body(PngReader *reader, GError **error) {
   /* Deflate cannot compress better than 1032:1 (RFC 1951: a 258-byte match
    * costs at least 2 bits), so a file too short for its stated pixels is
    * refused before width × height is allocated. */
-  guint64 pixel_bits = (guint64)width * height * png_get_channels(png, info) *
-                       png_get_bit_depth(png, info);
+  guint64 pixel_bits =
+      (guint64)width * height * png_get_channels(png, info) * png_get_bit_depth(png, info);
   if (pixel_bits / 8 / 1032 > reader->file_bytes) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
                 "%s: cannot read PNG: the file is too short (%" G_GUINT64_FORMAT
@@ -193,8 +193,7 @@ static gboolean read_png_guarded(PngReader *reader, GError **error) {
 }
 
 /* Decodes the PNG that `file` (file_bytes long) holds; closes the file. */
-static DdimImage *read_png_file(const char *path, FILE *file, guint64 file_bytes,
-                                GError **error) {
+static DdimImage *read_png_file(const char *path, FILE *file, guint64 file_bytes, GError **error) {
   guint8 signature[PNG_SIGNATURE_BYTES];
   if (fread(signature, 1, sizeof signature, file) != sizeof signature ||
       png_sig_cmp(signature, 0, sizeof signature) != 0) {

@@ -18,17 +18,17 @@ typedef struct {
 
 /* All dtype names of the format (safetensors README); bits per element. */
 static const DtypeInfo known_dtypes[] = {
-    {"F32", DDIM_DTYPE_F32, 32},        {"F16", DDIM_DTYPE_F16, 16},
-    {"BF16", DDIM_DTYPE_BF16, 16},      {"F64", DDIM_DTYPE_OTHER, 64},
-    {"BOOL", DDIM_DTYPE_OTHER, 8},      {"U8", DDIM_DTYPE_OTHER, 8},
-    {"I8", DDIM_DTYPE_OTHER, 8},        {"I16", DDIM_DTYPE_OTHER, 16},
-    {"U16", DDIM_DTYPE_OTHER, 16},      {"I32", DDIM_DTYPE_OTHER, 32},
-    {"U32", DDIM_DTYPE_OTHER, 32},      {"I64", DDIM_DTYPE_OTHER, 64},
-    {"U64", DDIM_DTYPE_OTHER, 64},      {"C64", DDIM_DTYPE_OTHER, 64},
-    {"F8_E5M2", DDIM_DTYPE_OTHER, 8},   {"F8_E4M3", DDIM_DTYPE_OTHER, 8},
-    {"F8_E8M0", DDIM_DTYPE_OTHER, 8},   {"F8_E4M3FNUZ", DDIM_DTYPE_OTHER, 8},
+    {"F32", DDIM_DTYPE_F32, 32},          {"F16", DDIM_DTYPE_F16, 16},
+    {"BF16", DDIM_DTYPE_BF16, 16},        {"F64", DDIM_DTYPE_OTHER, 64},
+    {"BOOL", DDIM_DTYPE_OTHER, 8},        {"U8", DDIM_DTYPE_OTHER, 8},
+    {"I8", DDIM_DTYPE_OTHER, 8},          {"I16", DDIM_DTYPE_OTHER, 16},
+    {"U16", DDIM_DTYPE_OTHER, 16},        {"I32", DDIM_DTYPE_OTHER, 32},
+    {"U32", DDIM_DTYPE_OTHER, 32},        {"I64", DDIM_DTYPE_OTHER, 64},
+    {"U64", DDIM_DTYPE_OTHER, 64},        {"C64", DDIM_DTYPE_OTHER, 64},
+    {"F8_E5M2", DDIM_DTYPE_OTHER, 8},     {"F8_E4M3", DDIM_DTYPE_OTHER, 8},
+    {"F8_E8M0", DDIM_DTYPE_OTHER, 8},     {"F8_E4M3FNUZ", DDIM_DTYPE_OTHER, 8},
     {"F8_E5M2FNUZ", DDIM_DTYPE_OTHER, 8}, {"F6_E2M3", DDIM_DTYPE_OTHER, 6},
-    {"F6_E3M2", DDIM_DTYPE_OTHER, 6},   {"F4", DDIM_DTYPE_OTHER, 4},
+    {"F6_E3M2", DDIM_DTYPE_OTHER, 6},     {"F4", DDIM_DTYPE_OTHER, 4},
 };
 
 static const DtypeInfo *lookup_dtype(const char *name) {
@@ -114,8 +114,7 @@ static gboolean parse_tensor_entry(const char *path, const char *name, JsonNode 
     return fail(error, path, "tensor \"%s\": byte count overflows", name);
   uint64_t bits = elements * dtype->bits;
   if (bits % 8 != 0)
-    return fail(error, path, "tensor \"%s\": %s data does not fill whole bytes", name,
-                dtype_name);
+    return fail(error, path, "tensor \"%s\": %s data does not fill whole bytes", name, dtype_name);
 
   JsonNode *offsets_node = json_object_get_member(entry, "data_offsets");
   if (!offsets_node || !JSON_NODE_HOLDS_ARRAY(offsets_node) ||
@@ -271,8 +270,9 @@ DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const 
       return NULL;
     }
     if (extents[i].end > buffer_size) {
-      fail(error, path, "tensor \"%s\" ends at byte %" G_GUINT64_FORMAT
-           " of a %" G_GUINT64_FORMAT "-byte data buffer (file truncated?)",
+      fail(error, path,
+           "tensor \"%s\" ends at byte %" G_GUINT64_FORMAT " of a %" G_GUINT64_FORMAT
+           "-byte data buffer (file truncated?)",
            tensor->name, extents[i].end, buffer_size);
       return NULL;
     }
@@ -304,8 +304,8 @@ DdimSafetensors *ddim_safetensors_open(const char *path, GError **error) {
   }
   const guint8 *bytes = (const guint8 *)g_mapped_file_get_contents(mapping);
   size_t size = g_mapped_file_get_length(mapping);
-  DdimSafetensors *file = ddim_safetensors_parse(bytes ? bytes : (const guint8 *)"", bytes ? size : 0,
-                                                 path, error);
+  DdimSafetensors *file =
+      ddim_safetensors_parse(bytes ? bytes : (const guint8 *)"", bytes ? size : 0, path, error);
   if (!file) {
     g_mapped_file_unref(mapping);
     return NULL;

@@ -2,7 +2,7 @@
  *
  * Bytes go to ddim_unet_config_parse; an accepted config must hold values
  * the network builder can trust (block count, channels, heads dividing the
- * channels), which is asserted.  Built and run by tools/fuzz.sh. */
+ * channels of blocks with attention), which is asserted.  Built and run by tools/fuzz.sh. */
 #include "unet-config.h"
 
 #include <stdint.h>
@@ -21,7 +21,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < config.n_blocks; i++) {
       int channels = config.block_out_channels[i];
       if (channels < 1 || channels > DDIM_MAX_CHANNELS) __builtin_trap();
-      if (ddim_unet_config_heads(&config, channels) < 1) __builtin_trap();
+      gboolean attention = config.down_attention[i] || config.up_attention[config.n_blocks - 1 - i];
+      if (attention && (ddim_unet_config_heads(&config, channels) < 1 ||
+                        (config.attention_head_dim && channels % config.attention_head_dim)))
+        __builtin_trap();
     }
   }
   g_clear_error(&error);
