@@ -112,7 +112,9 @@ static gboolean run_batched(Cli *cli, RunKind kind, const DdimParams *params, fl
                             DdimShape shape, GError **error) {
   int batch = batch_size_for(cli, shape);
   size_t image_values = (size_t)shape.c * shape.h * shape.w;
-  gboolean ok = TRUE;
+  DdimShape first_part = shape;
+  first_part.n = MIN(batch, shape.n);
+  gboolean ok = ddim_model_check_memory(cli->model, first_part, error);
   for (int first = 0; ok && first < shape.n; first += batch) {
     DdimShape part = shape;
     part.n = MIN(batch, shape.n - first);
@@ -310,6 +312,8 @@ static gboolean run_generate(Cli *cli, GError **error) {
       g_error_free(shape_error);
       return FALSE;
     }
+    /* Refuse a run that cannot fit before x_T is allocated and drawn. */
+    if (!ddim_model_check_memory(cli->model, one, error)) return FALSE;
     x.shape = (DdimShape){count, info->in_channels, height, width};
     x.data = new_tensor(x.shape, error);
     if (x.data == NULL) return FALSE;

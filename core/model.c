@@ -390,8 +390,23 @@ gboolean ddim_model_check_shape(const DdimModel *model, DdimShape shape, GError 
   return TRUE;
 }
 
+/* Within these bounds (ddim_model_check_shape's) the arena planner's size_t
+ * products stay below 2^60: batch 2^12 × channels 2^13 × pixels 2^26 × a
+ * few dozen planes; attention scores are pixels² ≤ 2^52 per image.  Outside
+ * them a run is impossible anyway, so the need saturates. */
+static gboolean shape_in_planning_bounds(DdimShape shape) {
+  return shape.n >= 1 && shape.n <= 4096 && shape.h >= 1 && shape.w >= 1 &&
+         shape.h <= DDIM_MAX_SIDE && shape.w <= DDIM_MAX_SIDE &&
+         (uint64_t)shape.h * (uint64_t)shape.w <= MAX_PIXELS;
+}
+
 uint64_t ddim_model_memory_needed(const DdimModel *model, DdimShape shape) {
-  return model->info.weight_bytes + ddim_unet_arena_bytes(model->net, shape);
+  uint64_t total;
+  if (!shape_in_planning_bounds(shape) ||
+      __builtin_add_overflow(model->info.weight_bytes, ddim_unet_arena_bytes(model->net, shape),
+                             &total))
+    return UINT64_MAX;
+  return total;
 }
 
 double ddim_model_flops(const DdimModel *model, DdimShape shape) {
@@ -402,16 +417,20 @@ void ddim_model_set_memory_limit(DdimModel *model, uint64_t max_bytes) {
   model->memory_limit = max_bytes;
 }
 
-/* MemAvailable from /proc/meminfo, or 0 when unknown. */
+/* MemAvailable from /proc/meminfo (what can be allocated without swapping),
+ * else the free physical pages, or 0 when neither is known. */
 static uint64_t available_memory(void) {
   g_autofree char *text = NULL;
-  if (!g_file_get_contents("/proc/meminfo", &text, NULL, NULL)) return 0;
-  const char *line = strstr(text, "MemAvailable:");
-  if (!line) return 0;
-  return g_ascii_strtoull(line + strlen("MemAvailable:"), NULL, 10) * 1024;
+  const char *line = NULL;
+  if (g_file_get_contents("/proc/meminfo", &text, NULL, NULL) &&
+      (line = strstr(text, "MemAvailable:")) != NULL)
+    return g_ascii_strtoull(line + strlen("MemAvailable:"), NULL, 10) * 1024;
+  long pages = sysconf(_SC_AVPHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page_size > 0 ? (uint64_t)pages * (uint64_t)page_size : 0;
 }
 
-static gboolean check_memory(const DdimModel *model, DdimShape shape, GError **error) {
+gboolean ddim_model_check_memory(const DdimModel *model, DdimShape shape, GError **error) {
+  if (!ddim_model_check_shape(model, shape, error)) return FALSE;
   uint64_t needed = ddim_model_memory_needed(model, shape);
   if (model->memory_limit && needed > model->memory_limit) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
@@ -436,6 +455,7 @@ gboolean ddim_model_eps(DdimModel *model, const float *x, DdimShape shape, const
                         float *eps, GError **error) {
   if (!ddim_model_check_shape(model, shape, error)) return FALSE;
   /* The memory check runs when a new shape is planned, not at every step. */
-  if (!ddim_unet_has_plan(model->net, shape) && !check_memory(model, shape, error)) return FALSE;
+  if (!ddim_unet_has_plan(model->net, shape) && !ddim_model_check_memory(model, shape, error))
+    return FALSE;
   return ddim_unet_forward(model->net, x, shape, timesteps, eps, error);
 }

@@ -447,6 +447,10 @@ def main():
     CASES.append(("count-memory", "base", "--count 1000000000 --size 512x512",
                   "more memory|too large|out of range|memory"))
     CASES.append(("max-memory-1M", "base", "--max-memory 1M --size 256x256", "MB limit"))
+    # Attention over 8192x8192 pixels: about 10^15 bytes of activations, more
+    # than any machine has; refused before x_T is even allocated.
+    CASES.append(("size-exceeds-available-memory", "../fixtures/google_f32", "--size 8192x8192",
+                  "memory is available"))
 
     with open(os.path.join(OUT, "cases.tsv"), "w") as f:
         f.write("# case\tmodel (under tests/malformed)\textra generate arguments (- for none)\t"
