@@ -5,9 +5,10 @@
 #   1. procedures.scm  every procedure from Script-Fu with named arguments
 #   2. reopen.scm      a fresh GIMP opens the saved XCF and decodes its latents
 #   3. exit statuses   failing calls end gimp-console with status 70 and a message
-#   4. kill.scm        a plug-in killed (SIGKILL) mid-run leaves the image as it was
-#   5. malformed.scm   malformed model folders give calling errors naming the file
-#   6. dialogs.scm     (Xvfb) every dialog in English, German and French, with a
+#   4. faults.scm      kill.scm: a plug-in killed (SIGKILL) mid-run leaves the image
+#                      as it was; malformed.scm: malformed model folders give
+#                      calling errors naming the file
+#   5. dialogs.scm     (Xvfb) every dialog in English, German and French, with a
 #                      screenshot; OK in one of them, then its last values are checked
 # Results are TAP lines ("ok N - ..." / "not ok N - ..."); logs go to WORK/out.
 set -uo pipefail
@@ -27,7 +28,7 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 unset DISPLAY
 
 # DDIM_GIMP_STAGES picks stages (for development), e.g. "procedures dialogs".
-STAGES=" ${DDIM_GIMP_STAGES:-procedures reopen exit kill malformed dialogs} "
+STAGES=" ${DDIM_GIMP_STAGES:-procedures reopen exit kill dialogs} "
 want() { [[ $STAGES == *" $1 "* ]]; }
 
 failures=0
@@ -165,7 +166,7 @@ fi
 # it was after each kill.
 if want kill; then
 stage_start=$SECONDS
-log "kill.scm (SIGKILL in the middle of a run)"
+log "faults.scm: kill.scm (SIGKILL in the middle of a run), malformed.scm"
 (
   last=""
   for kill_number in 1 2; do
@@ -187,31 +188,20 @@ log "kill.scm (SIGKILL in the middle of a run)"
   done
 ) >"$OUT/killer.log" 2>&1 &
 killer=$!
-gimp_batch "$OUT/kill.log" kill.scm
+gimp_batch "$OUT/faults.log" faults.scm
 status=$?
 wait $killer
 killer_status=$?
 cat "$OUT/killer.log"
-grep -E '^(not )?ok ' "$OUT/kill.log"
-[ $status -eq 0 ] || fail_stage "kill.scm: gimp-console exit status $status (see kill.log)"
+grep -E '^(not )?ok ' "$OUT/faults.log"
+[ $status -eq 0 ] || fail_stage "faults.scm: gimp-console exit status $status (see faults.log)"
 [ $killer_status -eq 0 ] || fail_stage "kill.scm: the killer did not kill two runs (see killer.log)"
-grep -q '^# kill: done' "$OUT/kill.log" || fail_stage "kill.scm did not finish"
-log "kill took $((SECONDS - stage_start)) s"
+grep -q '^# kill: done' "$OUT/faults.log" || fail_stage "kill.scm did not finish"
+grep -q '^# malformed: done' "$OUT/faults.log" || fail_stage "malformed.scm did not finish"
+log "faults took $((SECONDS - stage_start)) s"
 fi
 
-# ---- 5. malformed models: calling errors ------------------------------------
-if want malformed; then
-stage_start=$SECONDS
-log "malformed.scm"
-gimp_batch "$OUT/malformed.log" malformed.scm
-status=$?
-grep -E '^(not )?ok ' "$OUT/malformed.log"
-[ $status -eq 0 ] || fail_stage "malformed.scm: gimp-console exit status $status (see malformed.log)"
-grep -q '^# malformed: done' "$OUT/malformed.log" || fail_stage "malformed.scm did not finish"
-log "malformed took $((SECONDS - stage_start)) s"
-fi
-
-# ---- 6. dialogs under Xvfb ------------------------------------------------
+# ---- 5. dialogs under Xvfb ------------------------------------------------
 # One GIMP per language, in parallel, each with its own X display, settings
 # folder and "shooter": for each dialog in the order dialogs.scm opens them,
 # the shooter waits for the plug-in's window, screenshots it and presses
@@ -351,7 +341,7 @@ if want dialogs && [ "${DDIM_GIMP_DIALOGS:-1}" != 0 ]; then
 fi
 
 # ---- summary --------------------------------------------------------------
-cat "$OUT"/procedures.log "$OUT"/reopen.log "$OUT"/kill.log "$OUT"/malformed.log "$OUT"/dialogs-*.log 2>/dev/null |
+cat "$OUT"/procedures.log "$OUT"/reopen.log "$OUT"/faults.log "$OUT"/dialogs-*.log 2>/dev/null |
   grep -c '^not ok' >"$OUT/script-failures" || true
 script_failures=$(cat "$OUT/script-failures")
 total=$((failures + script_failures))
