@@ -216,8 +216,10 @@ static gboolean run_info(Cli *cli, GError **error) {
   DdimShape native = {1, info->in_channels, info->sample_height, info->sample_width};
   g_autofree char *parameters = format_count(info->parameter_count);
   g_autofree char *weight_size = g_format_size_full(info->weight_bytes, G_FORMAT_SIZE_IEC_UNITS);
-  g_autofree char *run_size =
-      g_format_size_full(ddim_model_memory_needed(cli->model, native), G_FORMAT_SIZE_IEC_UNITS);
+  uint64_t run_bytes = ddim_model_memory_needed(cli->model, native);
+  g_autofree char *run_size = run_bytes == UINT64_MAX
+                                  ? g_strdup("too large to run")
+                                  : g_format_size_full(run_bytes, G_FORMAT_SIZE_IEC_UNITS);
   g_autofree char *beta_start = format_double(info->beta_start);
   g_autofree char *beta_end = format_double(info->beta_end);
   g_autofree char *clip_range = format_double(info->clip_sample_range);
@@ -728,6 +730,25 @@ static void print_usage(FILE *stream) {
           model_note);
 }
 
+/* An error message fit for one line of a terminal: text quoted from a
+ * hostile file (a tensor name, a dtype, a path) may hold newlines or escape
+ * sequences, and may be megabytes long. */
+#define MAX_MESSAGE_CHARS 1000
+static char *printable_message(const char *message) {
+  g_autofree char *valid = g_utf8_make_valid(message, -1);
+  GString *out = g_string_new(NULL);
+  const char *p = valid;
+  for (glong chars = 0; *p && chars < MAX_MESSAGE_CHARS; p = g_utf8_next_char(p), chars++) {
+    gunichar c = g_utf8_get_char(p);
+    if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0))
+      g_string_append_printf(out, "\\x%02x", (unsigned)c);
+    else
+      g_string_append_unichar(out, c);
+  }
+  if (*p) g_string_append(out, "…");
+  return g_string_free(out, FALSE);
+}
+
 static const Command *find_command(const char *name) {
   for (guint i = 0; i < G_N_ELEMENTS(commands); i++)
     if (strcmp(commands[i].name, name) == 0) return &commands[i];
@@ -767,7 +788,8 @@ int main(int argc, char **argv) {
                 cli.command->run(&cli, &error);
   if (!ok) {
     cli_progress_finish(&cli.progress);
-    g_printerr("ddim: %s\n", error ? error->message : "failed");
+    g_autofree char *message = printable_message(error ? error->message : "failed");
+    g_printerr("ddim: %s\n", message);
     g_clear_error(&error);
   }
   cli_clear(&cli);

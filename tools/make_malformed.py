@@ -305,6 +305,8 @@ def main():
     dup = (b'{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},'
            b'"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}')
     case("weights-duplicate-name", "appears twice", weights=raw_safetensors(dup, b"\0" * 8))
+    case("weights-name-newline", "extra.*x0a.*not part of the network",
+         weights=safetensors(entries + [("extra\nweight\x1b[2J", "F32", [1], b"\0" * 4)]))
     case("weights-tensor-missing", "is missing",
          weights=safetensors([e for e in entries if e[0] != "conv_out.weight"]))
     case("weights-tensor-wrong-shape", "has shape .* the config needs",
@@ -377,6 +379,9 @@ def main():
          config=with_config(norm_num_groups=3), weights=good)
     case("config-wrong-class", "_class_name.*not supported",
          config=with_config(_class_name="UNet2DConditionModel"), weights=good)
+    # Text quoted into the message must not break it into lines or drive the terminal.
+    case("config-control-characters", "act_fn.*x0a",
+         config=with_config(act_fn="evil\n\x1b[31mred" + "x" * 5000), weights=good)
     case("config-is-directory", "not a model folder", config=None, weights=good,
          files={"config.json/README": b"a folder named config.json\n"})
 
