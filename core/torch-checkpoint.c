@@ -564,7 +564,8 @@ static DdimSafetensors *open_single(const char *path, gboolean allow_index, char
   case DDIM_WEIGHTS_UNKNOWN:
   default:
     if (size == 0)
-      g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: the file is empty", path);
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
+                  "%s: the file is empty (neither safetensors nor a PyTorch checkpoint)", path);
     else if (size >= 8 && memcmp(bytes, "PYTORCH1", 8) == 0)
       g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
                   "%s: a PyTorch 1.0 preview-release archive; re-save it with torch.save", path);

@@ -33,40 +33,11 @@ if [ "${SANITIZE:-1}" != 0 ]; then
     meson test -C "$SAN_BUILD" --print-errorlogs --timeout-multiplier 4 "$@"
 fi
 
-# Every libFuzzer target from its seed corpus (tools/fuzz.sh), two at a time
-# on the two cores; a crash, leak, timeout or UB report fails the run.
+# Every libFuzzer target from its seed corpus (tools/fuzz-all.sh), two at a
+# time on the two cores; a crash, leak, timeout or UB report fails the run.
 FUZZ_SECONDS=${FUZZ_SECONDS:-$([ "${CI:-}" = true ] && echo 60 || echo 0)}
 if [ "$FUZZ_SECONDS" -gt 0 ]; then
-  fuzz_dir=$BUILD-fuzz
-  mkdir -p "$fuzz_dir"
-  targets=$(cd fuzz && ls -- *.c | sed 's/\.c$//')
-  # Build the shared core objects once, before the parallel runs.
-  first=$(echo "$targets" | head -1)
-  FUZZ_BUILD_DIR=$PWD/$fuzz_dir tools/fuzz.sh "$first" 0 -runs=0 >"$fuzz_dir/build.log" 2>&1 ||
-    { tail -30 "$fuzz_dir/build.log"; echo "fuzz: the targets do not build"; exit 1; }
-  fuzz_failed=0
-  run_target() {
-    FUZZ_BUILD_DIR=$PWD/$fuzz_dir tools/fuzz.sh "$1" "$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
-      >"$fuzz_dir/$1.log" 2>&1
-  }
-  set -- $targets
-  while [ $# -gt 0 ]; do
-    run_target "$1" & first_pid=$!
-    second=""
-    if [ $# -gt 1 ]; then run_target "$2" & second_pid=$!; second=$2; fi
-    for pair in "$1:$first_pid" ${second:+"$second:$second_pid"}; do
-      target=${pair%%:*}
-      if wait "${pair##*:}"; then
-        echo "fuzz $target: ok, $(grep -m1 -o 'Done [0-9]* runs in [0-9]* second(s)' "$fuzz_dir/$target.log")"
-      else
-        echo "fuzz $target: FAILED (log: $fuzz_dir/$target.log)"
-        grep -E 'ERROR|SUMMARY|Test unit written' "$fuzz_dir/$target.log" | head -20
-        fuzz_failed=1
-      fi
-    done
-    shift $(( $# > 1 ? 2 : 1 ))
-  done
-  [ "$fuzz_failed" = 0 ] || exit 1
+  FUZZ_BUILD_DIR=$BUILD-fuzz tools/fuzz-all.sh "$FUZZ_SECONDS" 2
 fi
 
 # The GIMP plug-in in real GIMP 3 (a Debian 13 root; needs root or sudo).
