@@ -281,6 +281,8 @@ static void test_refusals(void) {
   expect_refusal("{\"norm_eps\": 0}", DDIM_ERROR_UNSUPPORTED, "norm_eps");
   expect_refusal("{\"downsample_padding\": 2}", DDIM_ERROR_UNSUPPORTED, "downsample_padding");
   expect_refusal("{\"sample_size\": 100000}", DDIM_ERROR_UNSUPPORTED, "sample_size");
+  expect_refusal("{\"sample_size\": 8192}", DDIM_ERROR_UNSUPPORTED, "sample_size");
+  expect_refusal("{\"sample_size\": [64, 4097]}", DDIM_ERROR_UNSUPPORTED, "sample_size");
   /* Lists of different lengths are a malformed config. */
   expect_refusal("{\"block_out_channels\": [32, 64, 128]}", DDIM_ERROR_FORMAT,
                  "block_out_channels");
