@@ -24,6 +24,8 @@ import random
 import shutil
 import struct
 import sys
+import zipfile
+import io
 import zlib
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -153,6 +155,15 @@ def png(width, height, color_type, bit_depth, rows, interlace=0, extra=()):
     chunks.append(png_chunk(b"IDAT", zlib.compress(raw, 9)))
     chunks.append(png_chunk(b"IEND", b""))
     return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
+
+
+def torch_zip(pickle_bytes):
+    """A torch.save zip archive holding only data.pkl (fixed timestamps)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in (("archive/data.pkl", pickle_bytes), ("archive/version", b"3\n")):
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data)
+    return buffer.getvalue()
 
 
 # ---- writing ------------------------------------------------------------------
@@ -324,6 +335,18 @@ def main():
     case("weights-not-safetensors", "neither safetensors nor a PyTorch checkpoint",
          weights=b"GIF89a" + b"\0" * 100)
     case("weights-missing", "no diffusion_pytorch_model", weights=None)
+    # PyTorch .bin (pickle) files whose objects contain themselves, and a
+    # pickle that pushes more than the unpickler's stack allows.
+    memo0 = struct.pack("<I", 0)
+    case("weights-bin-list-contains-itself", "holds no state dict", weights=None,
+         files={"diffusion_pytorch_model.bin": torch_zip(b"\x80\x02]r" + memo0 + b"j" + memo0 +
+                                                         b"a.")})
+    case("weights-bin-dict-contains-itself", "holds no state dict", weights=None,
+         files={"diffusion_pytorch_model.bin": torch_zip(b"\x80\x02}r" + memo0 +
+                                                         b"X\x05\x00\x00\x00modelj" + memo0 +
+                                                         b"s.")})
+    case("weights-bin-stack-overflow", "stack grows past", weights=None,
+         files={"diffusion_pytorch_model.bin": torch_zip(b"\x80\x02" + b"]" * 70000 + b".")})
 
     # -- config.json --
     case("config-missing", "not a model folder", config=None, weights=good)
