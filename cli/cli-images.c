@@ -100,6 +100,15 @@ static gboolean load_npy(DdimModel *model, const char *path, CliTensor *tensor, 
   int rank;
   if (!ddim_npy_read_with_rank(path, &data, &shape, &rank, error)) return FALSE;
   if (!check_shape_for(model, path, shape, error)) return FALSE;
+  /* A NaN or infinity would spread through every step to the whole output. */
+  size_t count = ddim_shape_elements(shape);
+  for (size_t i = 0; i < count; i++)
+    if (!isfinite(data[i])) {
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
+                  "%s: value %zu is %s; inputs must be finite numbers", path, i,
+                  isnan(data[i]) ? "NaN" : "infinite");
+      return FALSE;
+    }
   tensor->data = g_steal_pointer(&data);
   tensor->shape = shape;
   tensor->rank = rank;

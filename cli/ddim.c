@@ -115,7 +115,9 @@ static gboolean run_batched(Cli *cli, RunKind kind, const DdimParams *params, fl
                             DdimShape shape, GError **error) {
   int batch = batch_size_for(cli, shape);
   size_t image_values = (size_t)shape.c * shape.h * shape.w;
-  gboolean ok = TRUE;
+  DdimShape first_part = shape;
+  first_part.n = MIN(batch, shape.n);
+  gboolean ok = ddim_model_check_memory(cli->model, first_part, error);
   for (int first = 0; ok && first < shape.n; first += batch) {
     DdimShape part = shape;
     part.n = MIN(batch, shape.n - first);
@@ -217,8 +219,10 @@ static gboolean run_info(Cli *cli, GError **error) {
   DdimShape native = {1, info->in_channels, info->sample_height, info->sample_width};
   g_autofree char *parameters = format_count(info->parameter_count);
   g_autofree char *weight_size = g_format_size_full(info->weight_bytes, G_FORMAT_SIZE_IEC_UNITS);
-  g_autofree char *run_size =
-      g_format_size_full(ddim_model_memory_needed(cli->model, native), G_FORMAT_SIZE_IEC_UNITS);
+  uint64_t run_bytes = ddim_model_memory_needed(cli->model, native);
+  g_autofree char *run_size = run_bytes == UINT64_MAX
+                                  ? g_strdup("too large to run")
+                                  : g_format_size_full(run_bytes, G_FORMAT_SIZE_IEC_UNITS);
   g_autofree char *beta_start = format_double(info->beta_start);
   g_autofree char *beta_end = format_double(info->beta_end);
   g_autofree char *clip_range = format_double(info->clip_sample_range);
@@ -313,6 +317,8 @@ static gboolean run_generate(Cli *cli, GError **error) {
       g_error_free(shape_error);
       return FALSE;
     }
+    /* Refuse a run that cannot fit before x_T is allocated and drawn. */
+    if (!ddim_model_check_memory(cli->model, one, error)) return FALSE;
     x.shape = (DdimShape){count, info->in_channels, height, width};
     x.data = new_tensor(x.shape, error);
     if (x.data == NULL) return FALSE;
@@ -751,6 +757,25 @@ static void print_usage(FILE *stream) {
       model_note);
 }
 
+/* An error message fit for one line of a terminal: text quoted from a
+ * hostile file (a tensor name, a dtype, a path) may hold newlines or escape
+ * sequences, and may be megabytes long. */
+#define MAX_MESSAGE_CHARS 1000
+static char *printable_message(const char *message) {
+  g_autofree char *valid = g_utf8_make_valid(message, -1);
+  GString *out = g_string_new(NULL);
+  const char *p = valid;
+  for (glong chars = 0; *p && chars < MAX_MESSAGE_CHARS; p = g_utf8_next_char(p), chars++) {
+    gunichar c = g_utf8_get_char(p);
+    if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0))
+      g_string_append_printf(out, "\\x%02x", (unsigned)c);
+    else
+      g_string_append_unichar(out, c);
+  }
+  if (*p) g_string_append(out, "…");
+  return g_string_free(out, FALSE);
+}
+
 static const Command *find_command(const char *name) {
   for (guint i = 0; i < G_N_ELEMENTS(commands); i++)
     if (strcmp(commands[i].name, name) == 0) return &commands[i];
@@ -792,7 +817,8 @@ int main(int argc, char **argv) {
     cli_progress_finish(&cli.progress);
     /* A failed preview write cancels the run: say why, not "cancelled". */
     const GError *reported = cli.preview.error ? cli.preview.error : error;
-    g_printerr("ddim: %s\n", reported ? reported->message : "failed");
+    g_autofree char *message = printable_message(reported ? reported->message : "failed");
+    g_printerr("ddim: %s\n", message);
     g_clear_error(&error);
   }
   cli_clear(&cli);

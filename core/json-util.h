@@ -16,6 +16,20 @@ gboolean ddim_json_read_file(const char *path, gsize max_length, char **text, gs
  * (json-glib accepts several top-level values; our formats do not). */
 gboolean ddim_json_has_trailing_data(const char *text, size_t length);
 
+/* Deepest nesting of objects and lists accepted: json-glib's parser
+ * recurses once per level, so a hostile file could otherwise exhaust the
+ * stack.  Real configs nest two levels. */
+#define DDIM_JSON_MAX_DEPTH 64
+gboolean ddim_json_too_deep(const char *text, size_t length);
+
+/* Count the members of every object `parser` parses (json-glib keeps only
+ * the last of duplicates); after parsing, whether some object had a name
+ * twice.  The table must outlive the parse. */
+GHashTable *ddim_json_count_members(JsonParser *parser);
+gboolean ddim_json_has_duplicate_member(GHashTable *counts);
+
+/* Parse text as one JSON object: refuses non-UTF-8, NUL bytes, nesting
+ * deeper than DDIM_JSON_MAX_DEPTH, duplicate keys and trailing data. */
 JsonObject *ddim_json_parse_object(JsonParser *parser, const char *text, gssize length,
                                    const char *path, GError **error);
 gboolean ddim_json_uses_default(JsonObject *object, const char *key);
@@ -23,8 +37,8 @@ gboolean ddim_json_get_int(JsonObject *object, const char *key, const char *path
                            gint64 max, int *value, GError **error);
 gboolean ddim_json_get_double(JsonObject *object, const char *key, const char *path, double min,
                               double max, double *value, GError **error);
-gboolean ddim_json_get_bool(JsonObject *object, const char *key, const char *path,
-                            gboolean *value, GError **error);
+gboolean ddim_json_get_bool(JsonObject *object, const char *key, const char *path, gboolean *value,
+                            GError **error);
 /* *value is owned by the object; NULL when the member is JSON null. */
 gboolean ddim_json_get_string(JsonObject *object, const char *key, const char *path,
                               const char **value, gboolean *is_null, GError **error);

@@ -50,7 +50,8 @@ GBytes *ddim_latent_serialize(const DdimLatent *latent) {
   g_byte_array_append(out, (const guint8 *)LATENT_MAGIC "", 8);
   put_u32(out, LATENT_VERSION);
   guint8 identity[DDIM_LATENT_IDENTITY_LENGTH] = {0};
-  memcpy(identity, latent->model_identity, strnlen(latent->model_identity, DDIM_LATENT_IDENTITY_LENGTH));
+  memcpy(identity, latent->model_identity,
+         strnlen(latent->model_identity, DDIM_LATENT_IDENTITY_LENGTH));
   g_byte_array_append(out, identity, sizeof identity);
   put_u32(out, (uint32_t)latent->steps);
   put_u32(out, (uint32_t)latent->schedule);
@@ -71,7 +72,8 @@ GBytes *ddim_latent_serialize(const DdimLatent *latent) {
 }
 
 static DdimLatent *invalid(GError **error, const char *source, const char *what) {
-  g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: not a valid DDIM latent: %s", source, what);
+  g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: not a valid DDIM latent: %s", source,
+              what);
   return NULL;
 }
 
@@ -84,8 +86,11 @@ DdimLatent *ddim_latent_parse(const guint8 *bytes, size_t size, const char *sour
   p += 4;
   char identity[DDIM_LATENT_IDENTITY_LENGTH + 1] = {0};
   memcpy(identity, p, DDIM_LATENT_IDENTITY_LENGTH);
-  for (int i = 0; i < DDIM_LATENT_IDENTITY_LENGTH && identity[i]; i++)
-    if (!g_ascii_isxdigit(identity[i])) return invalid(error, source, "bad model identity");
+  /* Hex digits, NUL-padded: nothing may hide after the first NUL. */
+  size_t identity_length = strnlen(identity, DDIM_LATENT_IDENTITY_LENGTH);
+  for (size_t i = 0; i < DDIM_LATENT_IDENTITY_LENGTH; i++)
+    if (i < identity_length ? !g_ascii_isxdigit(identity[i]) : p[i] != 0)
+      return invalid(error, source, "bad model identity");
   p += DDIM_LATENT_IDENTITY_LENGTH;
   uint32_t steps = get_u32(p), schedule = get_u32(p + 4);
   uint64_t strength_bits = (uint64_t)get_u32(p + 8) | (uint64_t)get_u32(p + 12) << 32;

@@ -85,9 +85,11 @@ static void model_files_clear(ModelFiles *files) {
   g_free(files->scheduler);
 }
 
+/* Whatever exists is used: a scheduler_config.json that is a folder, a FIFO
+ * or a device is then refused when read, not silently replaced by defaults. */
 static char *first_existing(const char *a, const char *b) {
-  if (a && is_file(a)) return g_strdup(a);
-  if (b && is_file(b)) return g_strdup(b);
+  if (a && g_file_test(a, G_FILE_TEST_EXISTS)) return g_strdup(a);
+  if (b && g_file_test(b, G_FILE_TEST_EXISTS)) return g_strdup(b);
   return NULL;
 }
 
@@ -125,7 +127,8 @@ static gboolean resolve(const char *path, ModelFiles *files, GError **error) {
     g_autofree char *folder = g_path_get_dirname(path);
     g_autofree char *config = g_build_filename(folder, "config.json", NULL);
     g_autofree char *beside = g_build_filename(folder, "scheduler_config.json", NULL);
-    g_autofree char *parent = g_build_filename(folder, "..", "scheduler", "scheduler_config.json", NULL);
+    g_autofree char *parent =
+        g_build_filename(folder, "..", "scheduler", "scheduler_config.json", NULL);
     files->config = is_file(config) ? g_steal_pointer(&config) : NULL;
     files->weights = g_strdup(path);
     files->scheduler = first_existing(beside, parent);
@@ -171,10 +174,47 @@ static const char *weights_dtype(const DdimSafetensors *weights) {
   const char *dtype = NULL;
   for (int i = 0; i < weights->n_tensors; i++) {
     const char *name = weights->tensors[i].dtype_name;
-    if (!dtype) dtype = name;
-    else if (strcmp(dtype, name) != 0) return "mixed";
+    if (!dtype)
+      dtype = name;
+    else if (strcmp(dtype, name) != 0)
+      return "mixed";
   }
   return dtype ? dtype : "none";
+}
+
+/* Whether a little-endian F32/F16/BF16 value is NaN or infinite: its
+ * exponent bits are all ones. */
+static gboolean value_not_finite(const guint8 *bytes, DdimDtype dtype) {
+  switch (dtype) {
+  case DDIM_DTYPE_F32:
+    return ((bytes[3] & 0x7f) == 0x7f) && (bytes[2] & 0x80);
+  case DDIM_DTYPE_F16:
+    return (bytes[1] & 0x7c) == 0x7c;
+  case DDIM_DTYPE_BF16:
+    return ((bytes[1] & 0x7f) == 0x7f) && (bytes[0] & 0x80);
+  case DDIM_DTYPE_OTHER:
+  default:
+    return FALSE;
+  }
+}
+
+/* A NaN or infinite weight makes every output NaN: refuse the file, naming
+ * the tensor, rather than write black images. */
+static gboolean check_weights_finite(const DdimSafetensors *weights, GError **error) {
+  for (int i = 0; i < weights->n_tensors; i++) {
+    const DdimStTensor *tensor = &weights->tensors[i];
+    if (tensor->dtype == DDIM_DTYPE_OTHER || tensor->elements == 0) continue;
+    uint64_t item = tensor->nbytes / tensor->elements;
+    for (uint64_t e = 0; e < tensor->elements; e++)
+      if (value_not_finite(tensor->data + e * item, tensor->dtype)) {
+        g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
+                    "%s: tensor \"%s\" holds a NaN or infinite value (element %" G_GUINT64_FORMAT
+                    ")",
+                    weights->path, tensor->name, e);
+        return FALSE;
+      }
+  }
+  return TRUE;
 }
 
 /* config.json text; a NUL inside would hide the rest from the parser. */
@@ -264,7 +304,7 @@ DdimModel *ddim_model_load_with_config(const char *path, const char *config, GEr
                     : ddim_noise_schedule_init_default(&model->schedule, error);
   if (!ok) return NULL;
   model->net = ddim_unet_new(&model->config, model->weights, error);
-  if (!model->net) return NULL;
+  if (!model->net || !check_weights_finite(model->weights, error)) return NULL;
   model->identity = compute_identity(model->config_text, model->weights);
 
   DdimModelInfo *info = &model->info;
@@ -336,7 +376,8 @@ gboolean ddim_model_check_shape(const DdimModel *model, DdimShape shape, GError 
       (uint64_t)shape.h * (uint64_t)shape.w > MAX_PIXELS) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
                 "a %d×%d image is too large (at most %d pixels a side and %" G_GUINT64_FORMAT
-                " pixels in all)", shape.w, shape.h, DDIM_MAX_SIDE, MAX_PIXELS);
+                " pixels in all)",
+                shape.w, shape.h, DDIM_MAX_SIDE, MAX_PIXELS);
     return FALSE;
   }
   if (shape.h % info->size_multiple || shape.w % info->size_multiple) {
@@ -349,8 +390,23 @@ gboolean ddim_model_check_shape(const DdimModel *model, DdimShape shape, GError 
   return TRUE;
 }
 
+/* Within these bounds (ddim_model_check_shape's) the arena planner's size_t
+ * products stay below 2^60: batch 2^12 × channels 2^13 × pixels 2^26 × a
+ * few dozen planes; attention scores are pixels² ≤ 2^52 per image.  Outside
+ * them a run is impossible anyway, so the need saturates. */
+static gboolean shape_in_planning_bounds(DdimShape shape) {
+  return shape.n >= 1 && shape.n <= 4096 && shape.h >= 1 && shape.w >= 1 &&
+         shape.h <= DDIM_MAX_SIDE && shape.w <= DDIM_MAX_SIDE &&
+         (uint64_t)shape.h * (uint64_t)shape.w <= MAX_PIXELS;
+}
+
 uint64_t ddim_model_memory_needed(const DdimModel *model, DdimShape shape) {
-  return model->info.weight_bytes + ddim_unet_arena_bytes(model->net, shape);
+  uint64_t total;
+  if (!shape_in_planning_bounds(shape) ||
+      __builtin_add_overflow(model->info.weight_bytes, ddim_unet_arena_bytes(model->net, shape),
+                             &total))
+    return UINT64_MAX;
+  return total;
 }
 
 double ddim_model_flops(const DdimModel *model, DdimShape shape) {
@@ -365,21 +421,25 @@ void ddim_model_set_memory_limit(DdimModel *model, uint64_t max_bytes) {
   model->memory_limit = max_bytes;
 }
 
-/* MemAvailable from /proc/meminfo, or 0 when unknown. */
+/* MemAvailable from /proc/meminfo (what can be allocated without swapping),
+ * else the free physical pages, or 0 when neither is known. */
 static uint64_t available_memory(void) {
   g_autofree char *text = NULL;
-  if (!g_file_get_contents("/proc/meminfo", &text, NULL, NULL)) return 0;
-  const char *line = strstr(text, "MemAvailable:");
-  if (!line) return 0;
-  return g_ascii_strtoull(line + strlen("MemAvailable:"), NULL, 10) * 1024;
+  const char *line = NULL;
+  if (g_file_get_contents("/proc/meminfo", &text, NULL, NULL) &&
+      (line = strstr(text, "MemAvailable:")) != NULL)
+    return g_ascii_strtoull(line + strlen("MemAvailable:"), NULL, 10) * 1024;
+  long pages = sysconf(_SC_AVPHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page_size > 0 ? (uint64_t)pages * (uint64_t)page_size : 0;
 }
 
-static gboolean check_memory(const DdimModel *model, DdimShape shape, GError **error) {
+gboolean ddim_model_check_memory(const DdimModel *model, DdimShape shape, GError **error) {
+  if (!ddim_model_check_shape(model, shape, error)) return FALSE;
   uint64_t needed = ddim_model_memory_needed(model, shape);
   if (model->memory_limit && needed > model->memory_limit) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
-                "a run of %d image(s) at %d×%d needs %.0f MB, more than the %.0f MB limit",
-                shape.n, shape.w, shape.h, (double)needed / 1e6, (double)model->memory_limit / 1e6);
+                "a run of %d image(s) at %d×%d needs %.0f MB, more than the %.0f MB limit", shape.n,
+                shape.w, shape.h, (double)needed / 1e6, (double)model->memory_limit / 1e6);
     return FALSE;
   }
   uint64_t available = available_memory();
@@ -388,17 +448,18 @@ static gboolean check_memory(const DdimModel *model, DdimShape shape, GError **e
   if (available && arena > available) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
                 "a run of %d image(s) at %d×%d needs %.0f MB of activations, but only %.0f MB of "
-                "memory is available", shape.n, shape.w, shape.h, (double)arena / 1e6,
-                (double)available / 1e6);
+                "memory is available",
+                shape.n, shape.w, shape.h, (double)arena / 1e6, (double)available / 1e6);
     return FALSE;
   }
   return TRUE;
 }
 
-gboolean ddim_model_eps(DdimModel *model, const float *x, DdimShape shape,
-                        const float *timesteps, float *eps, GError **error) {
+gboolean ddim_model_eps(DdimModel *model, const float *x, DdimShape shape, const float *timesteps,
+                        float *eps, GError **error) {
   if (!ddim_model_check_shape(model, shape, error)) return FALSE;
   /* The memory check runs when a new shape is planned, not at every step. */
-  if (!ddim_unet_has_plan(model->net, shape) && !check_memory(model, shape, error)) return FALSE;
+  if (!ddim_unet_has_plan(model->net, shape) && !ddim_model_check_memory(model, shape, error))
+    return FALSE;
   return ddim_unet_forward(model->net, x, shape, timesteps, eps, error);
 }

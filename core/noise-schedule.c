@@ -33,8 +33,8 @@ static gboolean compute_tables(DdimNoiseSchedule *schedule, const float *trained
                                const char *path, GError **error);
 
 /* Fill betas and ᾱ; on failure the schedule holds no tables. */
-static gboolean compute(DdimNoiseSchedule *schedule, const float *trained_betas,
-                        const char *path, GError **error) {
+static gboolean compute(DdimNoiseSchedule *schedule, const float *trained_betas, const char *path,
+                        GError **error) {
   if (compute_tables(schedule, trained_betas, path, error)) return TRUE;
   ddim_noise_schedule_clear(schedule);
   return FALSE;
@@ -48,6 +48,15 @@ static gboolean compute_tables(DdimNoiseSchedule *schedule, const float *trained
   schedule->betas = g_new(float, (gsize)T);
   schedule->alphas_cumprod = g_new(float, (gsize)T);
   const char *kind = schedule->beta_schedule;
+  /* diffusers would build a decreasing linear schedule; no DDPM was trained
+   * with one, so the two values are surely swapped. */
+  if (!trained_betas && (strcmp(kind, "linear") == 0 || strcmp(kind, "scaled_linear") == 0) &&
+      schedule->beta_end < schedule->beta_start) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
+                "%s: \"beta_end\" (%g) is smaller than \"beta_start\" (%g)", path,
+                schedule->beta_end, schedule->beta_start);
+    return FALSE;
+  }
   if (trained_betas) {
     memcpy(schedule->betas, trained_betas, sizeof(float) * (size_t)T);
   } else if (strcmp(kind, "linear") == 0) {
@@ -71,7 +80,6 @@ static gboolean compute_tables(DdimNoiseSchedule *schedule, const float *trained
                 path, kind);
     return FALSE;
   }
-  double product = 1.0;
   for (int i = 0; i < T; i++) {
     float beta = schedule->betas[i];
     if (!(beta > 0.0f && beta < 1.0f)) {
@@ -80,8 +88,20 @@ static gboolean compute_tables(DdimNoiseSchedule *schedule, const float *trained
                   (double)beta);
       return FALSE;
     }
-    product *= (double)(1.0f - beta);
+  }
+  double product = 1.0;
+  for (int i = 0; i < T; i++) {
+    product *= (double)(1.0f - schedule->betas[i]);
     schedule->alphas_cumprod[i] = (float)product;
+    /* x̂_0 divides by √ᾱ_t (DDIM eq. 9): ᾱ that rounds to 0 in float32
+     * would turn every sample into infinities. */
+    if (!(schedule->alphas_cumprod[i] > 0.0f)) {
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
+                  "%s: alpha_bar reaches 0 at timestep %d of %d; the betas are too large for "
+                  "\"num_train_timesteps\"",
+                  path, i, T);
+      return FALSE;
+    }
   }
   schedule->final_alpha_cumprod =
       schedule->set_alpha_to_one ? 1.0 : (double)schedule->alphas_cumprod[0];
@@ -142,13 +162,17 @@ gboolean ddim_noise_schedule_parse(const char *text, gssize length, const char *
     g_strlcpy(schedule->beta_schedule, beta_schedule, sizeof schedule->beta_schedule);
   }
   if (prediction) {
-    if (strcmp(prediction, "epsilon") == 0) schedule->prediction_type = DDIM_PREDICTION_EPSILON;
-    else if (strcmp(prediction, "sample") == 0) schedule->prediction_type = DDIM_PREDICTION_SAMPLE;
-    else if (strcmp(prediction, "v_prediction") == 0) schedule->prediction_type = DDIM_PREDICTION_V;
+    if (strcmp(prediction, "epsilon") == 0)
+      schedule->prediction_type = DDIM_PREDICTION_EPSILON;
+    else if (strcmp(prediction, "sample") == 0)
+      schedule->prediction_type = DDIM_PREDICTION_SAMPLE;
+    else if (strcmp(prediction, "v_prediction") == 0)
+      schedule->prediction_type = DDIM_PREDICTION_V;
     else {
       g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
                   "%s: \"prediction_type\": \"%s\" is not supported (supported: epsilon, sample, "
-                  "v_prediction)", path, prediction);
+                  "v_prediction)",
+                  path, prediction);
       return FALSE;
     }
   }
@@ -165,7 +189,8 @@ gboolean ddim_noise_schedule_parse(const char *text, gssize length, const char *
 
   g_autofree float *trained = NULL;
   JsonNode *trained_node = ddim_json_has(object, "trained_betas")
-                               ? json_object_get_member(object, "trained_betas") : NULL;
+                               ? json_object_get_member(object, "trained_betas")
+                               : NULL;
   if (trained_node) {
     if (!JSON_NODE_HOLDS_ARRAY(trained_node)) {
       g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: \"trained_betas\" must be a list",
@@ -175,24 +200,27 @@ gboolean ddim_noise_schedule_parse(const char *text, gssize length, const char *
     JsonArray *array = json_node_get_array(trained_node);
     guint count = json_array_get_length(array);
     if (count < 2 || count > DDIM_MAX_TRAIN_TIMESTEPS) {
-      g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
-                  "%s: \"trained_betas\" has %u values", path, count);
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: \"trained_betas\" has %u values", path,
+                  count);
       return FALSE;
     }
     trained = g_new(float, count);
     for (guint i = 0; i < count; i++) {
       JsonNode *item = json_array_get_element(array, i);
       GType type = JSON_NODE_TYPE(item) == JSON_NODE_VALUE ? json_node_get_value_type(item) : 0;
-      if (type == G_TYPE_DOUBLE) trained[i] = (float)json_node_get_double(item);
-      else if (type == G_TYPE_INT64) trained[i] = (float)json_node_get_int(item);
+      if (type == G_TYPE_DOUBLE)
+        trained[i] = (float)json_node_get_double(item);
+      else if (type == G_TYPE_INT64)
+        trained[i] = (float)json_node_get_int(item);
       else {
-        g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
-                    "%s: \"trained_betas\" must hold numbers", path);
+        g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: \"trained_betas\" must hold numbers",
+                    path);
         return FALSE;
       }
     }
     /* diffusers only works when the list and num_train_timesteps agree. */
-    if (ddim_json_has(object, "num_train_timesteps") && (int)count != schedule->num_train_timesteps) {
+    if (ddim_json_has(object, "num_train_timesteps") &&
+        (int)count != schedule->num_train_timesteps) {
       g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
                   "%s: \"trained_betas\" has %u values but \"num_train_timesteps\" is %d", path,
                   count, schedule->num_train_timesteps);

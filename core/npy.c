@@ -380,26 +380,12 @@ static gboolean read_data(const char *path, FILE *file, NpyDtype dtype, float *d
   return TRUE;
 }
 
-gboolean ddim_npy_read_with_rank(const char *path, float **data, DdimShape *shape, int *rank,
-                                 GError **error) {
-  g_return_val_if_fail(path != NULL && data != NULL && shape != NULL, FALSE);
-  g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
-
-  FILE *file = g_fopen(path, "rb");
-  if (file == NULL) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot open: %s", path, g_strerror(errno));
-    return FALSE;
-  }
+/* Reads a whole .npy of file_bytes bytes from the start of `file`. */
+static gboolean read_stream(const char *path, FILE *file, guint64 file_bytes, float **data,
+                            DdimShape *shape, int *rank, GError **error) {
   gboolean ok = FALSE;
   g_autofree char *header_text = NULL;
   float *values = NULL;
-  struct stat info;
-  if (fstat(fileno(file), &info) != 0 || !S_ISREG(info.st_mode)) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: not a regular file", path);
-    goto out;
-  }
-  guint64 file_bytes = (guint64)info.st_size;
-
   guint8 prefix[12];
   if (!read_exactly(file, prefix, 8) || memcmp(prefix, NPY_MAGIC, NPY_MAGIC_BYTES) != 0) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
@@ -474,6 +460,45 @@ gboolean ddim_npy_read_with_rank(const char *path, float **data, DdimShape *shap
   ok = TRUE;
 out:
   g_free(values);
+  return ok;
+}
+
+gboolean ddim_npy_read_with_rank(const char *path, float **data, DdimShape *shape, int *rank,
+                                 GError **error) {
+  g_return_val_if_fail(path != NULL && data != NULL && shape != NULL, FALSE);
+  g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused
+   * below as not a regular file); reads of regular files ignore the flag. */
+  int fd = g_open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+  FILE *file = fd >= 0 ? fdopen(fd, "rb") : NULL;
+  if (file == NULL) {
+    if (fd >= 0) close(fd);
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot open: %s", path, g_strerror(errno));
+    return FALSE;
+  }
+  /* Sizes are checked against the file's length: a device or FIFO has none. */
+  struct stat info;
+  gboolean ok = FALSE;
+  if (fstat(fileno(file), &info) != 0 || !S_ISREG(info.st_mode))
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: not a regular file", path);
+  else
+    ok = read_stream(path, file, (guint64)info.st_size, data, shape, rank, error);
+  fclose(file);
+  return ok;
+}
+
+gboolean ddim_npy_parse(const guint8 *bytes, size_t size, const char *name, float **data,
+                        DdimShape *shape, int *rank, GError **error) {
+  g_return_val_if_fail(name != NULL && data != NULL && shape != NULL, FALSE);
+  /* fmemopen refuses an empty buffer; such a file has no magic anyway. */
+  FILE *file = size ? fmemopen((void *)bytes, size, "rb") : NULL;
+  if (file == NULL) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
+                "%s: not a .npy file (it does not start with \\x93NUMPY)", name);
+    return FALSE;
+  }
+  gboolean ok = read_stream(name, file, size, data, shape, rank, error);
   fclose(file);
   return ok;
 }

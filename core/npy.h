@@ -30,6 +30,11 @@ gboolean ddim_npy_read(const char *path, float **data, DdimShape *shape, GError 
 gboolean ddim_npy_read_with_rank(const char *path, float **data, DdimShape *shape, int *rank,
                                  GError **error);
 
+/* As ddim_npy_read_with_rank, from `size` bytes in memory (fuzzing, tests);
+ * `name` starts the messages.  rank may be NULL. */
+gboolean ddim_npy_parse(const guint8 *bytes, size_t size, const char *name, float **data,
+                        DdimShape *shape, int *rank, GError **error);
+
 /* Writes shape as (N, C, H, W) when with_batch_dim, else as (C, H, W), which
  * needs shape.n == 1. */
 gboolean ddim_npy_write(const char *path, const float *data, DdimShape shape,

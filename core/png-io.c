@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PNG_SIGNATURE_BYTES 8
@@ -67,6 +68,7 @@ void ddim_image_free(DdimImage *image) {
 
 typedef struct {
   FILE *file;
+  guint64 file_bytes;
   const char *path;
   png_structp png;
   png_infop info;
@@ -132,6 +134,18 @@ static gboolean read_png_body(PngReader *reader, GError **error) {
   png_uint_32 width = png_get_image_width(png, info);
   png_uint_32 height = png_get_image_height(png, info);
   if (!ddim_image_check_size(width, height, reader->path, error)) return FALSE;
+  /* Deflate cannot compress better than 1032:1 (RFC 1951: a 258-byte match
+   * costs at least 2 bits), so a file too short for its stated pixels is
+   * refused before width × height is allocated. */
+  guint64 pixel_bits =
+      (guint64)width * height * png_get_channels(png, info) * png_get_bit_depth(png, info);
+  if (pixel_bits / 8 / 1032 > reader->file_bytes) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
+                "%s: cannot read PNG: the file is too short (%" G_GUINT64_FORMAT
+                " bytes) for a %ux%u image (truncated?)",
+                reader->path, reader->file_bytes, (guint)width, (guint)height);
+    return FALSE;
+  }
 
   /* Palette → RGB, grey < 8 bits → 8 bits, tRNS → alpha channel. */
   png_set_expand(png);
@@ -178,15 +192,8 @@ static gboolean read_png_guarded(PngReader *reader, GError **error) {
   return read_png_body(reader, error);
 }
 
-DdimImage *ddim_png_read(const char *path, GError **error) {
-  g_return_val_if_fail(path != NULL, NULL);
-  g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-
-  FILE *file = g_fopen(path, "rb");
-  if (file == NULL) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot open: %s", path, g_strerror(errno));
-    return NULL;
-  }
+/* Decodes the PNG that `file` (file_bytes long) holds; closes the file. */
+static DdimImage *read_png_file(const char *path, FILE *file, guint64 file_bytes, GError **error) {
   guint8 signature[PNG_SIGNATURE_BYTES];
   if (fread(signature, 1, sizeof signature, file) != sizeof signature ||
       png_sig_cmp(signature, 0, sizeof signature) != 0) {
@@ -197,6 +204,7 @@ DdimImage *ddim_png_read(const char *path, GError **error) {
 
   PngReader *reader = g_new0(PngReader, 1);
   reader->file = file;
+  reader->file_bytes = file_bytes;
   reader->path = path;
   reader->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, reader->message, on_png_error,
                                        ignore_png_warning);
@@ -213,6 +221,41 @@ DdimImage *ddim_png_read(const char *path, GError **error) {
   DdimImage *image = g_steal_pointer(&reader->image);
   free_reader(reader);
   return image;
+}
+
+DdimImage *ddim_png_read(const char *path, GError **error) {
+  g_return_val_if_fail(path != NULL, NULL);
+  g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused
+   * below as not a regular file); reads of regular files ignore the flag. */
+  int fd = g_open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+  FILE *file = fd >= 0 ? fdopen(fd, "rb") : NULL;
+  if (file == NULL) {
+    if (fd >= 0) close(fd);
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot open: %s", path, g_strerror(errno));
+    return NULL;
+  }
+  /* The decompression bound below needs the file's length. */
+  struct stat info;
+  if (fstat(fileno(file), &info) != 0 || !S_ISREG(info.st_mode)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: not a regular file", path);
+    fclose(file);
+    return NULL;
+  }
+  return read_png_file(path, file, (guint64)info.st_size, error);
+}
+
+DdimImage *ddim_png_read_memory(const guint8 *bytes, size_t size, const char *name,
+                                GError **error) {
+  g_return_val_if_fail(name != NULL, NULL);
+  /* fmemopen refuses an empty buffer; such a file has no signature anyway. */
+  FILE *file = size ? fmemopen((void *)bytes, size, "rb") : NULL;
+  if (file == NULL) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: not a PNG file", name);
+    return NULL;
+  }
+  return read_png_file(name, file, size, error);
 }
 
 /* ---- Writing ------------------------------------------------------------ */

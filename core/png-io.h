@@ -45,6 +45,9 @@ static inline gboolean ddim_image_has_alpha(const DdimImage *image) {
 gboolean ddim_image_check_size(gint64 width, gint64 height, const char *name, GError **error);
 
 DdimImage *ddim_png_read(const char *path, GError **error);
+/* As ddim_png_read, from `size` bytes in memory (fuzzing, tests); `name`
+ * starts the messages. */
+DdimImage *ddim_png_read_memory(const guint8 *bytes, size_t size, const char *name, GError **error);
 gboolean ddim_png_write(const char *path, const DdimImage *image, GError **error);
 
 G_END_DECLS

@@ -18,17 +18,17 @@ typedef struct {
 
 /* All dtype names of the format (safetensors README); bits per element. */
 static const DtypeInfo known_dtypes[] = {
-    {"F32", DDIM_DTYPE_F32, 32},        {"F16", DDIM_DTYPE_F16, 16},
-    {"BF16", DDIM_DTYPE_BF16, 16},      {"F64", DDIM_DTYPE_OTHER, 64},
-    {"BOOL", DDIM_DTYPE_OTHER, 8},      {"U8", DDIM_DTYPE_OTHER, 8},
-    {"I8", DDIM_DTYPE_OTHER, 8},        {"I16", DDIM_DTYPE_OTHER, 16},
-    {"U16", DDIM_DTYPE_OTHER, 16},      {"I32", DDIM_DTYPE_OTHER, 32},
-    {"U32", DDIM_DTYPE_OTHER, 32},      {"I64", DDIM_DTYPE_OTHER, 64},
-    {"U64", DDIM_DTYPE_OTHER, 64},      {"C64", DDIM_DTYPE_OTHER, 64},
-    {"F8_E5M2", DDIM_DTYPE_OTHER, 8},   {"F8_E4M3", DDIM_DTYPE_OTHER, 8},
-    {"F8_E8M0", DDIM_DTYPE_OTHER, 8},   {"F8_E4M3FNUZ", DDIM_DTYPE_OTHER, 8},
+    {"F32", DDIM_DTYPE_F32, 32},          {"F16", DDIM_DTYPE_F16, 16},
+    {"BF16", DDIM_DTYPE_BF16, 16},        {"F64", DDIM_DTYPE_OTHER, 64},
+    {"BOOL", DDIM_DTYPE_OTHER, 8},        {"U8", DDIM_DTYPE_OTHER, 8},
+    {"I8", DDIM_DTYPE_OTHER, 8},          {"I16", DDIM_DTYPE_OTHER, 16},
+    {"U16", DDIM_DTYPE_OTHER, 16},        {"I32", DDIM_DTYPE_OTHER, 32},
+    {"U32", DDIM_DTYPE_OTHER, 32},        {"I64", DDIM_DTYPE_OTHER, 64},
+    {"U64", DDIM_DTYPE_OTHER, 64},        {"C64", DDIM_DTYPE_OTHER, 64},
+    {"F8_E5M2", DDIM_DTYPE_OTHER, 8},     {"F8_E4M3", DDIM_DTYPE_OTHER, 8},
+    {"F8_E8M0", DDIM_DTYPE_OTHER, 8},     {"F8_E4M3FNUZ", DDIM_DTYPE_OTHER, 8},
     {"F8_E5M2FNUZ", DDIM_DTYPE_OTHER, 8}, {"F6_E2M3", DDIM_DTYPE_OTHER, 6},
-    {"F6_E3M2", DDIM_DTYPE_OTHER, 6},   {"F4", DDIM_DTYPE_OTHER, 4},
+    {"F6_E3M2", DDIM_DTYPE_OTHER, 6},     {"F4", DDIM_DTYPE_OTHER, 4},
 };
 
 static const DtypeInfo *lookup_dtype(const char *name) {
@@ -114,8 +114,7 @@ static gboolean parse_tensor_entry(const char *path, const char *name, JsonNode 
     return fail(error, path, "tensor \"%s\": byte count overflows", name);
   uint64_t bits = elements * dtype->bits;
   if (bits % 8 != 0)
-    return fail(error, path, "tensor \"%s\": %s data does not fill whole bytes", name,
-                dtype_name);
+    return fail(error, path, "tensor \"%s\": %s data does not fill whole bytes", name, dtype_name);
 
   JsonNode *offsets_node = json_object_get_member(entry, "data_offsets");
   if (!offsets_node || !JSON_NODE_HOLDS_ARRAY(offsets_node) ||
@@ -150,17 +149,6 @@ static int compare_extents(const void *a, const void *b) {
   if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
   if (x->end != y->end) return x->end < y->end ? -1 : 1;
   return 0;
-}
-
-/* json-glib keeps the last of duplicate member names; count the members as
- * they are parsed so a duplicate tensor name can be refused. */
-static void count_member(JsonParser *parser, JsonObject *object, const char *name,
-                         gpointer user_data) {
-  (void)parser;
-  (void)name;
-  GHashTable *counts = user_data;
-  g_hash_table_insert(counts, object,
-                      GUINT_TO_POINTER(GPOINTER_TO_UINT(g_hash_table_lookup(counts, object)) + 1));
 }
 
 DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const char *path,
@@ -205,10 +193,15 @@ DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const 
     return NULL;
   }
 
+  if (ddim_json_too_deep(header, (size_t)header_length)) {
+    fail(error, path, "the header is nested more than %d levels deep", DDIM_JSON_MAX_DEPTH);
+    return NULL;
+  }
+
   g_autoptr(JsonParser) parser = json_parser_new_immutable();
   g_autoptr(GError) json_error = NULL;
-  g_autoptr(GHashTable) member_counts = g_hash_table_new(g_direct_hash, g_direct_equal);
-  g_signal_connect(parser, "object-member", G_CALLBACK(count_member), member_counts);
+  /* A tensor named twice (json-glib keeps the last) is refused below. */
+  g_autoptr(GHashTable) member_counts = ddim_json_count_members(parser);
   if (!json_parser_load_from_data(parser, header, (gssize)header_length, &json_error)) {
     fail(error, path, "the header is not JSON (%s)", json_error->message);
     return NULL;
@@ -219,8 +212,8 @@ DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const 
     return NULL;
   }
   JsonObject *table = json_node_get_object(root);
-  if (GPOINTER_TO_UINT(g_hash_table_lookup(member_counts, table)) != json_object_get_size(table)) {
-    fail(error, path, "a tensor name appears twice in the header");
+  if (ddim_json_has_duplicate_member(member_counts)) {
+    fail(error, path, "a name appears twice in one object of the header");
     return NULL;
   }
 
@@ -277,8 +270,9 @@ DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const 
       return NULL;
     }
     if (extents[i].end > buffer_size) {
-      fail(error, path, "tensor \"%s\" ends at byte %" G_GUINT64_FORMAT
-           " of a %" G_GUINT64_FORMAT "-byte data buffer (file truncated?)",
+      fail(error, path,
+           "tensor \"%s\" ends at byte %" G_GUINT64_FORMAT " of a %" G_GUINT64_FORMAT
+           "-byte data buffer (file truncated?)",
            tensor->name, extents[i].end, buffer_size);
       return NULL;
     }
@@ -297,6 +291,11 @@ DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const 
 }
 
 DdimSafetensors *ddim_safetensors_open(const char *path, GError **error) {
+  /* Mapping a FIFO would wait for a writer, a device has no length. */
+  if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: not a regular file", path);
+    return NULL;
+  }
   g_autoptr(GError) map_error = NULL;
   GMappedFile *mapping = g_mapped_file_new(path, FALSE, &map_error);
   if (!mapping) {
@@ -305,8 +304,8 @@ DdimSafetensors *ddim_safetensors_open(const char *path, GError **error) {
   }
   const guint8 *bytes = (const guint8 *)g_mapped_file_get_contents(mapping);
   size_t size = g_mapped_file_get_length(mapping);
-  DdimSafetensors *file = ddim_safetensors_parse(bytes ? bytes : (const guint8 *)"", bytes ? size : 0,
-                                                 path, error);
+  DdimSafetensors *file =
+      ddim_safetensors_parse(bytes ? bytes : (const guint8 *)"", bytes ? size : 0, path, error);
   if (!file) {
     g_mapped_file_unref(mapping);
     return NULL;

@@ -528,6 +528,11 @@ static DdimSafetensors *open_shards(const char *path, const guint8 *bytes, size_
 
 static DdimSafetensors *open_single(const char *path, gboolean allow_index, char **description,
                                     GError **error) {
+  /* Mapping a FIFO would wait for a writer, a device has no length. */
+  if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: not a regular file", path);
+    return NULL;
+  }
   g_autoptr(GError) map_error = NULL;
   GMappedFile *mapping = g_mapped_file_new(path, FALSE, &map_error);
   if (!mapping) {
@@ -558,7 +563,10 @@ static DdimSafetensors *open_single(const char *path, gboolean allow_index, char
     break;
   case DDIM_WEIGHTS_UNKNOWN:
   default:
-    if (size >= 8 && memcmp(bytes, "PYTORCH1", 8) == 0)
+    if (size == 0)
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
+                  "%s: the file is empty (neither safetensors nor a PyTorch checkpoint)", path);
+    else if (size >= 8 && memcmp(bytes, "PYTORCH1", 8) == 0)
       g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
                   "%s: a PyTorch 1.0 preview-release archive; re-save it with torch.save", path);
     else if (size >= 262 && memcmp(bytes + 257, "ustar", 5) == 0)

@@ -70,8 +70,10 @@ static gboolean get_block_types(JsonObject *object, const char *key, const char 
   guint length = json_array_get_length(array);
   for (guint i = 0; i < length; i++) {
     const char *name = json_array_get_string_element(array, i);
-    if (strcmp(name, plain) == 0) flags[i] = FALSE;
-    else if (strcmp(name, attention) == 0) flags[i] = TRUE;
+    if (strcmp(name, plain) == 0)
+      flags[i] = FALSE;
+    else if (strcmp(name, attention) == 0)
+      flags[i] = TRUE;
     else {
       g_autofree char *supported = g_strdup_printf("%s, %s", plain, attention);
       return unsupported(error, path, key, name, supported);
@@ -103,12 +105,13 @@ static gboolean get_int_list(JsonObject *object, const char *key, const char *pa
 
 static gboolean get_sample_size(JsonObject *object, const char *path, DdimUnetConfig *config,
                                 GError **error) {
-  JsonNode *node =
-      ddim_json_uses_default(object, "sample_size") ? NULL : json_object_get_member(object, "sample_size");
+  JsonNode *node = ddim_json_uses_default(object, "sample_size")
+                       ? NULL
+                       : json_object_get_member(object, "sample_size");
   if (!node || JSON_NODE_HOLDS_NULL(node)) return TRUE; /* unknown native size */
   if (JSON_NODE_HOLDS_ARRAY(node)) {
     int values[DDIM_MAX_BLOCKS], count = 0;
-    if (!get_int_list(object, "sample_size", path, 1, DDIM_MAX_SIDE, values, &count, error))
+    if (!get_int_list(object, "sample_size", path, 1, DDIM_MAX_SAMPLE_SIZE, values, &count, error))
       return FALSE;
     if (count != 2) {
       g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
@@ -120,7 +123,8 @@ static gboolean get_sample_size(JsonObject *object, const char *path, DdimUnetCo
     return TRUE;
   }
   int side = 0;
-  if (!ddim_json_get_int(object, "sample_size", path, 1, DDIM_MAX_SIDE, &side, error)) return FALSE;
+  if (!ddim_json_get_int(object, "sample_size", path, 1, DDIM_MAX_SAMPLE_SIZE, &side, error))
+    return FALSE;
   config->sample_height = config->sample_width = side;
   return TRUE;
 }
@@ -194,14 +198,16 @@ gboolean ddim_unet_config_parse(const char *text, gssize length, const char *pat
   if (ddim_json_has(object, "class_embed_type") || ddim_json_has(object, "num_class_embeds")) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
                 "%s: class-conditional models (\"class_embed_type\"/\"num_class_embeds\") are not "
-                "supported", path);
+                "supported",
+                path);
     return FALSE;
   }
 
   if (!get_sample_size(object, path, config, error) ||
       !ddim_json_get_int(object, "in_channels", path, 1, 64, &config->in_channels, error) ||
       !ddim_json_get_int(object, "out_channels", path, 1, 64, &config->out_channels, error) ||
-      !ddim_json_get_bool(object, "center_input_sample", path, &config->center_input_sample, error) ||
+      !ddim_json_get_bool(object, "center_input_sample", path, &config->center_input_sample,
+                          error) ||
       !ddim_json_get_bool(object, "flip_sin_to_cos", path, &config->flip_sin_to_cos, error) ||
       !ddim_json_get_double(object, "freq_shift", path, -1e6, 1e6, &config->freq_shift, error) ||
       !ddim_json_get_int(object, "layers_per_block", path, 1, DDIM_MAX_LAYERS_PER_BLOCK,
@@ -241,7 +247,8 @@ gboolean ddim_unet_config_parse(const char *text, gssize length, const char *pat
   config->n_blocks = channel_count;
 
   /* attention_head_dim: absent → 8, null → one head (diffusers passes C). */
-  if (ddim_json_is_null(object, "attention_head_dim")) config->attention_head_dim = 0;
+  if (ddim_json_is_null(object, "attention_head_dim"))
+    config->attention_head_dim = 0;
   else if (!ddim_json_get_int(object, "attention_head_dim", path, 1, DDIM_MAX_CHANNELS,
                               &config->attention_head_dim, error))
     return FALSE;
@@ -266,7 +273,8 @@ gboolean ddim_unet_config_parse(const char *text, gssize length, const char *pat
 
   /* Attention heads must split the channels evenly. */
   for (int i = 0; i < config->n_blocks; i++) {
-    gboolean attention = config->down_attention[i] || config->up_attention[config->n_blocks - 1 - i];
+    gboolean attention =
+        config->down_attention[i] || config->up_attention[config->n_blocks - 1 - i];
     int channels = config->block_out_channels[i];
     if (attention && config->attention_head_dim > 0 &&
         (config->attention_head_dim > channels || channels % config->attention_head_dim != 0)) {

@@ -10,6 +10,10 @@
 #define DDIM_MAX_CHANNELS 8192
 #define DDIM_MAX_LAYERS_PER_BLOCK 16
 #define DDIM_MAX_SIDE 16384
+/* The native resolution a config may state: published UNet2DModel
+ * checkpoints are 32 to 1024 pixels; a larger "sample_size" is a damaged or
+ * hostile config, and would make a default-size run take hours. */
+#define DDIM_MAX_SAMPLE_SIZE 4096
 
 typedef enum {
   DDIM_ACT_SILU,

@@ -89,7 +89,8 @@ const DdimModelInfo *ddim_model_get_info(const DdimModel *model);
 /* Check that a shape can run on this model (channels, divisibility, limits). */
 gboolean ddim_model_check_shape(const DdimModel *model, DdimShape shape, GError **error);
 
-/* Bytes a forward pass of this shape needs: weights plus the activation arena. */
+/* Bytes a forward pass of this shape needs: weights plus the activation arena
+ * (UINT64_MAX for a shape outside ddim_model_check_shape's limits). */
 uint64_t ddim_model_memory_needed(const DdimModel *model, DdimShape shape);
 
 /* Floating-point operations of one network evaluation of this shape (for
@@ -98,6 +99,12 @@ double ddim_model_flops(const DdimModel *model, DdimShape shape);
 
 /* Upper bound on the bytes a run may use (0 = no limit beyond available RAM). */
 void ddim_model_set_memory_limit(DdimModel *model, uint64_t max_bytes);
+
+/* Before a run: refuse (DDIM_ERROR_NO_MEMORY, a message saying how much is
+ * needed) a shape whose weights + activation arena exceed the memory limit,
+ * or whose arena exceeds the available memory (MemAvailable).  The first
+ * network evaluation of a new shape checks this too. */
+gboolean ddim_model_check_memory(const DdimModel *model, DdimShape shape, GError **error);
 
 /* One network evaluation: eps[n] = ε_θ(x[n], timesteps[n]).  The activation
  * memory is planned once per shape and reused; no allocation per call. */

@@ -33,7 +33,9 @@ gboolean plugin_run_begin(PluginRun *run, GimpImage *image, GimpDrawable **drawa
   }
   run->model_path = plugin_model_path(run->config, error);
   if (run->model_path) run->model = ddim_model_load(run->model_path, error);
-  return run->model != NULL;
+  /* A model that is missing or malformed is a bad "model" argument. */
+  if (run->model == NULL) return plugin_run_calling_error(run);
+  return TRUE;
 }
 
 void plugin_run_end(PluginRun *run) {

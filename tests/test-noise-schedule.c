@@ -45,7 +45,8 @@ static void assert_linear_reference_alphas(const DdimNoiseSchedule *s) {
     int t;
     double value;
   } table[] = {
-      {0, 0.99989998}, {19, 0.99423087}, {499, 0.07858725}, {980, 5.9037528e-05}, {999, 4.0358307e-05},
+      {0, 0.99989998},      {19, 0.99423087},     {499, 0.07858725},
+      {980, 5.9037528e-05}, {999, 4.0358307e-05},
   };
   for (size_t i = 0; i < G_N_ELEMENTS(table); i++) {
     double got = ddim_noise_schedule_alpha_bar(s, table[i].t);
@@ -106,16 +107,18 @@ static void test_clip_default_in_config(void) {
   g_assert_true(ddim_noise_schedule_parse("{}", -1, PATH, &s, &error));
   g_assert_true(s.clip_sample);
   ddim_noise_schedule_clear(&s);
-  g_assert_true(ddim_noise_schedule_parse("{\"clip_sample\": false, \"clip_sample_range\": 2.5, "
-                                          "\"steps_offset\": 1, \"prediction_type\": \"v_prediction\"}",
-                                          -1, PATH, &s, &error));
+  g_assert_true(
+      ddim_noise_schedule_parse("{\"clip_sample\": false, \"clip_sample_range\": 2.5, "
+                                "\"steps_offset\": 1, \"prediction_type\": \"v_prediction\"}",
+                                -1, PATH, &s, &error));
   g_assert_no_error(error);
   g_assert_false(s.clip_sample);
   g_assert_cmpfloat(s.clip_sample_range, ==, 2.5);
   g_assert_cmpint(s.steps_offset, ==, 1);
   g_assert_cmpint(s.prediction_type, ==, DDIM_PREDICTION_V);
   ddim_noise_schedule_clear(&s);
-  g_assert_true(ddim_noise_schedule_parse("{\"prediction_type\": \"sample\"}", -1, PATH, &s, &error));
+  g_assert_true(
+      ddim_noise_schedule_parse("{\"prediction_type\": \"sample\"}", -1, PATH, &s, &error));
   g_assert_cmpint(s.prediction_type, ==, DDIM_PREDICTION_SAMPLE);
   ddim_noise_schedule_clear(&s);
 }
@@ -154,9 +157,10 @@ static void test_linear_closed_form(void) {
 static void test_scaled_linear(void) {
   DdimNoiseSchedule s;
   g_autoptr(GError) error = NULL;
-  g_assert_true(ddim_noise_schedule_parse("{\"beta_schedule\": \"scaled_linear\", \"beta_start\": "
-                                          "0.00085, \"beta_end\": 0.012, \"num_train_timesteps\": 1000}",
-                                          -1, PATH, &s, &error));
+  g_assert_true(
+      ddim_noise_schedule_parse("{\"beta_schedule\": \"scaled_linear\", \"beta_start\": "
+                                "0.00085, \"beta_end\": 0.012, \"num_train_timesteps\": 1000}",
+                                -1, PATH, &s, &error));
   g_assert_no_error(error);
   g_assert_cmpstr(s.beta_schedule, ==, "scaled_linear");
   double betas[1000];
@@ -187,13 +191,15 @@ static void test_squaredcos(void) {
                                           -1, PATH, &s, &error));
   g_assert_no_error(error);
   double betas[1000];
-  for (int t = 0; t < 1000; t++) betas[t] = fmin(1.0 - cosine_f((t + 1) / 1000.0) / cosine_f(t / 1000.0), 0.999);
+  for (int t = 0; t < 1000; t++)
+    betas[t] = fmin(1.0 - cosine_f((t + 1) / 1000.0) / cosine_f(t / 1000.0), 0.999);
   g_assert_cmpfloat(betas[999], ==, 0.999); /* the cap is reached */
   compare_with_closed_form(&s, betas, 1000, 1e-7, 3e-7);
   /* Without the cap, ᾱ_t is f((t+1)/T)/f(0) (the product telescopes); check
    * it where β is far from the cap. */
   for (int t = 0; t < 900; t += 99)
-    g_assert_cmpfloat(relative(s.alphas_cumprod[t], cosine_f((t + 1) / 1000.0) / cosine_f(0.0)), <=, 2e-6);
+    g_assert_cmpfloat(relative(s.alphas_cumprod[t], cosine_f((t + 1) / 1000.0) / cosine_f(0.0)), <=,
+                      2e-6);
   ddim_noise_schedule_clear(&s);
 
   /* Another T: 50 steps. */
@@ -201,7 +207,8 @@ static void test_squaredcos(void) {
                                           "\"num_train_timesteps\": 50}",
                                           -1, PATH, &s, &error));
   double small[50];
-  for (int t = 0; t < 50; t++) small[t] = fmin(1.0 - cosine_f((t + 1) / 50.0) / cosine_f(t / 50.0), 0.999);
+  for (int t = 0; t < 50; t++)
+    small[t] = fmin(1.0 - cosine_f((t + 1) / 50.0) / cosine_f(t / 50.0), 0.999);
   compare_with_closed_form(&s, small, 50, 1e-7, 3e-7);
   ddim_noise_schedule_clear(&s);
 }
@@ -209,15 +216,17 @@ static void test_squaredcos(void) {
 static void test_trained_betas(void) {
   DdimNoiseSchedule s;
   g_autoptr(GError) error = NULL;
-  g_assert_true(ddim_noise_schedule_parse("{\"trained_betas\": [0.1, 0.2, 0.5, 1e-3], "
-                                          "\"beta_schedule\": \"linear\", \"num_train_timesteps\": 4}",
-                                          -1, PATH, &s, &error));
+  g_assert_true(
+      ddim_noise_schedule_parse("{\"trained_betas\": [0.1, 0.2, 0.5, 1e-3], "
+                                "\"beta_schedule\": \"linear\", \"num_train_timesteps\": 4}",
+                                -1, PATH, &s, &error));
   g_assert_no_error(error);
   g_assert_cmpint(s.num_train_timesteps, ==, 4);
   g_assert_cmpstr(s.beta_schedule, ==, "trained");
   g_assert_true(s.betas[0] == 0.1f && s.betas[2] == 0.5f);
   const double expected[4] = {0.9, 0.72, 0.36, 0.36 * 0.999};
-  for (int t = 0; t < 4; t++) g_assert_cmpfloat(relative(s.alphas_cumprod[t], expected[t]), <=, 2e-7);
+  for (int t = 0; t < 4; t++)
+    g_assert_cmpfloat(relative(s.alphas_cumprod[t], expected[t]), <=, 2e-7);
   ddim_noise_schedule_clear(&s);
 
   /* Malformed lists. */
@@ -225,15 +234,18 @@ static void test_trained_betas(void) {
   g_assert_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT);
   g_assert_nonnull(strstr(error->message, "trained_betas"));
   g_clear_error(&error);
-  g_assert_false(ddim_noise_schedule_parse("{\"trained_betas\": [0.1, \"x\"]}", -1, PATH, &s, &error));
+  g_assert_false(
+      ddim_noise_schedule_parse("{\"trained_betas\": [0.1, \"x\"]}", -1, PATH, &s, &error));
   g_assert_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT);
   g_clear_error(&error);
   /* A β of 1 (or more) would make ᾱ zero: refused. */
-  g_assert_false(ddim_noise_schedule_parse("{\"trained_betas\": [0.1, 1.0]}", -1, PATH, &s, &error));
+  g_assert_false(
+      ddim_noise_schedule_parse("{\"trained_betas\": [0.1, 1.0]}", -1, PATH, &s, &error));
   g_assert_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT);
   g_clear_error(&error);
   ddim_noise_schedule_clear(&s); /* a failed parse may hold the tables */
-  g_assert_false(ddim_noise_schedule_parse("{\"trained_betas\": [0.1, 0.0]}", -1, PATH, &s, &error));
+  g_assert_false(
+      ddim_noise_schedule_parse("{\"trained_betas\": [0.1, 0.0]}", -1, PATH, &s, &error));
   g_assert_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT);
   ddim_noise_schedule_clear(&s);
 }
@@ -260,7 +272,8 @@ static void expect_refusal(const char *text, int code, const char *field) {
   if (error->domain != DDIM_ERROR || error->code != code)
     g_error("%s: code %d, expected %d (%s)", text, error->code, code, error->message);
   g_assert_nonnull(strstr(error->message, PATH));
-  if (field && !strstr(error->message, field)) g_error("%s: \"%s\" lacks %s", text, error->message, field);
+  if (field && !strstr(error->message, field))
+    g_error("%s: \"%s\" lacks %s", text, error->message, field);
   ddim_noise_schedule_clear(&s);
 }
 
@@ -282,12 +295,29 @@ static void test_refusals(void) {
   expect_refusal("{\"beta_end\": 1.0}", DDIM_ERROR_FORMAT, "beta");
   expect_refusal("not json", DDIM_ERROR_FORMAT, NULL);
   expect_refusal("[]", DDIM_ERROR_FORMAT, NULL);
+  /* Swapped ends of a linear schedule; ignored by the cosine schedule. */
+  expect_refusal("{\"beta_start\": 0.02, \"beta_end\": 0.0001}", DDIM_ERROR_FORMAT, "beta_end");
+  expect_refusal("{\"beta_schedule\": \"scaled_linear\", \"beta_start\": 0.02, \"beta_end\": 0.01}",
+                 DDIM_ERROR_FORMAT, "beta_start");
+  /* ᾱ_t rounds to 0 in float32 long before T = 100000 (x̂_0 would divide by 0). */
+  expect_refusal("{\"num_train_timesteps\": 100000, \"beta_end\": 0.5}", DDIM_ERROR_UNSUPPORTED,
+                 "alpha_bar reaches 0");
+  expect_refusal("{\"num_train_timesteps\": 3, \"trained_betas\": [0.1, 0.2]}", DDIM_ERROR_FORMAT,
+                 "trained_betas");
+  expect_refusal("{\"clip_sample\": true, \"clip_sample\": false}", DDIM_ERROR_FORMAT, "twice");
   /* Thresholding false and zero-SNR false are fine. */
   DdimNoiseSchedule s;
   g_autoptr(GError) error = NULL;
-  g_assert_true(ddim_noise_schedule_parse("{\"thresholding\": false, \"rescale_betas_zero_snr\": false, "
-                                          "\"timestep_spacing\": \"trailing\"}",
-                                          -1, PATH, &s, &error));
+  g_assert_true(
+      ddim_noise_schedule_parse("{\"beta_schedule\": \"squaredcos_cap_v2\", \"beta_start\": 0.5, "
+                                "\"beta_end\": 0.1}",
+                                -1, PATH, &s, &error));
+  g_assert_no_error(error);
+  ddim_noise_schedule_clear(&s);
+  g_assert_true(
+      ddim_noise_schedule_parse("{\"thresholding\": false, \"rescale_betas_zero_snr\": false, "
+                                "\"timestep_spacing\": \"trailing\"}",
+                                -1, PATH, &s, &error));
   g_assert_no_error(error);
   ddim_noise_schedule_clear(&s);
 }

@@ -4,6 +4,7 @@
  * google/ddpm-cifar10-32 config, as listed in
  * shared/reference/diffusers-unet-ddim-safetensors.md §1.1, §1.9 and §2.1. */
 #include "ddim.h"
+#include "json-util.h"
 #include "unet-config.h"
 
 #include <string.h>
@@ -67,7 +68,8 @@ static const char *const cifar10_config =
     "  \"attention_head_dim\": null,\n"
     "  \"block_out_channels\": [128, 256, 256, 256],\n"
     "  \"center_input_sample\": false,\n"
-    "  \"down_block_types\": [\"DownBlock2D\", \"AttnDownBlock2D\", \"DownBlock2D\", \"DownBlock2D\"],\n"
+    "  \"down_block_types\": [\"DownBlock2D\", \"AttnDownBlock2D\", \"DownBlock2D\", "
+    "\"DownBlock2D\"],\n"
     "  \"downsample_padding\": 0,\n"
     "  \"flip_sin_to_cos\": false,\n"
     "  \"freq_shift\": 1,\n"
@@ -133,9 +135,10 @@ static void test_head_dim_checked_per_attention_block(void) {
 static void test_missing_head_dim_is_eight(void) {
   DdimUnetConfig c;
   g_autoptr(GError) error = NULL;
-  g_assert_true(parse("{\"block_out_channels\": [32, 64], \"down_block_types\": [\"DownBlock2D\", "
-                      "\"AttnDownBlock2D\"], \"up_block_types\": [\"AttnUpBlock2D\", \"UpBlock2D\"]}",
-                      &c, &error));
+  g_assert_true(
+      parse("{\"block_out_channels\": [32, 64], \"down_block_types\": [\"DownBlock2D\", "
+            "\"AttnDownBlock2D\"], \"up_block_types\": [\"AttnUpBlock2D\", \"UpBlock2D\"]}",
+            &c, &error));
   g_assert_no_error(error);
   g_assert_cmpint(c.attention_head_dim, ==, 8);
   g_assert_cmpint(ddim_unet_config_heads(&c, 64), ==, 8);
@@ -147,11 +150,12 @@ static void test_use_default_values(void) {
   DdimUnetConfig c;
   g_autoptr(GError) error = NULL;
   /* Listed keys are dropped: their (non-default) values do not apply. */
-  g_assert_true(parse("{\"_use_default_values\": [\"attention_head_dim\", \"norm_eps\", "
-                      "\"flip_sin_to_cos\", \"block_out_channels\"],"
-                      " \"attention_head_dim\": null, \"norm_eps\": 1e-6, \"flip_sin_to_cos\": false,"
-                      " \"block_out_channels\": [1, 2, 3, 4], \"freq_shift\": 1}",
-                      &c, &error));
+  g_assert_true(
+      parse("{\"_use_default_values\": [\"attention_head_dim\", \"norm_eps\", "
+            "\"flip_sin_to_cos\", \"block_out_channels\"],"
+            " \"attention_head_dim\": null, \"norm_eps\": 1e-6, \"flip_sin_to_cos\": false,"
+            " \"block_out_channels\": [1, 2, 3, 4], \"freq_shift\": 1}",
+            &c, &error));
   g_assert_no_error(error);
   g_assert_cmpint(c.attention_head_dim, ==, 8);
   g_assert_cmpfloat(c.norm_eps, ==, 1e-5);
@@ -165,13 +169,14 @@ static void test_use_default_values(void) {
 static void test_scale_shift_attention_groups(void) {
   DdimUnetConfig c;
   g_autoptr(GError) error = NULL;
-  g_assert_true(parse("{\"resnet_time_scale_shift\": \"scale_shift\", \"norm_num_groups\": 16}", &c,
-                      &error));
+  g_assert_true(
+      parse("{\"resnet_time_scale_shift\": \"scale_shift\", \"norm_num_groups\": 16}", &c, &error));
   g_assert_no_error(error);
   g_assert_true(c.scale_shift);
   g_assert_cmpint(c.attn_norm_num_groups, ==, 0); /* no group norm in the mid attention */
-  g_assert_true(parse("{\"resnet_time_scale_shift\": \"scale_shift\", \"attn_norm_num_groups\": null}",
-                      &c, &error));
+  g_assert_true(
+      parse("{\"resnet_time_scale_shift\": \"scale_shift\", \"attn_norm_num_groups\": null}", &c,
+            &error));
   g_assert_cmpint(c.attn_norm_num_groups, ==, 0);
   /* Given explicitly, it is used. */
   g_assert_true(parse("{\"resnet_time_scale_shift\": \"scale_shift\", \"attn_norm_num_groups\": 8}",
@@ -179,8 +184,8 @@ static void test_scale_shift_attention_groups(void) {
   g_assert_no_error(error);
   g_assert_cmpint(c.attn_norm_num_groups, ==, 8);
   /* "default" with a custom group count follows norm_num_groups. */
-  g_assert_true(parse("{\"resnet_time_scale_shift\": \"default\", \"norm_num_groups\": 16}", &c,
-                      &error));
+  g_assert_true(
+      parse("{\"resnet_time_scale_shift\": \"default\", \"norm_num_groups\": 16}", &c, &error));
   g_assert_no_error(error);
   g_assert_false(c.scale_shift);
   g_assert_cmpint(c.attn_norm_num_groups, ==, 16);
@@ -207,11 +212,12 @@ static void test_sample_size_forms(void) {
 static void test_other_fields(void) {
   DdimUnetConfig c;
   g_autoptr(GError) error = NULL;
-  g_assert_true(parse("{\"act_fn\": \"mish\", \"time_embedding_dim\": 100, \"center_input_sample\": "
-                      "true, \"mid_block_type\": null, \"add_attention\": false, "
-                      "\"mid_block_scale_factor\": 1.4142, \"class_embed_type\": null, "
-                      "\"num_class_embeds\": null, \"in_channels\": 1, \"out_channels\": 2}",
-                      &c, &error));
+  g_assert_true(
+      parse("{\"act_fn\": \"mish\", \"time_embedding_dim\": 100, \"center_input_sample\": "
+            "true, \"mid_block_type\": null, \"add_attention\": false, "
+            "\"mid_block_scale_factor\": 1.4142, \"class_embed_type\": null, "
+            "\"num_class_embeds\": null, \"in_channels\": 1, \"out_channels\": 2}",
+            &c, &error));
   g_assert_no_error(error);
   g_assert_cmpint(c.act_fn, ==, DDIM_ACT_MISH);
   g_assert_cmpint(c.time_embedding_dim, ==, 100);
@@ -245,14 +251,17 @@ static void test_refusals(void) {
                  "time_embedding_type");
   expect_refusal("{\"time_embedding_type\": \"learned\"}", DDIM_ERROR_UNSUPPORTED,
                  "time_embedding_type");
-  expect_refusal("{\"class_embed_type\": \"timestep\"}", DDIM_ERROR_UNSUPPORTED, "class_embed_type");
+  expect_refusal("{\"class_embed_type\": \"timestep\"}", DDIM_ERROR_UNSUPPORTED,
+                 "class_embed_type");
   expect_refusal("{\"num_class_embeds\": 10}", DDIM_ERROR_UNSUPPORTED, "num_class_embeds");
-  expect_refusal("{\"down_block_types\": [\"DownBlock2D\", \"SkipDownBlock2D\", \"AttnDownBlock2D\", "
-                 "\"AttnDownBlock2D\"]}",
-                 DDIM_ERROR_UNSUPPORTED, "down_block_types");
-  expect_refusal("{\"up_block_types\": [\"AttnUpBlock2D\", \"AttnUpBlock2D\", \"CrossAttnUpBlock2D\", "
-                 "\"UpBlock2D\"]}",
-                 DDIM_ERROR_UNSUPPORTED, "up_block_types");
+  expect_refusal(
+      "{\"down_block_types\": [\"DownBlock2D\", \"SkipDownBlock2D\", \"AttnDownBlock2D\", "
+      "\"AttnDownBlock2D\"]}",
+      DDIM_ERROR_UNSUPPORTED, "down_block_types");
+  expect_refusal(
+      "{\"up_block_types\": [\"AttnUpBlock2D\", \"AttnUpBlock2D\", \"CrossAttnUpBlock2D\", "
+      "\"UpBlock2D\"]}",
+      DDIM_ERROR_UNSUPPORTED, "up_block_types");
   expect_refusal("{\"mid_block_type\": \"UNetMidBlock2DCrossAttn\"}", DDIM_ERROR_UNSUPPORTED,
                  "mid_block_type");
   expect_refusal("{\"downsample_type\": \"resnet\"}", DDIM_ERROR_UNSUPPORTED, "downsample_type");
@@ -272,8 +281,11 @@ static void test_refusals(void) {
   expect_refusal("{\"norm_eps\": 0}", DDIM_ERROR_UNSUPPORTED, "norm_eps");
   expect_refusal("{\"downsample_padding\": 2}", DDIM_ERROR_UNSUPPORTED, "downsample_padding");
   expect_refusal("{\"sample_size\": 100000}", DDIM_ERROR_UNSUPPORTED, "sample_size");
+  expect_refusal("{\"sample_size\": 8192}", DDIM_ERROR_UNSUPPORTED, "sample_size");
+  expect_refusal("{\"sample_size\": [64, 4097]}", DDIM_ERROR_UNSUPPORTED, "sample_size");
   /* Lists of different lengths are a malformed config. */
-  expect_refusal("{\"block_out_channels\": [32, 64, 128]}", DDIM_ERROR_FORMAT, "block_out_channels");
+  expect_refusal("{\"block_out_channels\": [32, 64, 128]}", DDIM_ERROR_FORMAT,
+                 "block_out_channels");
   expect_refusal("{\"block_out_channels\": [32, 64], \"down_block_types\": [\"DownBlock2D\", "
                  "\"DownBlock2D\"], \"up_block_types\": [\"UpBlock2D\"]}",
                  DDIM_ERROR_FORMAT, "up_block_types");
@@ -294,7 +306,8 @@ static void test_refusals(void) {
                  "\"DownBlock2D\"], \"up_block_types\": [\"AttnUpBlock2D\", \"UpBlock2D\"], "
                  "\"add_attention\": false}",
                  DDIM_ERROR_UNSUPPORTED, "attention_head_dim");
-  expect_refusal("{\"_class_name\": \"UNet2DConditionModel\"}", DDIM_ERROR_UNSUPPORTED, "_class_name");
+  expect_refusal("{\"_class_name\": \"UNet2DConditionModel\"}", DDIM_ERROR_UNSUPPORTED,
+                 "_class_name");
   /* Not JSON, not an object, not text. */
   expect_refusal("{\"in_channels\": 3,", DDIM_ERROR_FORMAT, NULL);
   expect_refusal("this is not json", DDIM_ERROR_FORMAT, NULL);
@@ -311,6 +324,30 @@ static void test_refusals(void) {
   expect_refusal("{\"down_block_types\": \"DownBlock2D\"}", DDIM_ERROR_FORMAT, "down_block_types");
   expect_refusal("{\"attention_head_dim\": \"8\"}", DDIM_ERROR_FORMAT, "attention_head_dim");
   expect_refusal("{\"act_fn\": 3}", DDIM_ERROR_FORMAT, "act_fn");
+  /* Two values for one key: json-glib (and Python) keep the last one. */
+  expect_refusal("{\"in_channels\": 1, \"in_channels\": 3}", DDIM_ERROR_FORMAT, "twice");
+  expect_refusal("{\"a\": {\"b\": 1, \"b\": 2}}", DDIM_ERROR_FORMAT, "twice");
+}
+
+/* json-glib parses recursively: a deeply nested value used to overflow the
+ * stack (found by hand, now in tests/malformed/config-deep). */
+static void test_nesting_limit(void) {
+  GString *deep = g_string_new("{\"a\": ");
+  for (int i = 0; i < 100000; i++) g_string_append_c(deep, '[');
+  for (int i = 0; i < 100000; i++) g_string_append_c(deep, ']');
+  g_string_append_c(deep, '}');
+  expect_refusal(deep->str, DDIM_ERROR_FORMAT, "nested");
+  g_string_free(deep, TRUE);
+  /* Up to the limit it parses (the unknown key is ignored). */
+  GString *ok = g_string_new("{\"a\": ");
+  for (int i = 1; i < DDIM_JSON_MAX_DEPTH; i++) g_string_append_c(ok, '[');
+  for (int i = 1; i < DDIM_JSON_MAX_DEPTH; i++) g_string_append_c(ok, ']');
+  g_string_append_c(ok, '}');
+  DdimUnetConfig c;
+  g_autoptr(GError) error = NULL;
+  g_assert_true(parse(ok->str, &c, &error));
+  g_assert_no_error(error);
+  g_string_free(ok, TRUE);
 }
 
 /* A NUL inside the given length is not a text file. */
@@ -343,6 +380,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/unet-config/sample-size-forms", test_sample_size_forms);
   g_test_add_func("/unet-config/other-fields", test_other_fields);
   g_test_add_func("/unet-config/refusals", test_refusals);
+  g_test_add_func("/unet-config/nesting-limit", test_nesting_limit);
   g_test_add_func("/unet-config/binary-text", test_binary_text);
   g_test_add_func("/unet-config/load-missing-file", test_load_missing_file);
   return g_test_run();

@@ -37,14 +37,30 @@ CORE=$(sed -n "s/^ *'\([a-z0-9_-]*\.c\)',*$/\1/p" "$ROOT/core/meson.build" | sed
 PACKAGES="glib-2.0 json-glib-1.0 libpng"
 if pkg-config --exists openblas; then PACKAGES="$PACKAGES openblas"; else PACKAGES="$PACKAGES cblas"; fi
 
-mkdir -p "$OUT/$TARGET-corpus" "$OUT/$TARGET-artifacts"
+mkdir -p "$OUT/$TARGET-corpus" "$OUT/$TARGET-artifacts" "$OUT/core"
+FLAGS="-std=c11 -g -O1 -D_GNU_SOURCE -fno-sanitize-recover=undefined"
+# shellcheck disable=SC2086
+INCLUDES="-I$ROOT/include -I$ROOT/core $(pkg-config --cflags $PACKAGES)"
+# The core is compiled once (-fsanitize=fuzzer-no-link: instrumented for
+# coverage, no main) and shared by every target; a source or header newer
+# than its object is compiled again.  Targets may be built in parallel, so
+# each object is written under a temporary name and renamed.
+OBJECTS=""
+for source in $CORE; do
+    object=$OUT/core/$(basename "$source" .c).o
+    if [ ! -f "$object" ] || [ -n "$(find "$source" "$ROOT/core" "$ROOT/include" -newer "$object" \
+            \( -name '*.c' -o -name '*.h' \) 2>/dev/null | head -1)" ]; then
+        # shellcheck disable=SC2086
+        "$CC" $FLAGS -fsanitize=fuzzer-no-link,address,undefined $INCLUDES -c "$source" \
+            -o "$object.$$"
+        mv "$object.$$" "$object"
+    fi
+    OBJECTS="$OBJECTS $object"
+done
 # shellcheck disable=SC2046,SC2086
-"$CC" -std=c11 -g -O1 -D_GNU_SOURCE \
-    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -I"$ROOT/include" -I"$ROOT/core" $(pkg-config --cflags $PACKAGES) \
-    "$SOURCE" $CORE \
-    $(pkg-config --libs $PACKAGES) -lm -lpthread \
-    -o "$OUT/$TARGET"
+"$CC" $FLAGS -fsanitize=fuzzer,address,undefined $INCLUDES "$SOURCE" $OBJECTS \
+    $(pkg-config --libs $PACKAGES) -lm -lpthread -o "$OUT/$TARGET.$$"
+mv "$OUT/$TARGET.$$" "$OUT/$TARGET"
 
 ARGS="-max_total_time=$SECONDS_TO_RUN -artifact_prefix=$OUT/$TARGET-artifacts/ -print_final_stats=1"
 [ -d "$SEEDS" ] || SEEDS=

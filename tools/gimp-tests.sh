@@ -14,6 +14,7 @@
 #   DDIM_GIMP_ROOT         the root (default /var/cache/ddim/trixie-root)
 #   DDIM_GIMP_OUT          where logs and screenshots go (default build-gimp-tests/)
 #   DDIM_GIMP_DIALOGS=0    skip the dialog test
+#   DDIM_GIMP_STAGES="kill malformed"  run only these stages of run-in-root.sh
 #
 # Runs as root (re-runs itself with sudo).  Exit status 0 when every test passed.
 set -euo pipefail
@@ -29,7 +30,7 @@ for arg in "$@"; do
 done
 
 if [ "$(id -u)" -ne 0 ]; then
-  exec sudo --preserve-env=DDIM_GIMP_ROOT,DDIM_MIRROR,DDIM_GIMP_OUT,DDIM_GIMP_DIALOGS "$0" "$@"
+  exec sudo --preserve-env=DDIM_GIMP_ROOT,DDIM_MIRROR,DDIM_GIMP_OUT,DDIM_GIMP_DIALOGS,DDIM_GIMP_STAGES "$0" "$@"
 fi
 
 # One run at a time: runs share the root and its work folder.
@@ -63,7 +64,7 @@ mount_in_root tmpfs tmpfs /dev/shm
 
 status=0
 chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-  DDIM_GIMP_DIALOGS="${DDIM_GIMP_DIALOGS:-1}" \
+  DDIM_GIMP_DIALOGS="${DDIM_GIMP_DIALOGS:-1}" DDIM_GIMP_STAGES="${DDIM_GIMP_STAGES:-}" \
   /bin/bash "$WORK/src/tests/gimp/run-in-root.sh" "$WORK" || status=$?
 
 rm -rf "$OUT"

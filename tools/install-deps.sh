@@ -3,8 +3,11 @@
 # command from Debian's archive (Debian 12 or later).  Idempotent.
 set -euo pipefail
 
+# clang + libclang-rt-dev (libclang-rt-14-dev on Debian 12: the runtime of
+# the default clang): the libFuzzer targets (tools/fuzz.sh);
+# valgrind: the memcheck test (tests/test-valgrind.sh).
 packages=(gcc meson ninja-build pkg-config libglib2.0-dev libjson-glib-dev libopenblas-dev libopenblas-openmp-dev
-          libpng-dev)
+          libpng-dev clang libclang-rt-dev valgrind)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||

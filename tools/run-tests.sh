@@ -7,6 +7,8 @@
 #   SANITIZE=0      skip the sanitizer pass
 #   DDIM_SKIP_GIMP=1  skip the GIMP 3 plug-in tests (tools/gimp-tests.sh: a
 #                   Debian 13 root with GIMP 3, built once, then reused)
+#   FUZZ_SECONDS=N  run every libFuzzer target (fuzz/*.c) for N seconds, two
+#                   at a time (default 60 when CI=true, else 0: skipped)
 #   extra arguments go to `meson test`
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +31,13 @@ if [ "${SANITIZE:-1}" != 0 ]; then
   meson compile -C "$SAN_BUILD"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C "$SAN_BUILD" --print-errorlogs --timeout-multiplier 4 "$@"
+fi
+
+# Every libFuzzer target from its seed corpus (tools/fuzz-all.sh), two at a
+# time on the two cores; a crash, leak, timeout or UB report fails the run.
+FUZZ_SECONDS=${FUZZ_SECONDS:-$([ "${CI:-}" = true ] && echo 60 || echo 0)}
+if [ "$FUZZ_SECONDS" -gt 0 ]; then
+  FUZZ_BUILD_DIR=$BUILD-fuzz tools/fuzz-all.sh "$FUZZ_SECONDS" 2
 fi
 
 # The GIMP plug-in in real GIMP 3 (a Debian 13 root; needs root or sudo).

@@ -5,7 +5,10 @@
 #   1. procedures.scm  every procedure from Script-Fu with named arguments
 #   2. reopen.scm      a fresh GIMP opens the saved XCF and decodes its latents
 #   3. exit statuses   failing calls end gimp-console with status 70 and a message
-#   4. dialogs.scm     (Xvfb) every dialog in English, German and French, with a
+#   4. faults.scm      kill.scm: a plug-in killed (SIGKILL) mid-run leaves the image
+#                      as it was; malformed.scm: malformed model folders give
+#                      calling errors naming the file
+#   5. dialogs.scm     (Xvfb) every dialog in English, German and French, with a
 #                      screenshot; OK in one of them, then its last values are checked;
 #                      in English, runs cancelled mid-run (Cancel, closing the window)
 #                      leave the image untouched, with screenshots of running dialogs
@@ -27,7 +30,7 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 unset DISPLAY
 
 # DDIM_GIMP_STAGES picks stages (for development), e.g. "procedures dialogs".
-STAGES=" ${DDIM_GIMP_STAGES:-procedures reopen exit dialogs} "
+STAGES=" ${DDIM_GIMP_STAGES:-procedures reopen exit kill dialogs} "
 want() { [[ $STAGES == *" $1 "* ]]; }
 
 failures=0
@@ -158,7 +161,49 @@ fi
 log "exit statuses took $((SECONDS - stage_start)) s"
 fi
 
-# ---- 4. dialogs under Xvfb ------------------------------------------------
+# ---- 4. a plug-in killed in the middle of a run --------------------------
+# GIMP's Cancel is SIGKILL.  A killer waits for each of the first two "-run"
+# processes of the ddim plug-in (not its -query/-init at GIMP's start), lets
+# it compute for a second and kills it; kill.scm checks that the image is as
+# it was after each kill.
+if want kill; then
+stage_start=$SECONDS
+log "faults.scm: kill.scm (SIGKILL in the middle of a run), malformed.scm"
+(
+  last=""
+  for kill_number in 1 2; do
+    pid=""
+    for _ in $(seq 1200); do
+      pid=$(pgrep -f "plug-ins/ddim/ddim .*-run" | head -1)
+      [ -n "$pid" ] && [ "$pid" != "$last" ] && break
+      pid=""
+      sleep 0.1
+    done
+    if [ -z "$pid" ]; then echo "# killer: no plug-in run $kill_number to kill"; exit 1; fi
+    sleep 1
+    if kill -KILL "$pid" 2>/dev/null; then
+      echo "# killer: run $kill_number (pid $pid) killed with SIGKILL after 1 s"
+    else
+      echo "# killer: run $kill_number (pid $pid) ended before the kill"; exit 1
+    fi
+    last=$pid
+  done
+) >"$OUT/killer.log" 2>&1 &
+killer=$!
+gimp_batch "$OUT/faults.log" faults.scm
+status=$?
+wait $killer
+killer_status=$?
+cat "$OUT/killer.log"
+grep -E '^(not )?ok ' "$OUT/faults.log"
+[ $status -eq 0 ] || fail_stage "faults.scm: gimp-console exit status $status (see faults.log)"
+[ $killer_status -eq 0 ] || fail_stage "kill.scm: the killer did not kill two runs (see killer.log)"
+grep -q '^# kill: done' "$OUT/faults.log" || fail_stage "kill.scm did not finish"
+grep -q '^# malformed: done' "$OUT/faults.log" || fail_stage "malformed.scm did not finish"
+log "faults took $((SECONDS - stage_start)) s"
+fi
+
+# ---- 5. dialogs under Xvfb ------------------------------------------------
 # One GIMP per language, in parallel, each with its own X display, settings
 # folder and "shooter": for each dialog in the order dialogs.scm opens them,
 # the shooter waits for the plug-in's window, screenshots it and presses
@@ -355,7 +400,7 @@ if want dialogs && [ "${DDIM_GIMP_DIALOGS:-1}" != 0 ]; then
 fi
 
 # ---- summary --------------------------------------------------------------
-cat "$OUT"/procedures.log "$OUT"/reopen.log "$OUT"/dialogs-*.log 2>/dev/null |
+cat "$OUT"/procedures.log "$OUT"/reopen.log "$OUT"/faults.log "$OUT"/dialogs-*.log 2>/dev/null |
   grep -c '^not ok' >"$OUT/script-failures" || true
 script_failures=$(cat "$OUT/script-failures")
 total=$((failures + script_failures))

@@ -1,0 +1,62 @@
+#!/bin/sh
+# test-valgrind.sh DDIM — valgrind memcheck on the ddim command: one small
+# model run (generate, 2 steps, 2 images, on the fixture model with
+# attention), a reconstruction (encode then decode), and a few refused inputs (error
+# paths free what they allocated too).  Every run must have no memcheck error
+# and no definitely or indirectly lost block.  Skipped (status 77) when
+# valgrind is not installed; tools/install-deps.sh installs it.
+set -u
+
+DDIM=${1:?usage: test-valgrind.sh PATH-TO-ddim}
+HERE=$(cd "$(dirname "$0")" && pwd)
+FIXTURES=${DDIM_TEST_FIXTURES:-$HERE/fixtures}
+if ! command -v valgrind >/dev/null 2>&1; then
+    echo "SKIP: valgrind is not installed (tools/install-deps.sh installs it)"
+    exit 77
+fi
+unset DDIM_MODEL
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT INT TERM
+
+failures=0
+count=0
+
+# memcheck NAME EXPECTED-STATUS ARGS...
+memcheck() {
+    name=$1 expected=$2
+    shift 2
+    count=$((count + 1))
+    valgrind --tool=memcheck --error-exitcode=99 --leak-check=full \
+        --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
+        --track-origins=yes --suppressions="$HERE/valgrind.supp" \
+        "$DDIM" "$@" >"$TMP/stdout" 2>"$TMP/valgrind.log"
+    status=$?
+    if [ "$status" -ne "$expected" ]; then
+        echo "not ok $count - $name: exit status $status, expected $expected"
+        grep -E '^==[0-9]+==' "$TMP/valgrind.log" | head -60 | sed 's/^/#   /'
+        grep -v '^==' "$TMP/valgrind.log" | head -5 | sed 's/^/#   /'
+        failures=$((failures + 1))
+    else
+        lost=$(grep -E 'definitely lost:' "$TMP/valgrind.log" | sed 's/^==[0-9]*== *//')
+        echo "ok $count - $name: $(grep -E 'ERROR SUMMARY' "$TMP/valgrind.log" |
+            sed 's/^==[0-9]*== //; s/ (suppressed.*//')${lost:+; $lost}"
+    fi
+}
+
+MODEL=$FIXTURES/google_f32
+memcheck "generate (2 steps, 2 images, eta 0.5)" 0 generate "$MODEL" -o "$TMP/out.png" \
+    --steps 2 --count 2 --eta 0.5 --seed 3 --threads 2
+memcheck "reconstruct (encode + decode)" 0 reconstruct "$MODEL" "$FIXTURES/google_f32/x0.npy" \
+    -o "$TMP/x0.npy" --steps 2 --threads 2
+memcheck "info" 0 info "$MODEL"
+MALFORMED=$HERE/malformed
+memcheck "refused: tensor missing" 1 info "$MALFORMED/weights-tensor-missing"
+memcheck "refused: overlapping offsets" 1 info "$MALFORMED/weights-offsets-overlap"
+memcheck "refused: config not JSON" 1 info "$MALFORMED/config-not-json"
+memcheck "refused: scheduler alpha_bar underflow" 1 info "$MALFORMED/scheduler-alpha-bar-underflow"
+memcheck "refused: latent NaN" 1 generate "$MALFORMED/base" -o "$TMP/out.png" --seed 1 \
+    --xt "$MALFORMED/inputs/latent-nan.npy"
+memcheck "refused: --max-memory" 1 generate "$MALFORMED/base" -o "$TMP/out.png" --seed 1 \
+    --max-memory 1M --size 256x256
+echo "1..$count"
+[ "$failures" -eq 0 ]
