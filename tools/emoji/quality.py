@@ -9,7 +9,7 @@ each sample to its nearest training image.  numpy only.
 
 SAMPLES.npy is what `ddim generate ... -o SAMPLES.npy --count K` writes:
 float32 (N, 4, H, W) in model space [-1, 1], premultiplied RGBA.  Pixels are
-p = (x + 1) / 2 in [0, 1] (README: x = 2p - 1).  The data set is emoji32.npz
+p = (x + 1) / 2, clamped to [0, 1] (README: x = 2p - 1).  The data set is emoji32.npz
 from tools/emoji/prepare_data.sh (uint8 premultiplied RGBA, p = v / 255).
 
 SWD (Karras et al. 2018, "Progressive Growing of GANs", appendix D; the
@@ -95,7 +95,8 @@ def load_samples(path):
         raise SystemExit("%s: expected (N, 4, H, W) premultiplied RGBA, got shape %r" % (path, x.shape))
     if not np.isfinite(x).all():
         raise SystemExit("%s: holds NaN or infinite values" % path)
-    return ((x.astype(np.float32) + 1.0) / 2.0)
+    # clamped to [0, 1] as an image is (the official code's inverse_data_transform)
+    return np.clip((x.astype(np.float32) + 1.0) / 2.0, 0.0, 1.0)
 
 
 # ---------------------------------------------------------------- pyramid
