@@ -245,27 +245,41 @@ def swd(images_a, images_b, seed=SEED):
 
 # ---------------------------------------------------------------- nearest neighbour
 
-def nearest(samples, references, mirror=True, chunk=256):
-    """For each sample, the L2 distance (over all C*H*W values in [0, 1]) to the
-    nearest reference image, or to a mirrored reference when mirror is set.
-    Returns (distances (N,), index into references (N,), mirrored (N,) bool)."""
-    s = np.asarray(samples, np.float32).reshape(len(samples), -1)
-    refs = np.asarray(references, np.float32)
-    if mirror:
-        refs = np.concatenate([refs, refs[..., ::-1]], axis=0)
-    r = refs.reshape(len(refs), -1)
-    r_norm = (r.astype(np.float64) ** 2).sum(axis=1)
-    best = np.empty(len(s), np.int64)
-    for start in range(0, len(s), chunk):
-        block = s[start:start + chunk]
-        # |s - r|^2 = |s|^2 + |r|^2 - 2 s.r; |s|^2 is constant per row
-        d2 = r_norm[None, :] - 2.0 * (block @ r.T).astype(np.float64)
-        best[start:start + chunk] = np.argmin(d2, axis=1)
-    # exact distances of the winners, in float64
-    diff = s.astype(np.float64) - r[best].astype(np.float64)
-    dist = np.sqrt((diff * diff).sum(axis=1))
-    n_ref = len(references)
-    return dist, best % n_ref, best >= n_ref
+class Nearest:
+    """The reference images (and their mirror images) prepared once for
+    nearest-neighbour queries: flattened float32 rows and squared norms."""
+
+    def __init__(self, references, mirror=True):
+        refs = np.asarray(references, np.float32)
+        self.count = len(refs)
+        if mirror:
+            refs = np.concatenate([refs, refs[..., ::-1]], axis=0)
+        self.rows = np.ascontiguousarray(refs.reshape(len(refs), -1))
+        self.norms = np.einsum("ij,ij->i", self.rows, self.rows, dtype=np.float64)
+
+    def query(self, samples, chunk=256):
+        """For each sample, the L2 distance (over all C*H*W values in [0, 1]) to
+        the nearest reference or mirrored reference.  Returns (distances (N,),
+        index into the references (N,), mirrored (N,) bool)."""
+        s = np.asarray(samples, np.float32).reshape(len(samples), -1)
+        if s.shape[1] != self.rows.shape[1]:
+            raise ValueError("nearest: samples have %d values, references %d"
+                             % (s.shape[1], self.rows.shape[1]))
+        best = np.empty(len(s), np.int64)
+        for start in range(0, len(s), chunk):
+            block = s[start:start + chunk]
+            # |s - r|^2 = |s|^2 + |r|^2 - 2 s.r; |s|^2 is constant per row
+            d2 = self.norms[None, :] - 2.0 * (block @ self.rows.T)
+            best[start:start + chunk] = np.argmin(d2, axis=1)
+        # exact distances of the winners, in float64
+        diff = s.astype(np.float64) - self.rows[best].astype(np.float64)
+        dist = np.sqrt((diff * diff).sum(axis=1))
+        return dist, best % self.count, best >= self.count
+
+
+def nearest(samples, references, mirror=True):
+    """Nearest(references, mirror).query(samples), for one-off use."""
+    return Nearest(references, mirror).query(samples)
 
 
 def nearest_summary(sample_dist, heldout_dist):

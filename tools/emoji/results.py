@@ -40,7 +40,6 @@ the given arguments without running anything.
 
 import argparse
 import datetime
-import hashlib
 import json
 import os
 import platform
@@ -234,7 +233,7 @@ def fmt(v, digits=2):
     return ("%%.%df" % digits) % v
 
 
-def table1(cells, args, reference, train, held_dist):
+def table1(cells, args, reference, train_index, held_dist):
     """SWD and nearest-neighbour distance for every cell, both seeds."""
     grid = [(eta, s) for eta in args.etas for s in args.table1_steps]
     if args.long_steps:
@@ -251,7 +250,7 @@ def table1(cells, args, reference, train, held_dist):
             else:
                 samples = unit(x).astype(np.float32)
                 s = quality.swd_between(quality.SetDescriptors(samples, 1), reference)
-                dist, _, _ = quality.nearest(samples, train)
+                dist, _, _ = train_index.query(samples)
                 score = {"swd": s["mean"], "levels": {str(k): v for k, v in s["levels"].items()},
                          "nearest": quality.nearest_summary(dist, held_dist)}
                 os.makedirs(os.path.dirname(score_path), exist_ok=True)
@@ -436,7 +435,8 @@ def main():
     heldout_chunks(work, held_model, args.batch)
 
     print("model %s (identity %s), work folder %s" % (args.model, identity, work), flush=True)
-    held_dist = quality.heldout_baseline(train, held)
+    train_index = quality.Nearest(train)
+    held_dist, _, _ = train_index.query(held)
     doc_dir = os.path.dirname(os.path.abspath(args.doc))
     images_dir = args.images_dir or doc_dir
     os.makedirs(images_dir, exist_ok=True)
@@ -446,7 +446,7 @@ def main():
         if "table1" in parts:
             print("Table 1", flush=True)
             reference = quality.SetDescriptors(held, 2)
-            results = table1(cells, args, reference, train, held_dist)
+            results = table1(cells, args, reference, train_index, held_dist)
             floor = floor_rows(args, train, reference)
             sections["table1"] = (results, floor)
         if "table2" in parts:
@@ -468,7 +468,7 @@ def main():
             # nearest training images of the DDIM S=50 samples: the closest ones first
             nx, _ = cells.samples(0.0, SHEET_STEPS, args.seeds[0], max(args.samples, SHEET_COUNT))
             pool = unit(nx).astype(np.float32)
-            dist, index, mirrored = quality.nearest(pool, train)
+            dist, index, mirrored = train_index.query(pool)
             closest = np.argsort(dist)[:SHEET_COUNT]
             groups = []
             for i in closest:
