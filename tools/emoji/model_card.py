@@ -186,6 +186,14 @@ def main():
             raise SystemExit("%s/config.json is not the config of %s: wrong run for this folder?"
                              % (args.out, args.run))
         export_note = "exported"
+        # train.py --export writes the checkpoint's loss log beside the weights:
+        # the same length means the weights are this checkpoint's EMA weights.
+        exported_log = read_csv(os.path.join(args.out, "loss_log.csv"))
+        if exported_log and len(exported_log) != len(ckpt.get("loss_log", [])):
+            raise SystemExit("%s holds an export from step %d, but %s is at step %d: export "
+                             "again (train.py --out RUN --export %s) or use the matching run"
+                             % (args.out, int(exported_log[-1]["step"]), ckpt_path, ckpt["step"],
+                                args.out))
 
     # the loss curve
     png = os.path.join(args.out, "loss.png")
