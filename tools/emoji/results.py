@@ -2,6 +2,9 @@
 """Reproduce the DDIM paper's Tables 1 and 2 on the emoji model with our own
 `ddim` command, and write docs/results.md with contact sheets.
 
+%(estimate)s
+Resumable: stop it at any time and run the same command again.
+
     /usr/bin/python3 tools/emoji/results.py [--model models/emoji32] [--samples N]
         [--recon-images K] [--parts table1,table2,sheets] [--max-minutes M] [--note TEXT]
 
@@ -33,7 +36,6 @@ Cost: one network evaluation of emoji32 at 32x32 is ~0.35 GFLOP; at
   Table 1: 2 seeds x N x (4 x (10+20+50+100) + 2 x 1000) = 5,440 N
   Table 2: K x 2 x (10+20+50+100+200+500+1000)           = 3,760 K
   sheets:  64 x 2 x 50 (reconstructions; samples come from Table 1)
-%(estimate)s
 The 1000-step cells are 74 %% of Table 1.  --estimate prints the plan for
 the given arguments without running anything.
 """
@@ -77,8 +79,8 @@ def estimate_text(samples, recon, gflops=GFLOPS, gflop=GFLOP_PER_EVAL, etas=ETAS
     t2 = recon * 2 * sum(recon_steps)
     sh = SHEET_COUNT * 2 * SHEET_STEPS
     seconds = (t1 + t2 + sh) * gflop / gflops
-    return ("Defaults (--samples %d, --recon-images %d): %.2f M evaluations, about %.1f hours at\n"
-            "%g GFLOP/s (Table 1: %.1f h, Table 2: %.1f h)."
+    return ("Total time with the defaults (--samples %d, --recon-images %d): %.2f M network\n"
+            "evaluations, about %.1f hours at %g GFLOP/s (Table 1: %.1f h, Table 2: %.1f h)."
             % (samples, recon, (t1 + t2 + sh) / 1e6, seconds / 3600, gflops,
                t1 * gflop / gflops / 3600, t2 * gflop / gflops / 3600))
 
@@ -411,7 +413,7 @@ def main():
         print(estimate_text(args.samples, args.recon_images, args.gflops, etas=args.etas,
                             steps=args.table1_steps, long_steps=args.long_steps,
                             recon_steps=args.recon_steps)
-              .replace("Defaults", "This plan"))
+              .replace("with the defaults", "of this plan"))
         return 0
 
     if not os.path.exists(args.ddim):
