@@ -17,7 +17,7 @@ the mean of the two seeds and half their difference (the spread).  A
 reference row scores N training images against the held-out set (two random
 draws): the floor that a perfect model would reach at this N.
 
-Table 2 (reconstruction): K held-out images (the first K by file name) are
+Table 2 (reconstruction): K held-out images (a fixed shuffle, first K) are
 encoded to x_T with S steps and decoded with S steps (`ddim reconstruct`,
 eta 0, no clipping) for S in {10, 20, 50, 100, 200, 500, 1000};
 per-dimension MSE on [0, 1].  A check compares `reconstruct` with `encode`
@@ -71,6 +71,7 @@ GFLOP_PER_EVAL = 0.35
 GFLOPS = 60.0
 DEFAULT_SAMPLES = 500
 DEFAULT_RECON = 100
+HELDOUT_SHUFFLE_SEED = 1
 
 
 def estimate_text(samples, recon, gflops=GFLOPS, gflop=GFLOP_PER_EVAL, etas=ETAS, steps=STEPS,
@@ -179,14 +180,15 @@ class Cells:
 
     def reconstructions(self, originals, steps):
         """ddim reconstruct of the model-space originals, chunk by chunk."""
-        folder = os.path.join(self.work, "reconstruct", "S%d" % steps)
+        folder = os.path.join(self.work, "reconstruct-shuffle%d" % HELDOUT_SHUFFLE_SEED,
+                              "S%d" % steps)
         os.makedirs(folder, exist_ok=True)
         parts, seconds, printed = [], 0.0, []
         for start, n in self._chunks(len(originals)):
             path = os.path.join(folder, "b%d-%06d.npy" % (self.batch, start))
             meta = path[:-4] + ".json"
             if not (os.path.exists(path) and os.path.exists(meta)):
-                source = os.path.join(self.work, "heldout", "b%d-%06d.npy" % (self.batch, start))
+                source = os.path.join(heldout_dir(self.work), "b%d-%06d.npy" % (self.batch, start))
                 out = path + ".part.npy"
                 args = ["reconstruct", self.runner.model, source, "-o", out, "--steps", str(steps)]
                 stdout, took = self.runner.run(args)
@@ -199,16 +201,20 @@ class Cells:
             m = read_json(meta)
             seconds += m["seconds"]
             # ddim's own mse= over the whole chunk, to cross-check ours
-            source = np.load(os.path.join(self.work, "heldout", "b%d-%06d.npy" % (self.batch, start)))
+            source = np.load(os.path.join(heldout_dir(self.work), "b%d-%06d.npy" % (self.batch, start)))
             ours = float(per_dim_mse(parts[-1], source).mean())
             theirs = float(re.match(r"mse=(\S+)", m["printed"]).group(1))
             printed.append(abs(ours - theirs) / max(theirs, 1e-12))
         return np.concatenate(parts)[:len(originals)], seconds, printed
 
 
+def heldout_dir(work):
+    return os.path.join(work, "heldout-shuffle%d" % HELDOUT_SHUFFLE_SEED)
+
+
 def heldout_chunks(work, heldout_model_space, batch):
     """The held-out originals as .npy chunks for `ddim reconstruct`."""
-    folder = os.path.join(work, "heldout")
+    folder = heldout_dir(work)
     os.makedirs(folder, exist_ok=True)
     for start in range(0, len(heldout_model_space), batch):
         path = os.path.join(folder, "b%d-%06d.npy" % (batch, start))
@@ -334,7 +340,7 @@ def render_table2(rows, count):
 
 def clipping_check(runner, work, batch, steps):
     """reconstruct == encode + decode --no-clip; and what decode with clipping gives."""
-    source = os.path.join(work, "heldout", "b%d-%06d.npy" % (batch, 0))
+    source = os.path.join(heldout_dir(work), "b%d-%06d.npy" % (batch, 0))
     folder = os.path.join(work, "check")
     os.makedirs(folder, exist_ok=True)
     xt = os.path.join(folder, "xt-S%d.npy" % steps)
@@ -431,7 +437,10 @@ def main():
 
     data = np.load(args.data)
     train, held = quality.load_dataset(args.data)
-    order = np.argsort(data["heldout_names"])  # the first K by file name (export_pngs.py)
+    # A fixed shuffle of the held-out images in file-name order, so that the first K
+    # mix the categories (file-name order starts with flags and keycaps).
+    order = np.argsort(data["heldout_names"])
+    order = order[np.random.default_rng(HELDOUT_SHUFFLE_SEED).permutation(len(order))]
     held_sorted = held[order]
     held_model = (held_sorted * 2.0 - 1.0).astype(np.float32)  # x = 2p - 1
     heldout_chunks(work, held_model, args.batch)
@@ -514,7 +523,8 @@ def write_doc(args, info, identity, held_dist, sections, wall, parts, images_dir
       % (os.path.basename(args.data), len(held_dist)))
     w("| samples per cell (N) | %d per seed; seeds %d and %d (sample k uses seed + k) |"
       % (args.samples, args.seeds[0], args.seeds[1]))
-    w("| reconstruction images (K) | %d (the first K held-out images by file name) |" % args.recon_images)
+    w("| reconstruction images (K) | %d: the first K of the held-out images in file-name order "
+      "shuffled with numpy's default_rng(%d) |" % (args.recon_images, HELDOUT_SHUFFLE_SEED))
     w("| machine | %s |" % machine())
     w("| date | %s |" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     w("| wall time of this invocation | %.1f min (cached cells reused; each table's own "
