@@ -28,8 +28,10 @@ image (or mirror image), against the held-out images' distances.
 
 Everything is cached per cell and per chunk of --batch images in --work
 (keyed by the model's identity hash), so the run can be stopped (Ctrl-C,
---max-minutes) and started again with the same arguments: finished chunks
-are reused, and docs/results.md is written from what is there.
+SIGTERM, --max-minutes) and started again with the same arguments: finished
+chunks are reused.  The doc is written at the end of a complete run and holds
+the parts given with --parts: compute the parts separately if you like, then
+run once without --parts (everything cached: minutes) to write the whole doc.
 
 Cost: one network evaluation of emoji32 at 32x32 is ~0.35 GFLOP; at
 ~60 GFLOP/s (2 cores) that is ~5.8 ms per image and step.  Evaluations:
@@ -490,7 +492,7 @@ def main():
             sections["sheets"] = {"recon_steps": recon_steps, "pool": len(pool),
                                   "closest": [float(dist[i]) for i in closest],
                                   "nearest": quality.nearest_summary(dist, held_dist)}
-    except (Budget, KeyboardInterrupt):
+    except (Budget, KeyboardInterrupt):  # SIGTERM ends the process; the cache is atomic
         stopped = True
         print("stopped; run the same command again to continue", flush=True)
     if stopped:
@@ -533,7 +535,8 @@ def write_doc(args, info, identity, held_dist, sections, wall, parts, images_dir
     w("```sh\n%s\n```\n" % command)
     w("It caches every chunk of `--batch` images in `--work` under the model's identity, so it "
       "can be stopped and run again; `--parts table1`, `--parts table2` or `--parts sheets` "
-      "run one part.\n")
+      "compute one part (a final run without `--parts` then writes the whole doc from the "
+      "cache).\n")
 
     if "table1" in sections:
         results, floor = sections["table1"]
