@@ -190,8 +190,9 @@ def main():
         # the same length means the weights are this checkpoint's EMA weights.
         exported_log = read_csv(os.path.join(args.out, "loss_log.csv"))
         if exported_log and len(exported_log) != len(ckpt.get("loss_log", [])):
-            raise SystemExit("%s holds an export whose loss log ends at step %d, but %s is at step %d: export "
-                             "again (train.py --out RUN --export %s) or use the matching run"
+            raise SystemExit("%s holds an export whose loss log ends at step %d, but %s is "
+                             "at step %d: export again (train.py --out RUN --export %s) or use "
+                             "the matching run"
                              % (args.out, int(exported_log[-1]["step"]), ckpt_path, ckpt["step"],
                                 args.out))
 
