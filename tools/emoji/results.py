@@ -574,8 +574,9 @@ def write_doc(args, info, identity, held_dist, sections, wall, parts, images_dir
         w("L2 distance over the 4×32×32 premultiplied RGBA values on [0, 1] from each image "
           "to the nearest of the 7210 training images or their mirror images (training used "
           "random horizontal flips). The held-out images are the baseline for new emoji "
-          "in the same styles; some held-out files have the same artwork as a training file "
-          "under another name, hence their minimum of %.3f.\n" % held_dist.min())
+          "in the same styles; %d of the %d held-out files have the same artwork as a training "
+          "file under another name (distance below 10⁻⁶), hence their minimum of %.3f.\n"
+          % (int((held_dist < 1e-6).sum()), len(held_dist), held_dist.min()))
         q05 = float(np.quantile(held_dist, 0.05))
         w("| images | mean | median | min | below the held-out 5 %% quantile (%.3f) |" % q05)
         w("|---|---|---|---|---|")
