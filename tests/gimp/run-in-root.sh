@@ -258,8 +258,9 @@ dialog_language() { # LANG DISPLAY
         xdotool windowfocus --sync "$id" 2>/dev/null
         xdotool key "$key"
         if [ $key = Return ]; then
-          # The running dialog: the image forming, the step, the time left.
-          sleep 2
+          # The running dialog: the image forming, the step, the time left
+          # (Vary's 25 evaluations take 4 s with the test delay).
+          sleep 3
           shoot "$id" running-$name
         fi
         for _ in $(seq $([ $key = Return ] && echo 300 || echo 50)); do
