@@ -67,9 +67,11 @@ static gboolean deliver(gpointer data) {
 static void queue_delivery(PluginWorker *worker) {
   if (worker->idle_queued) return;
   worker->idle_queued = TRUE;
-  /* g_idle_add always queues on the main context; g_main_context_invoke
-   * could run the callback here, on the worker. */
-  g_idle_add(deliver, worker);
+  /* An idle source always queues on the main context (g_main_context_invoke
+   * could run the callback here, on the worker).  Default priority, not the
+   * idle one: GTK's relayouts and redraws (priority 110–120) must not starve
+   * the frames; one delivery at a time leaves them room between frames. */
+  g_idle_add_full(G_PRIORITY_DEFAULT, deliver, worker, NULL);
 }
 
 /* Worker thread: after every network evaluation. */

@@ -11,6 +11,8 @@
 #include "dialog-common.h"
 
 #include <glib/gi18n.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* The preview fits in this square; small models are enlarged by a whole
  * factor (16×16 → 256×256). */
@@ -35,6 +37,9 @@ struct RunView {
   void (*on_cancel)(gpointer);
   gpointer data;
   gboolean cancelling;
+  /* Test hook (DDIM_PLUGIN_TEST_PRESS, see test_press): what to press, when. */
+  char *test_action;
+  int test_at;
 };
 
 static GimpImageType image_type(const PreviewImage *image) {
@@ -135,6 +140,56 @@ static void freeze_parameters(RunView *view) {
   }
 }
 
+/* For the GIMP dialog test: DDIM_PLUGIN_TEST_PRESS holds words
+ * "PROCEDURE=cancel@N" (click the Cancel button) or "PROCEDURE=close@N"
+ * (close the window: the delete-event a window manager sends), PROCEDURE
+ * being generate, reconstruct, vary, interpolate, encode or decode; the
+ * press comes once evaluation N has been shown.  They emit the signals a
+ * user's click or close emits; the test then checks what those did. */
+static void test_press(RunView *view, int done) {
+  if (view->test_action == NULL || view->cancelling || done < view->test_at) return;
+  if (g_strcmp0(view->test_action, "cancel") == 0) {
+    GtkWidget *cancel =
+        gtk_dialog_get_widget_for_response(GTK_DIALOG(view->dialog), GTK_RESPONSE_CANCEL);
+    if (cancel) gtk_button_clicked(GTK_BUTTON(cancel));
+  } else if (g_strcmp0(view->test_action, "close") == 0) {
+    gtk_window_close(GTK_WINDOW(view->dialog));
+  }
+  g_clear_pointer(&view->test_action, g_free);
+}
+
+static const char *kind_word(PluginKind kind) {
+  switch (kind) {
+  case PLUGIN_GENERATE:
+    return "generate";
+  case PLUGIN_RECONSTRUCT:
+    return "reconstruct";
+  case PLUGIN_VARY:
+    return "vary";
+  case PLUGIN_INTERPOLATE:
+    return "interpolate";
+  case PLUGIN_ENCODE:
+    return "encode";
+  case PLUGIN_DECODE:
+    return "decode";
+  }
+  return "";
+}
+
+static void read_test_press(RunView *view) {
+  const char *press = g_getenv("DDIM_PLUGIN_TEST_PRESS");
+  if (press == NULL) return;
+  g_auto(GStrv) words = g_strsplit(press, " ", -1);
+  g_autofree char *prefix = g_strconcat(kind_word(view->kind), "=", NULL);
+  for (int i = 0; words[i]; i++) {
+    const char *at = strchr(words[i], '@');
+    if (!g_str_has_prefix(words[i], prefix) || at == NULL) continue;
+    const char *action = words[i] + strlen(prefix);
+    view->test_action = g_strndup(action, (gsize)(at - action));
+    view->test_at = MAX(atoi(at + 1), 1);
+  }
+}
+
 RunView *run_view_new(GtkWidget *dialog, PluginKind kind, DdimShape image, int outputs,
                       void (*on_cancel)(gpointer data), gpointer data) {
   RunView *view = g_new0(RunView, 1);
@@ -144,6 +199,7 @@ RunView *run_view_new(GtkWidget *dialog, PluginKind kind, DdimShape image, int o
   view->data = data;
   view->outputs = outputs;
   freeze_parameters(view);
+  read_test_press(view);
 
   view->box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 6);
   gtk_container_set_border_width(GTK_CONTAINER(view->box), 6);
@@ -203,6 +259,7 @@ int run_view_strip_side(const RunView *view) {
 }
 
 void run_view_show_frame(RunView *view, const WorkerFrame *frame) {
+  test_press(view, frame->done);
   if (frame->image) picture_set(&view->main, frame->image);
   g_autofree char *caption =
       frame->phase == DDIM_PHASE_ENCODE
@@ -252,6 +309,7 @@ void run_view_free(RunView *view) {
   g_signal_handler_disconnect(view->dialog, view->response_handler);
   g_signal_handler_disconnect(view->dialog, view->delete_handler);
   g_signal_handlers_disconnect_by_data(view->main.area, &view->main);
+  g_free(view->test_action);
   preview_image_free(view->main.image);
   for (int k = 0; k < view->strip_count; k++) {
     g_signal_handlers_disconnect_by_data(view->strip[k].area, &view->strip[k]);
