@@ -103,8 +103,8 @@ class Runner:
         self.threads = threads
         self.deadline = deadline
 
-    def run(self, args):
-        if self.deadline and time.time() > self.deadline:
+    def run(self, args, budgeted=True):
+        if budgeted and self.deadline and time.time() > self.deadline:
             raise Budget()
         cmd = [self.ddim] + args
         if self.threads:
@@ -117,7 +117,7 @@ class Runner:
         return r.stdout, seconds
 
     def info(self):
-        out, _ = self.run(["info", self.model])
+        out, _ = self.run(["info", self.model], budgeted=False)
         fields = {}
         for line in out.splitlines():
             if ":" in line:
