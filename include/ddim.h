@@ -154,10 +154,29 @@ typedef struct {
   DdimShape shape;
   const float *x_t;     /* the sample after this step */
   const float *x0_pred; /* the prediction of x_0 at this step (DDIM eq. 9) */
+  /* Tiled runs (tiles_total > 0) also report after every batch of tiles
+   * inside a step, with tiles_done < tiles_total: `step` is then the step in
+   * progress, and x_t / x0_pred are still those of the previous step.  The
+   * report that ends a step has tiles_done == tiles_total (0 when untiled). */
+  int tiles_done, tiles_total;
 } DdimProgress;
 
-/* Called after every network evaluation; return FALSE to cancel the run. */
+/* Called after every network evaluation (and, in tiled runs, after every
+ * batch of tiles); return FALSE to cancel the run. */
 typedef gboolean (*DdimProgressFunc)(const DdimProgress *progress, gpointer user_data);
+
+/* What the kept (mask 0) region follows while the masked region is generated. */
+typedef enum {
+  /* x_t of the known image's deterministic DDIM inversion at every level
+   * (the image is encoded first): the default, see docs/tiling.md. */
+  DDIM_MASK_KEEP_INVERSION,
+  /* The known image noised forward, √ᾱ_t·x_0 + √(1 − ᾱ_t)·z, with one z
+   * (stream DDIM_STREAM_FORWARD, seed + k) for every level. */
+  DDIM_MASK_KEEP_FORWARD,
+} DdimMaskKeep;
+
+const char *ddim_mask_keep_name(DdimMaskKeep keep);
+gboolean ddim_mask_keep_from_name(const char *name, DdimMaskKeep *keep);
 
 typedef struct {
   int steps;             /* S, number of DDIM steps (default 50) */
@@ -168,9 +187,40 @@ typedef struct {
   double strength;       /* fraction of the schedule to run (0,1]; 1 = the whole way */
   DdimProgressFunc progress;
   gpointer progress_data;
+
+  /* Tiling (MultiDiffusion): images larger than a tile are covered by
+   * overlapping tiles, ε is predicted for each tile and the overlaps are
+   * blended with smooth weights at every step, for sampling and inversion
+   * alike.  tile: the tile's side in pixels, or 0 = automatic (untiled when
+   * the image fits in the model's resolution, tiles of the model's
+   * resolution otherwise).  overlap: pixels neighbouring tiles share at
+   * least, or -1 = a quarter of the tile.  Network memory is bounded by the
+   * batch of tiles, not by the image. */
+  int tile;
+  int overlap;
+
+  /* Masked editing (ddim_sample and ddim_vary; ignored by ddim_invert):
+   * mask holds H × W values, 0 = keep the known image, 1 = regenerate,
+   * shared by the images of the batch (feathered values blend).  At every
+   * level the kept part follows the known image's own trajectory (mask_keep)
+   * and only the masked part is generated, so pixels with mask 0 come out
+   * equal to the known image exactly.  known: known_count (1 = shared by the
+   * batch, or N) images of the run's C × H × W in model space; ddim_vary
+   * uses its input when known is NULL.  The caller keeps mask and known
+   * alive during the run. */
+  const float *mask;
+  const float *known;
+  int known_count;
+  DdimMaskKeep mask_keep;
 } DdimParams;
 
 void ddim_params_init(DdimParams *params);
+
+/* Whether a run of this shape with these params is tiled; when it is,
+ * *tile_w, *tile_h (may be NULL) receive the tile size and *tiles the
+ * number of tiles per image. */
+gboolean ddim_params_tiling(const DdimModel *model, const DdimParams *params, DdimShape shape,
+                            int *tile_w, int *tile_h, int *tiles);
 
 /* Number of steps a run with these params takes (partial strength included). */
 int ddim_params_step_count(const DdimModel *model, const DdimParams *params, GError **error);
