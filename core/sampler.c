@@ -170,26 +170,21 @@ gboolean ddim_params_tiling(const DdimModel *model, const DdimParams *params, Dd
   return TRUE;
 }
 
-/* Sets up tiled evaluation: checks the tile against the model and picks the
- * largest batch of tiles whose activations fit in TILE_BATCH_BYTES (and in
- * the model's memory limit). */
-static gboolean tiling_init(Run *run, GError **error) {
-  const DdimParams *params = run->params;
-  const DdimShape shape = run->shape;
+gboolean ddim_params_check_shape(const DdimModel *model, const DdimParams *params, DdimShape shape,
+                                 GError **error) {
   int tile_w, tile_h;
-  if (!ddim_params_tiling(run->model, params, shape, &tile_w, &tile_h, NULL)) {
-    return ddim_model_check_shape(run->model, shape, error);
-  }
+  if (!ddim_params_tiling(model, params, shape, &tile_w, &tile_h, NULL))
+    return ddim_model_check_shape(model, shape, error);
   /* The image itself only has to respect the size limits; the tiles have
    * to fit the network. */
-  const int multiple = run->model->info.size_multiple;
+  const int multiple = model->info.size_multiple;
   DdimShape rounded = shape;
   rounded.w = (shape.w + multiple - 1) / multiple * multiple;
   rounded.h = (shape.h + multiple - 1) / multiple * multiple;
+  if (!ddim_model_check_shape(model, rounded, error)) return FALSE;
   DdimShape tile = {1, shape.c, tile_h, tile_w};
-  if (!ddim_model_check_shape(run->model, rounded, error)) return FALSE;
   GError *tile_error = NULL;
-  if (!ddim_model_check_shape(run->model, tile, &tile_error)) {
+  if (!ddim_model_check_shape(model, tile, &tile_error)) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
                 "tiles of %d×%d for a %d×%d image: %s", tile_w, tile_h, shape.w, shape.h,
                 tile_error->message);
@@ -204,6 +199,21 @@ static gboolean tiling_init(Run *run, GError **error) {
                 tile_w, tile_h);
     return FALSE;
   }
+  return TRUE;
+}
+
+/* Sets up tiled evaluation: the layout, and the largest batch of tiles
+ * whose activations fit in TILE_BATCH_BYTES (and in the model's memory
+ * limit). */
+static gboolean tiling_init(Run *run, GError **error) {
+  const DdimParams *params = run->params;
+  const DdimShape shape = run->shape;
+  int tile_w, tile_h;
+  if (!ddim_params_check_shape(run->model, params, shape, error)) return FALSE;
+  if (!ddim_params_tiling(run->model, params, shape, &tile_w, &tile_h, NULL)) return TRUE;
+  DdimShape tile = {1, shape.c, tile_h, tile_w};
+  int overlap_w = params->overlap >= 0 ? params->overlap : tile_w / 4;
+  int overlap_h = params->overlap >= 0 ? params->overlap : tile_h / 4;
   if (!ddim_tiles_init(&run->tiles, shape.w, shape.h, tile_w, tile_h, overlap_w, overlap_h)) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY, "not enough memory to tile a %d×%d image",
                 shape.w, shape.h);

@@ -222,6 +222,11 @@ void ddim_params_init(DdimParams *params);
 gboolean ddim_params_tiling(const DdimModel *model, const DdimParams *params, DdimShape shape,
                             int *tile_w, int *tile_h, int *tiles);
 
+/* Check that a run of this shape can run with these params: the image
+ * itself when untiled, its tiles when tiled (and the size limits). */
+gboolean ddim_params_check_shape(const DdimModel *model, const DdimParams *params, DdimShape shape,
+                                 GError **error);
+
 /* Number of steps a run with these params takes (partial strength included). */
 int ddim_params_step_count(const DdimModel *model, const DdimParams *params, GError **error);
 
