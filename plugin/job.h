@@ -28,6 +28,9 @@ typedef struct {
   float *input;
   gboolean from_inversion; /* DECODE: the latent came from inversion (decoded without
                               clipping unless the params ask for it) */
+  const float *mask;       /* VARY, GENERATE: image.h × image.w values, 0 keep … 1
+                              regenerate, or NULL; borrowed.  GENERATE keeps `input`
+                              (1 image) outside it. */
   PluginJobProgress progress;
   gpointer progress_data;
   GCancellable *cancellable; /* may be NULL; checked between evaluations */
@@ -47,6 +50,12 @@ typedef struct {
 } PluginJob;
 
 void plugin_job_init(PluginJob *job, PluginKind kind, DdimModel *model);
+
+/* Sets the size the job runs at: the region's own width × height (tiled
+ * when larger than the model), or the model's resolution when `scale` asks
+ * for it or the network cannot take the region (smaller than the model and
+ * not a multiple of its size multiple). */
+void plugin_job_set_size(PluginJob *job, int width, int height, gboolean scale);
 void plugin_job_clear(PluginJob *job);
 
 /* The number of network evaluations the job will take (one per batch). */
