@@ -113,6 +113,12 @@ double plugin_job_image_evaluations(const PluginJob *job, GError **error) {
   if (decode_steps <= 0) return -1;
   int encode_steps = ddim_params_step_count(job->model, &encode, error);
   if (encode_steps <= 0) return -1;
+  /* A tiled image costs one evaluation per tile. */
+  int tiles = 1;
+  if (ddim_params_tiling(job->model, &job->params, job->image, NULL, NULL, &tiles)) {
+    decode_steps *= tiles;
+    encode_steps *= tiles;
+  }
   switch (job->kind) {
   case PLUGIN_GENERATE:
   case PLUGIN_VARY:

@@ -62,7 +62,8 @@ void plugin_job_clear(PluginJob *job);
 int plugin_job_evaluations(const PluginJob *job, GError **error);
 
 /* The number of single-image network evaluations (for time estimates:
- * each costs ddim_model_flops of one image). */
+ * each costs ddim_model_flops of one image, or, when job->image is tiled,
+ * of one tile: then every tile counts). */
 double plugin_job_image_evaluations(const PluginJob *job, GError **error);
 
 gboolean plugin_job_run(PluginJob *job, GError **error);

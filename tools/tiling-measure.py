@@ -40,8 +40,18 @@ def model_channels(ddim, model):
     return channels, size
 
 
+THREADS = []
+
+
+def save_png(path, x):
+    """Writes a model-space (C, H, W) image as an 8-bit RGB PNG (opaque images)."""
+    rgb = x[:3] if x.shape[0] >= 3 else np.repeat(x[:1], 3, 0)
+    pixels = np.clip((rgb.transpose(1, 2, 0) + 1.0) / 2.0, 0.0, 1.0)
+    Image.fromarray((pixels * 255.0 + 0.5).astype(np.uint8)).save(path)
+
+
 def run(ddim, *args):
-    result = subprocess.run([ddim, *args], capture_output=True, text=True)
+    result = subprocess.run([ddim, *args, *THREADS], capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"ddim {' '.join(args)}: {result.stderr.strip()}")
     return result.stdout
@@ -76,12 +86,23 @@ def crops(args):
         out = run(args.ddim, "reconstruct", args.model, f"{tmp}/full.npy", "-o", f"{tmp}/full-out.npy",
                   "--steps", str(args.steps))
         tiled = float(re.search(r"psnr=([\d.]+)", out).group(1))
+        if args.save:
+            save_png(f"{args.save}-tiled.png", np.load(f"{tmp}/full-out.npy")[0])
         pieces = [x[:, i:i + tile, j:j + tile] for i in range(0, h - tile + 1, tile)
                   for j in range(0, w - tile + 1, tile)]
         np.save(f"{tmp}/crops.npy", np.stack(pieces))
         out = run(args.ddim, "reconstruct", args.model, f"{tmp}/crops.npy", "-o", f"{tmp}/crops-out.npy",
                   "--steps", str(args.steps))
         cropped = float(re.search(r"psnr=([\d.]+)", out).group(1))
+        if args.save:
+            back = np.load(f"{tmp}/crops-out.npy")
+            whole = x.copy()
+            k = 0
+            for i in range(0, h - tile + 1, tile):
+                for j in range(0, w - tile + 1, tile):
+                    whole[:, i:i + tile, j:j + tile] = back[k]
+                    k += 1
+            save_png(f"{args.save}-crops.png", whole)
     print(f"{w}x{h}, {args.steps} steps: tiled PSNR {tiled:.2f} dB; {len(pieces)} untiled "
           f"{tile}x{tile} crops {cropped:.2f} dB")
 
@@ -122,11 +143,14 @@ def mask_compare(args):
             assert np.array_equal(y[:, mask == 0], x[:, mask == 0])
             rows.append((f"--mask-keep {keep}", band_ratio(y, mask), psnr(y[:, inside], x[:, inside])))
             if args.save:
-                np.save(f"{args.save}-{keep}.npy", y[None])
+                save_png(f"{args.save}-{keep}.png", y)
         run(args.ddim, "vary", args.model, f"{tmp}/x.npy", "-o", f"{tmp}/plain.npy", *common)
         y = np.load(f"{tmp}/plain.npy")[0]
         naive = mask * y + (1 - mask) * x
         rows.append(("naive composite", band_ratio(naive, mask), psnr(naive[:, inside], x[:, inside])))
+        if args.save:
+            save_png(f"{args.save}-naive.png", naive)
+            save_png(f"{args.save}-mask.png", np.repeat(2.0 * mask[None] - 1.0, 3, 0))
     print(f"{w}x{h}, {args.steps} steps, strength {args.strength}, seed {args.seed}; "
           f"the original's own band ratio {band_ratio(x, mask):.3f}")
     print("| run | band / away gradient | PSNR inside the mask vs original (dB) |")
@@ -150,8 +174,11 @@ def main():
         p.add_argument("--tile", type=int, default=0)
         p.add_argument("--strength", type=float, default=0.6)
         p.add_argument("--seed", type=int, default=1)
-        p.add_argument("--save", default=None)
+        p.add_argument("--save", default=None, help="PREFIX of PNGs of the results")
+        p.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
+    if getattr(args, "threads", 0):
+        THREADS.extend(["--threads", str(args.threads)])
     if args.command == "image":
         make_image(args.out, args.size)
     elif args.command == "crops":
