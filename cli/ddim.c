@@ -625,8 +625,8 @@ static GOptionEntry *command_entries(Cli *cli) {
         "regenerates, values between blend)",
         "MASK");
     ADD("mask-keep", 0, 0, G_OPTION_ARG_STRING, &cli->mask_keep_text,
-        "What the kept region follows: inversion (its DDIM inversion, default) or forward "
-        "(its forward-noised version)",
+        "What the kept region follows: forward (its forward-noised version, default) or "
+        "inversion (its DDIM inversion)",
         "HOW");
     if (strcmp(cli->command->name, "vary") != 0)
       ADD("image", 0, 0, G_OPTION_ARG_FILENAME, &cli->known_path,

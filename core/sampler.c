@@ -27,7 +27,7 @@ void ddim_params_init(DdimParams *params) {
   params->tile = 0;
   params->overlap = -1;
   params->known_count = 1;
-  params->mask_keep = DDIM_MASK_KEEP_INVERSION;
+  params->mask_keep = DDIM_MASK_KEEP_FORWARD;
 }
 
 const char *ddim_mask_keep_name(DdimMaskKeep keep) {

@@ -167,12 +167,13 @@ typedef gboolean (*DdimProgressFunc)(const DdimProgress *progress, gpointer user
 
 /* What the kept (mask 0) region follows while the masked region is generated. */
 typedef enum {
-  /* x_t of the known image's deterministic DDIM inversion at every level
-   * (the image is encoded first): the default, see docs/tiling.md. */
-  DDIM_MASK_KEEP_INVERSION,
   /* The known image noised forward, √ᾱ_t·x_0 + √(1 − ᾱ_t)·z, with one z
-   * (stream DDIM_STREAM_FORWARD, seed + k) for every level. */
+   * (stream DDIM_STREAM_FORWARD, seed + k) for every level: the default
+   * (more faithful and no extra encode; the comparison: docs/tiling.md). */
   DDIM_MASK_KEEP_FORWARD,
+  /* x_t of the known image's deterministic DDIM inversion at every level
+   * (the image is encoded first, every level kept). */
+  DDIM_MASK_KEEP_INVERSION,
 } DdimMaskKeep;
 
 const char *ddim_mask_keep_name(DdimMaskKeep keep);
