@@ -39,17 +39,19 @@ static float *new_floats(size_t count, const char *name, GError **error) {
 }
 
 /* The core's shape messages do not name the file; ours do. */
-static gboolean check_shape_for(DdimModel *model, const char *path, DdimShape shape,
-                                GError **error) {
+static gboolean check_shape_for(DdimModel *model, const DdimParams *params, const char *path,
+                                DdimShape shape, GError **error) {
   GError *local = NULL;
-  if (ddim_model_check_shape(model, shape, &local)) return TRUE;
+  if (params ? ddim_params_check_shape(model, params, shape, &local)
+             : ddim_model_check_shape(model, shape, &local))
+    return TRUE;
   g_set_error(error, DDIM_ERROR, local->code, "%s: %s", path, local->message);
   g_error_free(local);
   return FALSE;
 }
 
-static gboolean load_png(DdimModel *model, const char *path, gboolean resize, CliTensor *tensor,
-                         GError **error) {
+static gboolean load_png(DdimModel *model, const DdimParams *params, const char *path,
+                         gboolean resize, CliTensor *tensor, GError **error) {
   const DdimModelInfo *info = ddim_model_get_info(model);
   int channels = info->in_channels;
   if (channels != 1 && channels != 3 && channels != 4) {
@@ -68,14 +70,15 @@ static gboolean load_png(DdimModel *model, const char *path, gboolean resize, Cl
     shape.w = info->sample_width;
     g_printerr("ddim: %s: resizing %dx%d to the model's %dx%d\n", path, width, height, shape.w,
                shape.h);
-  } else if (!native && (width % info->size_multiple || height % info->size_multiple)) {
+  } else if (!native && !ddim_params_check_shape(model, params, shape, NULL)) {
+    /* Larger images are tiled; a smaller one must suit the network. */
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
-                "%s: the image is %dx%d; this model runs %dx%d or sizes that are multiples of %d; "
-                "use --resize to scale it",
+                "%s: the image is %dx%d; this model runs %dx%d, larger images in tiles, or smaller "
+                "sizes that are multiples of %d; use --resize to scale it",
                 path, width, height, info->sample_width, info->sample_height, info->size_multiple);
     return FALSE;
   }
-  if (!check_shape_for(model, path, shape, error)) return FALSE;
+  if (!check_shape_for(model, params, path, shape, error)) return FALSE;
 
   g_autofree float *file_tensor = new_floats((size_t)channels * width * height, path, error);
   if (file_tensor == NULL) return FALSE;
@@ -94,12 +97,13 @@ static gboolean load_png(DdimModel *model, const char *path, gboolean resize, Cl
   return TRUE;
 }
 
-static gboolean load_npy(DdimModel *model, const char *path, CliTensor *tensor, GError **error) {
+static gboolean load_npy(DdimModel *model, const DdimParams *params, const char *path,
+                         CliTensor *tensor, GError **error) {
   g_autofree float *data = NULL;
   DdimShape shape;
   int rank;
   if (!ddim_npy_read_with_rank(path, &data, &shape, &rank, error)) return FALSE;
-  if (!check_shape_for(model, path, shape, error)) return FALSE;
+  if (!check_shape_for(model, params, path, shape, error)) return FALSE;
   /* A NaN or infinity would spread through every step to the whole output. */
   size_t count = ddim_shape_elements(shape);
   for (size_t i = 0; i < count; i++)
@@ -117,20 +121,21 @@ static gboolean load_npy(DdimModel *model, const char *path, CliTensor *tensor, 
   return TRUE;
 }
 
-gboolean cli_load_image(DdimModel *model, const char *path, gboolean resize, CliTensor *tensor,
-                        GError **error) {
+gboolean cli_load_image(DdimModel *model, const DdimParams *params, const char *path,
+                        gboolean resize, CliTensor *tensor, GError **error) {
   memset(tensor, 0, sizeof *tensor);
   CliFormat format;
   if (!cli_file_format(path, TRUE, &format, error)) return FALSE;
-  if (format == CLI_FORMAT_PNG) return load_png(model, path, resize, tensor, error);
-  return load_npy(model, path, tensor, error);
+  if (format == CLI_FORMAT_PNG) return load_png(model, params, path, resize, tensor, error);
+  return load_npy(model, params, path, tensor, error);
 }
 
-gboolean cli_load_latent(DdimModel *model, const char *path, CliTensor *tensor, GError **error) {
+gboolean cli_load_latent(DdimModel *model, const DdimParams *params, const char *path,
+                         CliTensor *tensor, GError **error) {
   memset(tensor, 0, sizeof *tensor);
   CliFormat format;
   if (!cli_file_format(path, FALSE, &format, error)) return FALSE;
-  return load_npy(model, path, tensor, error);
+  return load_npy(model, params, path, tensor, error);
 }
 
 gboolean cli_check_output(const char *out, gboolean png_allowed, GError **error) {
@@ -229,4 +234,50 @@ void cli_resample(const float *in, int channels, int in_width, int in_height, fl
     for (int x = 0; x < out_width; x++)
       resample_line(rows + x, out_width, in_height, out_plane + x, out_width, out_height);
   }
+}
+
+gboolean cli_load_mask(const char *path, int width, int height, float **mask, GError **error) {
+  *mask = NULL;
+  CliFormat format;
+  if (!cli_file_format(path, TRUE, &format, error)) return FALSE;
+  g_autofree float *values = NULL;
+  int mask_width, mask_height;
+  if (format == CLI_FORMAT_PNG) {
+    g_autoptr(DdimImage) image = ddim_png_read(path, error);
+    if (image == NULL) return FALSE;
+    mask_width = image->width;
+    mask_height = image->height;
+    size_t plane = (size_t)mask_width * mask_height;
+    values = new_floats(plane, path, error);
+    if (values == NULL) return FALSE;
+    /* Grey, or the red channel of a colour mask: one value per pixel. */
+    for (size_t i = 0; i < plane; i++) values[i] = image->pixels[i * image->channels];
+  } else {
+    DdimShape shape;
+    int rank;
+    if (!ddim_npy_read_with_rank(path, &values, &shape, &rank, error)) return FALSE;
+    if (shape.n != 1 || shape.c != 1) {
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                  "%s: a mask holds one value per pixel, (H, W) or (1, H, W), not %d×%d planes",
+                  path, shape.n, shape.c);
+      return FALSE;
+    }
+    mask_width = shape.w;
+    mask_height = shape.h;
+    for (size_t i = 0; i < (size_t)mask_width * mask_height; i++)
+      if (!(values[i] >= 0.0f && values[i] <= 1.0f)) {
+        g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                    "%s: mask value %g at (%zu, %zu) is outside [0, 1]", path, values[i],
+                    i % (size_t)mask_width, i / (size_t)mask_width);
+        return FALSE;
+      }
+  }
+  if (mask_width != width || mask_height != height) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "%s: the mask is %dx%d but the image is %dx%d", path, mask_width, mask_height,
+                width, height);
+    return FALSE;
+  }
+  *mask = g_steal_pointer(&values);
+  return TRUE;
 }

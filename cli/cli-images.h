@@ -28,15 +28,23 @@ typedef struct {
 void cli_tensor_clear(CliTensor *tensor);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CliTensor, cli_tensor_clear)
 
-/* An image input the model can run.  A PNG whose size is not the model's
- * native size is used as it is when the model can run it, and refused with
- * a hint otherwise; with `resize` it is scaled to the native size instead
- * (noted on stderr), and file_width/file_height keep its own size. */
-gboolean cli_load_image(DdimModel *model, const char *path, gboolean resize, CliTensor *tensor,
-                        GError **error);
+/* An image input the model can run with `params` (tiled when larger than a
+ * tile; params NULL: the network itself, untiled).  A PNG whose size is not
+ * the model's native size is used as it is when the run can take it, and
+ * refused with a hint otherwise; with `resize` it is scaled to the native
+ * size instead (noted on stderr), and file_width/file_height keep its own
+ * size. */
+gboolean cli_load_image(DdimModel *model, const DdimParams *params, const char *path,
+                        gboolean resize, CliTensor *tensor, GError **error);
 
-/* A latent (.npy) the model can run. */
-gboolean cli_load_latent(DdimModel *model, const char *path, CliTensor *tensor, GError **error);
+/* A latent (.npy) the model can run with `params` (NULL: untiled). */
+gboolean cli_load_latent(DdimModel *model, const DdimParams *params, const char *path,
+                         CliTensor *tensor, GError **error);
+
+/* A mask for width × height images: a PNG (grey, or the first channel; 0
+ * keep … 255 regenerate; alpha is ignored) or a .npy of float32 (H, W) or
+ * (1, H, W) in [0, 1].  A mask of another size is refused, naming both. */
+gboolean cli_load_mask(const char *path, int width, int height, float **mask, GError **error);
 
 /* Checks an output name before a long run: its format, and its pattern. */
 gboolean cli_check_output(const char *out, gboolean png_allowed, GError **error);

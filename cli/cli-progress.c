@@ -35,6 +35,11 @@ static char *format_duration(double seconds) {
 gboolean cli_progress_report(const DdimProgress *report, gpointer data) {
   CliProgress *progress = data;
   gint64 now = g_get_monotonic_time();
+  /* Inside a tiled step: redraw at most twice a second, timing untouched. */
+  const gboolean within_step = report->tiles_done < report->tiles_total;
+  if (within_step && (!progress->enabled || now - progress->drawn_us < G_USEC_PER_SEC / 2))
+    return TRUE;
+  if (within_step) goto draw;
   /* A new phase (or a new run of the same phase) starts timing afresh. */
   if (report->phase != progress->last_phase || report->step <= progress->last_step)
     progress->phase_start_us = progress->last_us;
@@ -43,6 +48,7 @@ gboolean cli_progress_report(const DdimProgress *report, gpointer data) {
   progress->last_us = now;
   if (!progress->enabled || now - progress->start_us < G_USEC_PER_SEC || report->total < 1)
     return TRUE;
+draw:;
 
   int step = CLAMP(report->step, 0, report->total);
   double elapsed = (double)(now - progress->phase_start_us) / G_USEC_PER_SEC;
@@ -53,10 +59,15 @@ gboolean cli_progress_report(const DdimProgress *report, gpointer data) {
   memset(bar + filled, '.', BAR_WIDTH - filled);
   bar[BAR_WIDTH] = '\0';
   g_autofree char *eta = format_duration(left);
+  g_autofree char *tiles =
+      report->tiles_total > 0
+          ? g_strdup_printf(" tiles %d/%d", report->tiles_done, report->tiles_total)
+          : g_strdup("");
   g_autofree char *line = g_strdup_printf(
-      "%s%s%s %d/%d [%s] ETA %s", progress->label ? progress->label : "",
+      "%s%s%s %d/%d [%s] ETA %s%s", progress->label ? progress->label : "",
       progress->label ? "  " : "", report->phase == DDIM_PHASE_ENCODE ? "encode" : "decode", step,
-      report->total, bar, eta);
+      report->total, bar, eta, tiles);
+  progress->drawn_us = now;
   int width = (int)strlen(line);
   /* Pad over the remains of a longer previous line. */
   fprintf(stderr, "\r%s%*s", line, MAX(progress->drawn_width - width, 0), "");

@@ -14,7 +14,8 @@ typedef struct {
   gboolean enabled; /* stderr is a terminal */
   gint64 start_us;  /* when the run began */
   gint64 phase_start_us;
-  gint64 last_us; /* time of the previous report */
+  gint64 last_us;  /* time of the previous report */
+  gint64 drawn_us; /* time the bar was last drawn */
   int last_step;
   DdimPhase last_phase;
   int drawn_width; /* characters of the bar on screen, 0 if none */

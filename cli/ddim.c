@@ -43,6 +43,7 @@ enum {
   OPT_TIMESTEP = 1 << 5,
   OPT_FRAMES = 1 << 6,
   OPT_DTYPE = 1 << 7, /* convert: --dtype */
+  OPT_MASK = 1 << 8,  /* --mask --mask-keep (and --image for generate, decode) */
 };
 
 typedef struct {
@@ -64,6 +65,7 @@ struct Cli {
   char *count_text, *size_text, *strength_text, *timestep_text, *frames_text;
   char *config, *dtype_text;
   char *preview_every_text, *preview_path;
+  char *tile_text, *overlap_text, *mask_path, *mask_keep_text, *known_path;
   int clip; /* -1 not given, 0 --no-clip, 1 --clip */
   gboolean resize;
   char **positionals;
@@ -94,7 +96,10 @@ static guint64 physical_memory(void) {
 
 /* The largest batch whose run fits in about half of the RAM (or the
  * --max-memory limit); at least 1, and the core says no if even that fails. */
-static int batch_size_for(Cli *cli, DdimShape shape) {
+static int batch_size_for(Cli *cli, const DdimParams *params, DdimShape shape) {
+  /* A tiled run's network memory is bounded by its batch of tiles. */
+  if (ddim_params_tiling(cli->model, params, shape, NULL, NULL, NULL))
+    return MIN(shape.n, MAX_BATCH);
   guint64 budget = physical_memory() / 2;
   if (cli->max_memory && (budget == 0 || cli->max_memory < budget)) budget = cli->max_memory;
   int low = 1, high = MIN(shape.n, MAX_BATCH);
@@ -110,19 +115,34 @@ static int batch_size_for(Cli *cli, DdimShape shape) {
   return low;
 }
 
+/* The up-front memory check: a tiled run's network sees one batch of tiles
+ * at a time (the sampler sizes that batch to the memory it is allowed), so
+ * check one tile rather than the whole image. */
+static gboolean check_run_memory(Cli *cli, const DdimParams *params, DdimShape shape,
+                                 GError **error) {
+  int tile_w = 0, tile_h = 0;
+  if (ddim_params_tiling(cli->model, params, shape, &tile_w, &tile_h, NULL))
+    shape = (DdimShape){1, shape.c, tile_h, tile_w};
+  return ddim_model_check_memory(cli->model, shape, error);
+}
+
 /* One sampler call per batch that fits; image k keeps seed + k. */
 static gboolean run_batched(Cli *cli, RunKind kind, const DdimParams *params, float *x,
                             DdimShape shape, GError **error) {
-  int batch = batch_size_for(cli, shape);
+  int batch = batch_size_for(cli, params, shape);
   size_t image_values = (size_t)shape.c * shape.h * shape.w;
   DdimShape first_part = shape;
   first_part.n = MIN(batch, shape.n);
-  gboolean ok = ddim_model_check_memory(cli->model, first_part, error);
+  gboolean ok = check_run_memory(cli, params, first_part, error);
   for (int first = 0; ok && first < shape.n; first += batch) {
     DdimShape part = shape;
     part.n = MIN(batch, shape.n - first);
     DdimParams part_params = *params;
     part_params.seed = params->seed + (guint64)first;
+    if (params->known && params->known_count > 1) {
+      part_params.known = params->known + (size_t)first * image_values;
+      part_params.known_count = part.n;
+    }
     g_autofree char *label =
         batch < shape.n ? g_strdup_printf("images %d-%d of %d", first + 1, first + part.n, shape.n)
                         : NULL;
@@ -183,6 +203,43 @@ static float *copy_floats(const float *values, size_t count, GError **error) {
   else
     memcpy(copy, values, count * sizeof(float));
   return copy;
+}
+
+/* ---- Masks -------------------------------------------------------------- */
+
+/* Sets up a masked run from --mask (and --image: the known image, for
+ * generate and decode; vary keeps its own input).  *mask and *known receive
+ * what params points to. */
+static gboolean set_up_mask(Cli *cli, DdimShape shape, gboolean needs_known, DdimParams *params,
+                            float **mask, CliTensor *known, GError **error) {
+  if (cli->mask_path == NULL) {
+    if (cli->known_path) {
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                  "--image %s is the image kept outside --mask; give --mask too", cli->known_path);
+      return FALSE;
+    }
+    return TRUE;
+  }
+  if (!cli_load_mask(cli->mask_path, shape.w, shape.h, mask, error)) return FALSE;
+  params->mask = *mask;
+  if (!needs_known) return TRUE;
+  if (cli->known_path == NULL) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "%s --mask needs --image IN: the image whose pixels outside the mask are kept",
+                cli->command->name);
+    return FALSE;
+  }
+  if (!cli_load_image(cli->model, params, cli->known_path, FALSE, known, error)) return FALSE;
+  if (known->shape.w != shape.w || known->shape.h != shape.h ||
+      (known->shape.n != 1 && known->shape.n != shape.n)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "%s: %d image(s) of %dx%d; the run makes %d of %dx%d", cli->known_path,
+                known->shape.n, known->shape.w, known->shape.h, shape.n, shape.w, shape.h);
+    return FALSE;
+  }
+  params->known = known->data;
+  params->known_count = known->shape.n;
+  return TRUE;
 }
 
 /* ---- Subcommands -------------------------------------------------------- */
@@ -268,7 +325,7 @@ static gboolean run_eps(Cli *cli, GError **error) {
                         &timestep, error))
     return FALSE;
   g_auto(CliTensor) x = {0};
-  if (!cli_load_latent(cli->model, cli->inputs[0], &x, error)) return FALSE;
+  if (!cli_load_latent(cli->model, NULL, cli->inputs[0], &x, error)) return FALSE;
   size_t count = ddim_shape_elements(x.shape);
   g_autofree float *eps = g_try_new(float, count);
   g_autofree float *timesteps = g_new(float, x.shape.n);
@@ -294,7 +351,7 @@ static gboolean run_generate(Cli *cli, GError **error) {
   g_auto(CliTensor) x = {0};
   gboolean with_batch_dim;
   if (cli->xt_path) {
-    if (!cli_load_latent(cli->model, cli->xt_path, &x, error)) return FALSE;
+    if (!cli_load_latent(cli->model, &cli->params, cli->xt_path, &x, error)) return FALSE;
     if (cli->count_text && count != x.shape.n) {
       g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
                   "--count %d does not match the %d latent(s) in %s", count, x.shape.n,
@@ -311,32 +368,37 @@ static gboolean run_generate(Cli *cli, GError **error) {
   } else {
     DdimShape one = {1, info->in_channels, height, width};
     GError *shape_error = NULL;
-    if (!ddim_model_check_shape(cli->model, one, &shape_error)) {
+    if (!ddim_params_check_shape(cli->model, &cli->params, one, &shape_error)) {
       g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT, "--size %dx%d: %s", width, height,
                   shape_error->message);
       g_error_free(shape_error);
       return FALSE;
     }
     /* Refuse a run that cannot fit before x_T is allocated and drawn. */
-    if (!ddim_model_check_memory(cli->model, one, error)) return FALSE;
+    if (!check_run_memory(cli, &cli->params, one, error)) return FALSE;
     x.shape = (DdimShape){count, info->in_channels, height, width};
     x.data = new_tensor(x.shape, error);
     if (x.data == NULL) return FALSE;
     ddim_noise(cli->params.seed, DDIM_STREAM_INITIAL, x.shape, x.data);
     with_batch_dim = count > 1;
   }
+  DdimParams params = cli->params;
+  g_autofree float *mask = NULL;
+  g_auto(CliTensor) known = {0};
+  if (!set_up_mask(cli, x.shape, TRUE, &params, &mask, &known, error)) return FALSE;
   if (cli->save_xt_path &&
       !ddim_npy_write(cli->save_xt_path, x.data, x.shape, with_batch_dim, error))
     return FALSE;
   announce_seed(cli, cli->xt_path == NULL);
-  return run_batched(cli, RUN_DECODE, &cli->params, x.data, x.shape, error) &&
+  return run_batched(cli, RUN_DECODE, &params, x.data, x.shape, error) &&
          cli_save_images(cli->output, x.data, x.shape, with_batch_dim, x.shape.w, x.shape.h, error);
 }
 
 static gboolean run_encode(Cli *cli, GError **error) {
   if (!require_output(cli, FALSE, error)) return FALSE;
   g_auto(CliTensor) x = {0};
-  if (!cli_load_image(cli->model, cli->inputs[0], cli->resize, &x, error)) return FALSE;
+  if (!cli_load_image(cli->model, &cli->params, cli->inputs[0], cli->resize, &x, error))
+    return FALSE;
   DdimParams params = ddim_params_for_encode(&cli->params);
   return run_batched(cli, RUN_ENCODE, &params, x.data, x.shape, error) &&
          ddim_npy_write(cli->output, x.data, x.shape, x.rank == 4, error);
@@ -345,16 +407,21 @@ static gboolean run_encode(Cli *cli, GError **error) {
 static gboolean run_decode(Cli *cli, GError **error) {
   if (!require_output(cli, TRUE, error)) return FALSE;
   g_auto(CliTensor) x = {0};
-  if (!cli_load_latent(cli->model, cli->inputs[0], &x, error)) return FALSE;
+  if (!cli_load_latent(cli->model, &cli->params, cli->inputs[0], &x, error)) return FALSE;
+  DdimParams params = cli->params;
+  g_autofree float *mask = NULL;
+  g_auto(CliTensor) known = {0};
+  if (!set_up_mask(cli, x.shape, TRUE, &params, &mask, &known, error)) return FALSE;
   announce_seed(cli, FALSE);
-  return run_batched(cli, RUN_DECODE, &cli->params, x.data, x.shape, error) &&
+  return run_batched(cli, RUN_DECODE, &params, x.data, x.shape, error) &&
          cli_save_images(cli->output, x.data, x.shape, x.rank == 4, x.shape.w, x.shape.h, error);
 }
 
 static gboolean run_reconstruct(Cli *cli, GError **error) {
   if (!require_output(cli, TRUE, error)) return FALSE;
   g_auto(CliTensor) x = {0};
-  if (!cli_load_image(cli->model, cli->inputs[0], cli->resize, &x, error)) return FALSE;
+  if (!cli_load_image(cli->model, &cli->params, cli->inputs[0], cli->resize, &x, error))
+    return FALSE;
   size_t count = ddim_shape_elements(x.shape);
   g_autofree float *original = copy_floats(x.data, count, error);
   if (original == NULL) return FALSE;
@@ -380,9 +447,23 @@ static gboolean run_reconstruct(Cli *cli, GError **error) {
 static gboolean run_vary(Cli *cli, GError **error) {
   if (!require_output(cli, TRUE, error)) return FALSE;
   g_auto(CliTensor) x = {0};
-  if (!cli_load_image(cli->model, cli->inputs[0], cli->resize, &x, error)) return FALSE;
+  if (!cli_load_image(cli->model, &cli->params, cli->inputs[0], cli->resize, &x, error))
+    return FALSE;
+  if (cli->mask_path && cli->resize && (x.file_width != x.shape.w || x.file_height != x.shape.h)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "--mask works at the image's own size; leave out --resize");
+    return FALSE;
+  }
+  if (cli->known_path) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "vary keeps its own input outside --mask; --image is for generate and decode");
+    return FALSE;
+  }
+  DdimParams params = cli->params;
+  g_autofree float *mask = NULL;
+  if (!set_up_mask(cli, x.shape, FALSE, &params, &mask, NULL, error)) return FALSE;
   announce_seed(cli, TRUE);
-  return run_batched(cli, RUN_VARY, &cli->params, x.data, x.shape, error) &&
+  return run_batched(cli, RUN_VARY, &params, x.data, x.shape, error) &&
          cli_save_images(cli->output, x.data, x.shape, x.rank == 4, x.file_width, x.file_height,
                          error);
 }
@@ -398,8 +479,8 @@ static gboolean run_interpolate(Cli *cli, GError **error) {
   if (!cli_parse_int(cli->frames_text, "--frames", 2, 4096, &frames, error)) return FALSE;
   g_auto(CliTensor) a = {0};
   g_auto(CliTensor) b = {0};
-  if (!cli_load_image(cli->model, cli->inputs[0], cli->resize, &a, error) ||
-      !cli_load_image(cli->model, cli->inputs[1], cli->resize, &b, error))
+  if (!cli_load_image(cli->model, &cli->params, cli->inputs[0], cli->resize, &a, error) ||
+      !cli_load_image(cli->model, &cli->params, cli->inputs[1], cli->resize, &b, error))
     return FALSE;
   for (int i = 0; i < 2; i++) {
     const CliTensor *end = i == 0 ? &a : &b;
@@ -480,7 +561,7 @@ static const Command commands[] = {
     {"eps", "MODEL X.npy", 2, OPT_OUTPUT | OPT_TIMESTEP, 1.0,
      "Evaluate the network once: write eps(X, T) for every image of X.npy.",
      "The output has the same rank as the input.", run_eps},
-    {"generate", "MODEL", 1, OPT_SAMPLING | OPT_OUTPUT | OPT_GENERATE, 1.0,
+    {"generate", "MODEL", 1, OPT_SAMPLING | OPT_OUTPUT | OPT_GENERATE | OPT_MASK, 1.0,
      "Sample new images from Gaussian noise.",
      "With --count K, OUT may hold %d or %03d for the image number; otherwise -000, -001, ...\n"
      "goes before the extension.  A .npy OUT holds all K images in one (K,C,H,W) file.\n"
@@ -489,7 +570,7 @@ static const Command commands[] = {
     {"encode", "MODEL IN", 2, OPT_SAMPLING | OPT_OUTPUT | OPT_STRENGTH | OPT_RESIZE, 1.0,
      "Invert an image to its DDIM latent x_T (deterministic).",
      "--strength F stops the inversion at that fraction of the schedule.", run_encode},
-    {"decode", "MODEL XT.npy", 2, OPT_SAMPLING | OPT_OUTPUT | OPT_STRENGTH, 1.0,
+    {"decode", "MODEL XT.npy", 2, OPT_SAMPLING | OPT_OUTPUT | OPT_STRENGTH | OPT_MASK, 1.0,
      "Sample images from latents (e.g. from encode or --save-xt).",
      "--strength F starts from that fraction of the schedule, to match an encode with it.",
      run_decode},
@@ -498,7 +579,7 @@ static const Command commands[] = {
      "The last line printed is 'mse=<v> psnr=<dB>', measured on the [0, 1] scale in model\n"
      "space before 8-bit quantisation.  The encode never clips.",
      run_reconstruct},
-    {"vary", "MODEL IN", 2, OPT_SAMPLING | OPT_OUTPUT | OPT_STRENGTH | OPT_RESIZE, 0.5,
+    {"vary", "MODEL IN", 2, OPT_SAMPLING | OPT_OUTPUT | OPT_STRENGTH | OPT_RESIZE | OPT_MASK, 0.5,
      "Make a variation of an image (SDEdit): add noise up to --strength, then denoise.",
      "--strength F (default 0.5): 0 keeps the image, 1 replaces it entirely.", run_vary},
     {"interpolate", "MODEL A B", 3, OPT_SAMPLING | OPT_OUTPUT | OPT_RESIZE | OPT_FRAMES, 1.0,
@@ -558,7 +639,26 @@ static GOptionEntry *command_entries(Cli *cli) {
   if (options & OPT_RESIZE)
     ADD("resize", 0, 0, G_OPTION_ARG_NONE, &cli->resize,
         "Scale a PNG to the model's size, and the result back to the PNG's", NULL);
+  if (options & OPT_MASK) {
+    ADD("mask", 0, 0, G_OPTION_ARG_FILENAME, &cli->mask_path,
+        "Regenerate only where MASK is set (PNG or .npy, the image's size; 0 keeps, 1 "
+        "regenerates, values between blend)",
+        "MASK");
+    ADD("mask-keep", 0, 0, G_OPTION_ARG_STRING, &cli->mask_keep_text,
+        "What the kept region follows: forward (its forward-noised version, default) or "
+        "inversion (its DDIM inversion)",
+        "HOW");
+    if (strcmp(cli->command->name, "vary") != 0)
+      ADD("image", 0, 0, G_OPTION_ARG_FILENAME, &cli->known_path,
+          "With --mask: the image whose pixels outside the mask are kept", "IN");
+  }
   if (options & OPT_SAMPLING) {
+    ADD("tile", 0, 0, G_OPTION_ARG_STRING, &cli->tile_text,
+        "Tile side in pixels for images larger than a tile (default 0: the model's resolution, "
+        "untiled up to it)",
+        "N");
+    ADD("overlap", 0, 0, G_OPTION_ARG_STRING, &cli->overlap_text,
+        "Pixels neighbouring tiles share (default: a quarter tile)", "N");
     ADD("steps", 0, 0, G_OPTION_ARG_STRING, &cli->steps_text, "Number of DDIM steps (default 50)",
         "N");
     ADD("eta", 0, 0, G_OPTION_ARG_STRING, &cli->eta_text,
@@ -687,6 +787,16 @@ static gboolean set_up(Cli *cli, GError **error) {
   if (cli->max_memory_text &&
       !cli_parse_memory(cli->max_memory_text, "--max-memory", &cli->max_memory, error))
     return FALSE;
+  if (cli->tile_text && !cli_parse_int(cli->tile_text, "--tile", 0, 16384, &params->tile, error))
+    return FALSE;
+  if (cli->overlap_text &&
+      !cli_parse_int(cli->overlap_text, "--overlap", 0, 16384, &params->overlap, error))
+    return FALSE;
+  if (cli->mask_keep_text && !ddim_mask_keep_from_name(cli->mask_keep_text, &params->mask_keep)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "--mask-keep: unknown value '%s' (use inversion or forward)", cli->mask_keep_text);
+    return FALSE;
+  }
 
   int given = cli->positionals ? (int)g_strv_length(cli->positionals) : 0;
   if (given == command->argument_count) {
@@ -736,6 +846,11 @@ static void cli_clear(Cli *cli) {
   g_free(cli->preview_every_text);
   g_free(cli->preview_path);
   cli_preview_clear(&cli->preview);
+  g_free(cli->tile_text);
+  g_free(cli->overlap_text);
+  g_free(cli->mask_path);
+  g_free(cli->mask_keep_text);
+  g_free(cli->known_path);
   g_strfreev(cli->positionals);
   g_free(cli->model_path);
   g_clear_pointer(&cli->model, ddim_model_free);
@@ -750,7 +865,8 @@ static void print_usage(FILE *stream) {
   fprintf(
       stream,
       "\nCommon options: --steps N (50) --eta E (0) --schedule NAME (uniform) --seed N\n"
-      "  --clip/--no-clip --threads N --max-memory SIZE --config FILE|NAME\n"
+      "  --clip/--no-clip --tile N --overlap N --threads N --max-memory SIZE\n"
+      "  --config FILE|NAME\n"
       "  --preview-every N --preview FILE (x0 as a PNG during a run; default OUT-preview.png)\n\n"
       "'ddim SUBCOMMAND --help' describes a subcommand; 'ddim --version' prints the "
       "version.\n\n%s\n",

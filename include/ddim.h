@@ -174,15 +174,35 @@ typedef struct {
   DdimShape shape;
   const float *x_t;     /* the sample after this step */
   const float *x0_pred; /* the prediction of x_0 at this step (DDIM eq. 9), shape as x_t */
+  /* Tiled runs (tiles_total > 0) also report after every batch of tiles
+   * inside a step, with tiles_done < tiles_total: `step` is then the step in
+   * progress, and x_t / x0_pred are still those of the previous step.  The
+   * report that ends a step has tiles_done == tiles_total (0 when untiled). */
+  int tiles_done, tiles_total;
 } DdimProgress;
 
-/* Called after every network evaluation (on the thread that runs the
- * sampler); return FALSE to cancel the run: no further evaluation starts,
- * and the caller's buffer keeps what it held.  x_t and x0_pred are valid
- * only during the call: copy what a preview needs.  Decoding, x0_pred
- * (x̂_0 = (x_t − √(1−ᾱ_t)·ε)/√ᾱ_t, clipped when the run clips) is the image the
- * run is heading for; encoding, x_t shows the image rising toward noise. */
+/* Called after every network evaluation, and in tiled runs after every batch
+ * of tiles (on the thread that runs the sampler); return FALSE to cancel the
+ * run: no further evaluation starts, and the caller's buffer keeps what it
+ * held.  x_t and x0_pred are valid only during the call: copy what a preview
+ * needs.  Decoding, x0_pred (x̂_0 = (x_t − √(1−ᾱ_t)·ε)/√ᾱ_t, clipped when the
+ * run clips) is the image the run is heading for; encoding, x_t shows the
+ * image rising toward noise. */
 typedef gboolean (*DdimProgressFunc)(const DdimProgress *progress, gpointer user_data);
+
+/* What the kept (mask 0) region follows while the masked region is generated. */
+typedef enum {
+  /* The known image noised forward, √ᾱ_t·x_0 + √(1 − ᾱ_t)·z, with one z
+   * (stream DDIM_STREAM_FORWARD, seed + k) for every level: the default
+   * (more faithful and no extra encode; the comparison: docs/tiling.md). */
+  DDIM_MASK_KEEP_FORWARD,
+  /* x_t of the known image's deterministic DDIM inversion at every level
+   * (the image is encoded first, every level kept). */
+  DDIM_MASK_KEEP_INVERSION,
+} DdimMaskKeep;
+
+const char *ddim_mask_keep_name(DdimMaskKeep keep);
+gboolean ddim_mask_keep_from_name(const char *name, DdimMaskKeep *keep);
 
 typedef struct {
   int steps;             /* S, number of DDIM steps (default 50) */
@@ -193,9 +213,45 @@ typedef struct {
   double strength;       /* fraction of the schedule to run (0,1]; 1 = the whole way */
   DdimProgressFunc progress;
   gpointer progress_data;
+
+  /* Tiling (MultiDiffusion): images larger than a tile are covered by
+   * overlapping tiles, ε is predicted for each tile and the overlaps are
+   * blended with smooth weights at every step, for sampling and inversion
+   * alike.  tile: the tile's side in pixels, or 0 = automatic (untiled when
+   * the image fits in the model's resolution, tiles of the model's
+   * resolution otherwise).  overlap: pixels neighbouring tiles share at
+   * least, or -1 = a quarter of the tile.  Network memory is bounded by the
+   * batch of tiles, not by the image. */
+  int tile;
+  int overlap;
+
+  /* Masked editing (ddim_sample and ddim_vary; ignored by ddim_invert):
+   * mask holds H × W values, 0 = keep the known image, 1 = regenerate,
+   * shared by the images of the batch (feathered values blend).  At every
+   * level the kept part follows the known image's own trajectory (mask_keep)
+   * and only the masked part is generated, so pixels with mask 0 come out
+   * equal to the known image exactly.  known: known_count (1 = shared by the
+   * batch, or N) images of the run's C × H × W in model space; ddim_vary
+   * uses its input when known is NULL.  The caller keeps mask and known
+   * alive during the run. */
+  const float *mask;
+  const float *known;
+  int known_count;
+  DdimMaskKeep mask_keep;
 } DdimParams;
 
 void ddim_params_init(DdimParams *params);
+
+/* Whether a run of this shape with these params is tiled; when it is,
+ * *tile_w, *tile_h (may be NULL) receive the tile size and *tiles the
+ * number of tiles per image. */
+gboolean ddim_params_tiling(const DdimModel *model, const DdimParams *params, DdimShape shape,
+                            int *tile_w, int *tile_h, int *tiles);
+
+/* Check that a run of this shape can run with these params: the image
+ * itself when untiled, its tiles when tiled (and the size limits). */
+gboolean ddim_params_check_shape(const DdimModel *model, const DdimParams *params, DdimShape shape,
+                                 GError **error);
 
 /* Number of steps a run with these params takes (partial strength included). */
 int ddim_params_step_count(const DdimModel *model, const DdimParams *params, GError **error);

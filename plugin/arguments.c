@@ -93,6 +93,20 @@ static gboolean has_property(GimpProcedureConfig *config, const char *name) {
   return g_object_class_find_property(G_OBJECT_GET_CLASS(config), name) != NULL;
 }
 
+void plugin_add_scale_argument(GimpProcedure *procedure) {
+  gimp_procedure_add_boolean_argument(
+      procedure, "scale-to-model", _("Scale to the _model's size"),
+      _("Scale the layer to the model's resolution and the result back, instead of working at "
+        "the layer's own resolution (in overlapping tiles when it is larger than the model)"),
+      FALSE, G_PARAM_READWRITE);
+}
+
+gboolean plugin_read_scale(GimpProcedureConfig *config) {
+  gboolean scale = FALSE;
+  if (has_property(config, "scale-to-model")) g_object_get(config, "scale-to-model", &scale, NULL);
+  return scale;
+}
+
 void plugin_read_params(GimpProcedureConfig *config, DdimParams *params,
                         gboolean *schedule_stored) {
   ddim_params_init(params);

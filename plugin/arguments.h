@@ -26,6 +26,11 @@ void plugin_add_schedule_argument(GimpProcedure *procedure, gboolean allow_store
 void plugin_add_seed_argument(GimpProcedure *procedure);
 void plugin_add_strength_argument(GimpProcedure *procedure, double default_value);
 void plugin_add_count_argument(GimpProcedure *procedure);
+/* scale-to-model: FALSE (default) runs at the layer's own size, tiled when
+ * larger than the model; TRUE scales to the model's resolution and back. */
+void plugin_add_scale_argument(GimpProcedure *procedure);
+/* Whether the config asks for scaling (FALSE when it has no such argument). */
+gboolean plugin_read_scale(GimpProcedureConfig *config);
 
 /* The arguments a config has (steps, eta, schedule, seed, strength) as
  * DdimParams; the others keep ddim_params_init's values.  *schedule_stored

@@ -26,6 +26,15 @@ void plugin_job_init(PluginJob *job, PluginKind kind, DdimModel *model) {
   job->image = (DdimShape){1, info->in_channels, info->sample_height, info->sample_width};
 }
 
+void plugin_job_set_size(PluginJob *job, int width, int height, gboolean scale) {
+  const DdimModelInfo *info = ddim_model_get_info(job->model);
+  DdimShape native = {1, info->in_channels, height, width};
+  if (!scale && ddim_params_check_shape(job->model, &job->params, native, NULL))
+    job->image = native;
+  else
+    job->image = (DdimShape){1, info->in_channels, info->sample_height, info->sample_width};
+}
+
 void plugin_job_clear(PluginJob *job) {
   g_clear_pointer(&job->input, g_free);
   g_clear_pointer(&job->output, g_free);
@@ -39,6 +48,9 @@ static guint64 memory_budget(void) {
 
 /* The largest batch of `n` images that fits in the memory budget. */
 static int batch_size(const PluginJob *job, int n) {
+  /* A tiled run's network memory is bounded by its batch of tiles. */
+  if (ddim_params_tiling(job->model, &job->params, job->image, NULL, NULL, NULL))
+    return MIN(n, MAX_BATCH);
   guint64 budget = memory_budget();
   int low = 1, high = MIN(n, MAX_BATCH);
   while (low < high) {
@@ -65,13 +77,20 @@ static int phase_evaluations(const PluginJob *job, const DdimParams *params, int
   return steps > 0 ? steps * batches(job, n) : -1;
 }
 
+/* A masked run with the inversion trajectory first encodes the known image
+ * (once per batch). */
+static gboolean encodes_known(const PluginJob *job) {
+  return job->mask && job->params.mask_keep == DDIM_MASK_KEEP_INVERSION;
+}
+
 int plugin_job_evaluations(const PluginJob *job, GError **error) {
   DdimParams encode = ddim_params_for_encode(&job->params);
   int a, b;
   switch (job->kind) {
   case PLUGIN_GENERATE:
   case PLUGIN_VARY:
-    return phase_evaluations(job, &job->params, job->count, error);
+    a = phase_evaluations(job, &job->params, job->count, error);
+    return a > 0 && encodes_known(job) ? 2 * a : a;
   case PLUGIN_DECODE:
     return phase_evaluations(job, &job->params, 1, error);
   case PLUGIN_ENCODE:
@@ -94,10 +113,16 @@ double plugin_job_image_evaluations(const PluginJob *job, GError **error) {
   if (decode_steps <= 0) return -1;
   int encode_steps = ddim_params_step_count(job->model, &encode, error);
   if (encode_steps <= 0) return -1;
+  /* A tiled image costs one evaluation per tile. */
+  int tiles = 1;
+  if (ddim_params_tiling(job->model, &job->params, job->image, NULL, NULL, &tiles)) {
+    decode_steps *= tiles;
+    encode_steps *= tiles;
+  }
   switch (job->kind) {
   case PLUGIN_GENERATE:
   case PLUGIN_VARY:
-    return (double)decode_steps * job->count;
+    return (double)decode_steps * job->count + (encodes_known(job) ? decode_steps : 0);
   case PLUGIN_DECODE:
     return decode_steps;
   case PLUGIN_ENCODE:
@@ -112,6 +137,9 @@ double plugin_job_image_evaluations(const PluginJob *job, GError **error) {
 
 static gboolean on_evaluation(const DdimProgress *progress, gpointer data) {
   PluginJob *job = data;
+  /* Inside a tiled step: only a chance to cancel. */
+  if (progress->tiles_done < progress->tiles_total)
+    return job->cancellable == NULL || !g_cancellable_is_cancelled(job->cancellable);
   job->done++;
   PluginJobStep step = {
       .done = MIN(job->done, job->total),
@@ -167,7 +195,14 @@ static gboolean run_generate(PluginJob *job, GError **error) {
   ddim_noise(job->params.seed, DDIM_STREAM_INITIAL, all, job->output);
   if (!(job->latents = copy_images(job, job->output, job->count, error))) return FALSE;
   job->latent_params = job->params;
-  return run_batched(job, ddim_sample, &job->params, job->output, job->count, error);
+  /* With a mask: inpainting, the input kept outside it (shared by the batch). */
+  DdimParams params = job->params;
+  if (job->mask && job->input) {
+    params.mask = job->mask;
+    params.known = job->input;
+    params.known_count = 1;
+  }
+  return run_batched(job, ddim_sample, &params, job->output, job->count, error);
 }
 
 static gboolean run_encode(PluginJob *job, GError **error) {
@@ -195,7 +230,15 @@ static gboolean run_vary(PluginJob *job, GError **error) {
   if (!(job->output = new_images(job, job->count, error))) return FALSE;
   for (int k = 0; k < job->count; k++)
     memcpy(job->output + (size_t)k * values, job->input, values * sizeof(float));
-  return run_batched(job, ddim_vary, &job->params, job->output, job->count, error);
+  /* With a mask, every variation keeps the one input outside it (its
+   * trajectory is computed once per batch, not once per image). */
+  DdimParams params = job->params;
+  if (job->mask) {
+    params.mask = job->mask;
+    params.known = job->input;
+    params.known_count = 1;
+  }
+  return run_batched(job, ddim_vary, &params, job->output, job->count, error);
 }
 
 static gboolean run_interpolate(PluginJob *job, GError **error) {
@@ -218,7 +261,8 @@ static gboolean run_interpolate(PluginJob *job, GError **error) {
 static gboolean run_decode(PluginJob *job, GError **error) {
   job->outputs = 1;
   /* latent_params: the caller's (the stored latent's own header). */
-  DdimParams decode = job->from_inversion ? ddim_params_for_inverse_decode(&job->params) : job->params;
+  DdimParams decode =
+      job->from_inversion ? ddim_params_for_inverse_decode(&job->params) : job->params;
   if (!(job->latents = copy_images(job, job->input, 1, error))) return FALSE;
   if (!(job->output = copy_images(job, job->input, 1, error))) return FALSE;
   return run_batched(job, ddim_sample, &decode, job->output, 1, error);

@@ -37,6 +37,9 @@ typedef struct {
   float *input;
   gboolean from_inversion; /* DECODE: the latent came from inversion (decoded without
                               clipping unless the params ask for it) */
+  const float *mask;       /* VARY, GENERATE: image.h × image.w values, 0 keep … 1
+                              regenerate, or NULL; borrowed.  GENERATE keeps `input`
+                              (1 image) outside it. */
   PluginJobProgress progress;
   gpointer progress_data;
   GCancellable *cancellable; /* may be NULL; checked between evaluations */
@@ -57,13 +60,20 @@ typedef struct {
 } PluginJob;
 
 void plugin_job_init(PluginJob *job, PluginKind kind, DdimModel *model);
+
+/* Sets the size the job runs at: the region's own width × height (tiled
+ * when larger than the model), or the model's resolution when `scale` asks
+ * for it or the network cannot take the region (smaller than the model and
+ * not a multiple of its size multiple). */
+void plugin_job_set_size(PluginJob *job, int width, int height, gboolean scale);
 void plugin_job_clear(PluginJob *job);
 
 /* The number of network evaluations the job will take (one per batch). */
 int plugin_job_evaluations(const PluginJob *job, GError **error);
 
 /* The number of single-image network evaluations (for time estimates:
- * each costs ddim_model_flops of one image). */
+ * each costs ddim_model_flops of one image, or, when job->image is tiled,
+ * of one tile: then every tile counts). */
 double plugin_job_image_evaluations(const PluginJob *job, GError **error);
 
 gboolean plugin_job_run(PluginJob *job, GError **error);

@@ -14,14 +14,24 @@ void plugin_pixels_clear(PluginPixels *pixels) {
   g_clear_pointer(&pixels->rgba, g_free);
 }
 
-gboolean plugin_pixels_read(GimpDrawable *drawable, gboolean within_selection, PluginPixels *pixels,
-                            GError **error) {
+gboolean plugin_pixels_read(GimpDrawable *drawable, gboolean within_selection, int margin,
+                            PluginPixels *pixels, GError **error) {
   (void)error;
   memset(pixels, 0, sizeof *pixels);
-  int x = 0, y = 0, width = gimp_drawable_get_width(drawable),
-      height = gimp_drawable_get_height(drawable);
+  const int layer_width = gimp_drawable_get_width(drawable),
+            layer_height = gimp_drawable_get_height(drawable);
+  int x = 0, y = 0, width = layer_width, height = layer_height;
   if (within_selection && !gimp_drawable_mask_intersect(drawable, &x, &y, &width, &height))
     return FALSE;
+  if (within_selection && margin > 0) {
+    /* Context around the selection, within the layer. */
+    int right = MIN(x + width + margin, layer_width),
+        bottom = MIN(y + height + margin, layer_height);
+    x = MAX(x - margin, 0);
+    y = MAX(y - margin, 0);
+    width = right - x;
+    height = bottom - y;
+  }
   int offset_x = 0, offset_y = 0;
   gimp_drawable_get_offsets(drawable, &offset_x, &offset_y);
   pixels->x = offset_x + x;
@@ -46,6 +56,9 @@ float *plugin_pixels_read_selection(GimpImage *image, const PluginPixels *pixels
   gegl_buffer_get(buffer, GEGL_RECTANGLE(pixels->x, pixels->y, pixels->width, pixels->height), 1.0,
                   babl_format("Y float"), mask, GEGL_AUTO_ROWSTRIDE, GEGL_ABYSS_NONE);
   g_object_unref(buffer);
+  /* The core takes values in [0, 1] only. */
+  for (size_t i = 0; i < (size_t)pixels->width * pixels->height; i++)
+    mask[i] = isfinite(mask[i]) ? CLAMP(mask[i], 0.0f, 1.0f) : 0.0f;
   return mask;
 }
 
@@ -129,6 +142,15 @@ void plugin_rgba_blend_mask(float *result, const float *source, const float *mas
     }
     r[3] = alpha;
   }
+}
+
+float *plugin_rgba_crop(const float *rgba, int width, int x, int y, int crop_width,
+                        int crop_height) {
+  float *out = g_new(float, (size_t)crop_width *crop_height * 4);
+  for (int row = 0; row < crop_height; row++)
+    memcpy(out + (size_t)row * crop_width * 4, rgba + ((size_t)(y + row) * width + x) * 4,
+           sizeof(float) * 4 * crop_width);
+  return out;
 }
 
 gboolean plugin_rgba_opaque(const float *rgba, size_t pixels) {

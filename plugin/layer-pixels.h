@@ -2,9 +2,10 @@
  *
  * Pixels are read and written as "R'G'B'A float" in the image's colour space
  * (straight alpha), which is what ddim-pixels.h expects; grayscale layers are
- * converted by babl on the way in and out.  Until tiled processing exists, a
- * region whose size differs from the model's resolution is scaled to it with
- * GEGL (gegl:scale-size, cubic) and the result scaled back. */
+ * converted by babl on the way in and out.  Regions run at their own size
+ * (the core tiles them); when a procedure scales to the model's resolution
+ * instead, the region is scaled with GEGL (gegl:scale-size, cubic) and the
+ * result scaled back. */
 #ifndef DDIM_PLUGIN_LAYER_PIXELS_H
 #define DDIM_PLUGIN_LAYER_PIXELS_H
 
@@ -22,12 +23,14 @@ typedef struct {
 } PluginPixels;
 
 void plugin_pixels_clear(PluginPixels *pixels);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(PluginPixels, plugin_pixels_clear)
 
 /* Reads a layer: the whole layer, or (within_selection) the bounding box of
- * the selection inside it.  FALSE without an error when the selection does
+ * the selection inside it, widened by `margin` pixels on each side (within
+ * the layer) as context.  FALSE without an error when the selection does
  * not touch the layer. */
-gboolean plugin_pixels_read(GimpDrawable *drawable, gboolean within_selection, PluginPixels *pixels,
-                            GError **error);
+gboolean plugin_pixels_read(GimpDrawable *drawable, gboolean within_selection, int margin,
+                            PluginPixels *pixels, GError **error);
 
 /* Selection mask values (0..1) over the region, or NULL when the image has
  * no selection. */
@@ -48,6 +51,10 @@ void plugin_rgba_copy_alpha(float *rgba, const float *from, size_t pixels);
 /* Composites result over source through a mask (0 keeps the source):
  * premultiplied mix, result un-premultiplied again. */
 void plugin_rgba_blend_mask(float *result, const float *source, const float *mask, size_t pixels);
+
+/* The crop_width × crop_height pixels at (x, y) of a width-wide RGBA buffer. */
+float *plugin_rgba_crop(const float *rgba, int width, int x, int y, int crop_width,
+                        int crop_height);
 
 /* Whether the pixels are all opaque. */
 gboolean plugin_rgba_opaque(const float *rgba, size_t pixels);

@@ -1,6 +1,9 @@
 /* procedures-generate.c — plug-in-ddim-generate: images from seeded noise,
  * as a new image or as new layers of the current one; each image on its own
- * layer, seeds seed … seed + count − 1, its x_T kept on the layer. */
+ * layer, seeds seed … seed + count − 1, its x_T kept on the layer.  Images
+ * of any size are sampled at that size (in tiles beyond the model's).  New
+ * layers over one selected layer with a selection fill the selection
+ * (inpainting): the layer is kept outside it. */
 #include "arguments.h"
 #include "latent-parasite.h"
 #include "run.h"
@@ -48,6 +51,7 @@ GimpProcedure *plugin_generate_new(GimpPlugIn *plug_in) {
                                   "new-layer", PLUGIN_OUTPUT_NEW_LAYER,
                                   _("New layers in this image"), NULL, NULL),
       "new-image", G_PARAM_READWRITE);
+  plugin_add_scale_argument(procedure);
 
   gimp_procedure_add_image_return_value(procedure, "new-image", _("Image"),
                                         _("The image the layers are in"), TRUE, G_PARAM_READWRITE);
@@ -58,13 +62,26 @@ GimpProcedure *plugin_generate_new(GimpPlugIn *plug_in) {
 }
 
 /* Computes the images, then adds them; FALSE with an error. */
-static gboolean generate(PluginRun *run, GimpImage *image, GimpImage **target_out,
-                         GimpLayer ***layers_out, GError **error) {
+/* The layer whose selection new layers fill: one selected layer of an image
+ * with a selection, or NULL. */
+static GimpLayer *fill_source(GimpImage *image, GimpDrawable **drawables) {
+  gsize count = drawables ? gimp_core_object_array_get_length((GObject **)drawables) : 0;
+  if (count != 1 || !GIMP_IS_LAYER(drawables[0]) || gimp_item_is_group(GIMP_ITEM(drawables[0])) ||
+      gimp_drawable_is_indexed(drawables[0]) || gimp_selection_is_empty(image))
+    return NULL;
+  return GIMP_LAYER(drawables[0]);
+}
+
+static gboolean generate(PluginRun *run, GimpImage *image, GimpDrawable **drawables,
+                         GimpImage **target_out, GimpLayer ***layers_out, GError **error) {
   GimpProcedureConfig *config = run->config;
   int count = 1, width = 0, height = 0;
   g_object_get(config, "count", &count, "width", &width, "height", &height, NULL);
   int output = gimp_procedure_config_get_choice_id(config, "output");
   const DdimModelInfo *info = ddim_model_get_info(run->model);
+  GimpLayer *source = NULL;
+  g_auto(PluginPixels) known = {0};
+  g_autofree float *mask = NULL;
   if (output == PLUGIN_OUTPUT_NEW_LAYER) {
     if (image == NULL || !gimp_image_is_valid(image)) {
       g_set_error(error, GIMP_PLUG_IN_ERROR, 0,
@@ -79,6 +96,14 @@ static gboolean generate(PluginRun *run, GimpImage *image, GimpImage **target_ou
     }
     if (width == 0) width = gimp_image_get_width(image);
     if (height == 0) height = gimp_image_get_height(image);
+    source = fill_source(image, drawables);
+    if (source) {
+      /* Inpainting: the new layers take the layer's place and size. */
+      plugin_pixels_read(GIMP_DRAWABLE(source), FALSE, 0, &known, error);
+      width = known.width;
+      height = known.height;
+      mask = plugin_pixels_read_selection(image, &known);
+    }
   } else {
     if (width == 0) width = info->sample_width;
     if (height == 0) height = info->sample_height;
@@ -88,10 +113,15 @@ static gboolean generate(PluginRun *run, GimpImage *image, GimpImage **target_ou
   plugin_job_init(&job, PLUGIN_GENERATE, run->model);
   plugin_read_params(config, &job.params, NULL);
   job.count = count;
+  plugin_job_set_size(&job, width, height, plugin_read_scale(config));
+  if (mask && job.image.w == width && job.image.h == height) {
+    job.input = plugin_pixels_to_tensor(&known, job.image);
+    job.mask = mask;
+  }
   if (!plugin_run_job(run, &job, error)) return FALSE;
 
   /* Everything is computed; now the image changes, in one undo step. */
-  gboolean alpha = info->in_channels == 4;
+  gboolean alpha = info->in_channels == 4 || (source && known.has_alpha);
   GimpImage *target;
   if (output == PLUGIN_OUTPUT_NEW_IMAGE) {
     target = gimp_image_new(width, height, info->in_channels == 1 ? GIMP_GRAY : GIMP_RGB);
@@ -112,7 +142,14 @@ static gboolean generate(PluginRun *run, GimpImage *image, GimpImage **target_ou
     g_autofree float *rgba =
         plugin_tensor_to_rgba(job.output + (size_t)k * values, job.image, width, height,
                               plugin_pixels_format(GIMP_DRAWABLE(layer)));
-    gimp_image_insert_layer(target, layer, NULL, output == PLUGIN_OUTPUT_NEW_IMAGE ? 0 : -1);
+    if (source) {
+      /* Exactly the layer outside the selection (and its transparency). */
+      if (info->in_channels != 4) plugin_rgba_copy_alpha(rgba, known.rgba, (size_t)width * height);
+      plugin_rgba_blend_mask(rgba, known.rgba, mask, (size_t)width * height);
+      plugin_layer_insert_above(target, layer, source, known.x, known.y);
+    } else {
+      gimp_image_insert_layer(target, layer, NULL, output == PLUGIN_OUTPUT_NEW_IMAGE ? 0 : -1);
+    }
     plugin_layer_write(layer, rgba);
     DdimParams latent_params = job.latent_params;
     latent_params.seed = seed;
@@ -142,7 +179,7 @@ static GimpValueArray *generate_run(GimpProcedure *procedure, GimpRunMode run_mo
   GimpLayer **layers = NULL;
   plugin_run_init(&run, procedure, run_mode, config, PLUGIN_GENERATE);
   gboolean ok = plugin_run_begin(&run, image, drawables, &error) &&
-                generate(&run, image, &target, &layers, &error);
+                generate(&run, image, drawables, &target, &layers, &error);
   GimpValueArray *result = plugin_run_result(&run, ok, error);
   if (ok) {
     GIMP_VALUES_SET_IMAGE(result, 1, target);

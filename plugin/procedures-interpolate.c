@@ -40,6 +40,7 @@ GimpProcedure *plugin_interpolate_new(GimpPlugIn *plug_in) {
   plugin_add_eta_argument(procedure);
   plugin_add_schedule_argument(procedure, FALSE);
   plugin_add_seed_argument(procedure);
+  plugin_add_scale_argument(procedure);
 
   gimp_procedure_add_core_object_array_return_value(procedure, "layers", _("Layers"),
                                                     _("The in-between frames, in order"),
@@ -73,12 +74,14 @@ static gboolean two_layers(GimpProcedure *procedure, GimpImage *image, GimpDrawa
 static gboolean interpolate(PluginRun *run, GimpImage *image, GimpLayer *first, GimpLayer *last,
                             GimpLayer ***layers_out, GError **error) {
   PluginPixels ends[2];
-  plugin_pixels_read(GIMP_DRAWABLE(first), FALSE, &ends[0], error);
-  plugin_pixels_read(GIMP_DRAWABLE(last), FALSE, &ends[1], error);
+  plugin_pixels_read(GIMP_DRAWABLE(first), FALSE, 0, &ends[0], error);
+  plugin_pixels_read(GIMP_DRAWABLE(last), FALSE, 0, &ends[1], error);
   g_auto(PluginJob) job = {0};
   plugin_job_init(&job, PLUGIN_INTERPOLATE, run->model);
   plugin_read_params(run->config, &job.params, NULL);
   g_object_get(run->config, "frames", &job.count, NULL);
+  /* At the first frame's size; the last is scaled to it if it differs. */
+  plugin_job_set_size(&job, ends[0].width, ends[0].height, plugin_read_scale(run->config));
   size_t values = ddim_shape_elements(job.image);
   job.input = g_new(float, 2 * values);
   for (int i = 0; i < 2; i++) {

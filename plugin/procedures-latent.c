@@ -35,6 +35,7 @@ GimpProcedure *plugin_encode_new(GimpPlugIn *plug_in) {
   plugin_add_steps_argument(procedure, FALSE);
   plugin_add_schedule_argument(procedure, FALSE);
   plugin_add_strength_argument(procedure, 1.0);
+  plugin_add_scale_argument(procedure);
   return procedure;
 }
 
@@ -65,10 +66,11 @@ GimpProcedure *plugin_decode_new(GimpPlugIn *plug_in) {
 
 static gboolean encode(PluginRun *run, GimpImage *image, GimpLayer *layer, GError **error) {
   PluginPixels pixels;
-  plugin_pixels_read(GIMP_DRAWABLE(layer), FALSE, &pixels, error);
+  plugin_pixels_read(GIMP_DRAWABLE(layer), FALSE, 0, &pixels, error);
   g_auto(PluginJob) job = {0};
   plugin_job_init(&job, PLUGIN_ENCODE, run->model);
   plugin_read_params(run->config, &job.params, NULL);
+  plugin_job_set_size(&job, pixels.width, pixels.height, plugin_read_scale(run->config));
   job.input = plugin_pixels_to_tensor(&pixels, job.image);
   plugin_pixels_clear(&pixels);
   if (!plugin_run_job(run, &job, error)) return FALSE;
@@ -136,7 +138,7 @@ static gboolean decode(PluginRun *run, GimpImage *image, GimpLayer *source,
   if (!plugin_run_job(run, &job, error)) return FALSE;
 
   PluginPixels pixels;
-  plugin_pixels_read(GIMP_DRAWABLE(source), FALSE, &pixels, error);
+  plugin_pixels_read(GIMP_DRAWABLE(source), FALSE, 0, &pixels, error);
   const DdimModelInfo *info = ddim_model_get_info(run->model);
   g_autofree float *rgba =
       plugin_tensor_to_rgba(job.output, job.image, pixels.width, pixels.height, pixels.format);

@@ -22,7 +22,8 @@ GimpProcedure *plugin_reconstruct_new(GimpPlugIn *plug_in) {
       procedure, _("Invert a layer to its DDIM latent and decode it again"),
       _("Encodes the layer to its latent x_T by deterministic DDIM inversion, decodes the latent "
         "again and puts the result on a new layer above, named with the steps and the PSNR of "
-        "the reconstruction (measured at the model's resolution). The latent is kept on the new "
+        "the reconstruction (measured at the resolution it ran at: the layer's own, unless it is "
+        "scaled to the model's). The latent is kept on the new "
         "layer for Decode."),
       PROC_RECONSTRUCT);
   gimp_procedure_set_attribution(procedure, "ddim for GIMP contributors",
@@ -31,6 +32,7 @@ GimpProcedure *plugin_reconstruct_new(GimpPlugIn *plug_in) {
   plugin_add_model_argument(procedure);
   plugin_add_steps_argument(procedure, FALSE);
   plugin_add_schedule_argument(procedure, FALSE);
+  plugin_add_scale_argument(procedure);
 
   gimp_procedure_add_layer_return_value(procedure, "layer", _("Layer"), _("The reconstruction"),
                                         TRUE, G_PARAM_READWRITE);
@@ -48,7 +50,8 @@ static gboolean reconstruct(PluginRun *run, GimpImage *image, GimpLayer *source,
   plugin_read_params(run->config, &job.params, NULL);
 
   PluginPixels pixels;
-  plugin_pixels_read(GIMP_DRAWABLE(source), FALSE, &pixels, error);
+  plugin_pixels_read(GIMP_DRAWABLE(source), FALSE, 0, &pixels, error);
+  plugin_job_set_size(&job, pixels.width, pixels.height, plugin_read_scale(run->config));
   job.input = plugin_pixels_to_tensor(&pixels, job.image);
   gboolean ok = plugin_run_job(run, &job, error);
   if (ok) {

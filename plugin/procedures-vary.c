@@ -1,7 +1,10 @@
 /* procedures-vary.c — plug-in-ddim-vary: SDEdit variations of a layer (noise
  * up to the strength level, then DDIM back).  With a selection, the model
- * sees the selection's bounding box and only the selection changes: each
- * variation is composited over the original through the selection mask. */
+ * sees the selection's bounding box (with half a tile of context around it)
+ * and the selection is the mask of a masked run: outside it the image keeps
+ * its own trajectory, so the regenerated part blends in; each variation is
+ * then composited over the original through the same mask, so unselected
+ * pixels stay exactly as they were. */
 #include "arguments.h"
 #include "run.h"
 
@@ -35,6 +38,7 @@ GimpProcedure *plugin_vary_new(GimpPlugIn *plug_in) {
   plugin_add_schedule_argument(procedure, FALSE);
   plugin_add_seed_argument(procedure);
   plugin_add_count_argument(procedure);
+  plugin_add_scale_argument(procedure);
 
   gimp_procedure_add_core_object_array_return_value(procedure, "layers", _("Layers"),
                                                     _("The new layers, first seed first"),
@@ -45,24 +49,37 @@ GimpProcedure *plugin_vary_new(GimpPlugIn *plug_in) {
 static gboolean vary(PluginRun *run, GimpImage *image, GimpLayer *source, GimpLayer ***layers_out,
                      GError **error) {
   PluginPixels pixels;
-  if (!plugin_pixels_read(GIMP_DRAWABLE(source), TRUE, &pixels, error)) {
+  const DdimModelInfo *info = ddim_model_get_info(run->model);
+  const gboolean scale = plugin_read_scale(run->config);
+  const int margin = scale || gimp_selection_is_empty(image) ? 0 : info->sample_width / 2;
+  if (!plugin_pixels_read(GIMP_DRAWABLE(source), TRUE, margin, &pixels, error)) {
     g_autofree char *name = plugin_item_name(source);
     g_set_error(error, GIMP_PLUG_IN_ERROR, 0,
                 _("The selection does not touch the layer '%s': nothing to vary"), name);
     return plugin_run_calling_error(run);
   }
   g_autofree float *mask = plugin_pixels_read_selection(image, &pixels);
+  /* The new layers cover the selection's bounds only: the context around
+   * them is unchanged anyway. */
+  PluginPixels bounds;
+  plugin_pixels_read(GIMP_DRAWABLE(source), TRUE, 0, &bounds, error);
+  const int crop_x = bounds.x - pixels.x, crop_y = bounds.y - pixels.y;
+  const int out_width = bounds.width, out_height = bounds.height;
+  plugin_pixels_clear(&bounds);
   g_auto(PluginJob) job = {0};
   plugin_job_init(&job, PLUGIN_VARY, run->model);
   plugin_read_params(run->config, &job.params, NULL);
   g_object_get(run->config, "count", &job.count, NULL);
+  plugin_job_set_size(&job, pixels.width, pixels.height, scale);
   job.input = plugin_pixels_to_tensor(&pixels, job.image);
+  /* At the region's own size the selection is the run's mask; scaled, it
+   * only composites the result. */
+  if (mask && job.image.w == pixels.width && job.image.h == pixels.height) job.mask = mask;
   if (!plugin_run_job(run, &job, error)) {
     plugin_pixels_clear(&pixels);
     return FALSE;
   }
 
-  const DdimModelInfo *info = ddim_model_get_info(run->model);
   size_t values = ddim_shape_elements(job.image), area = (size_t)pixels.width * pixels.height;
   g_autofree char *scaled = plugin_scaled_note(&job.image, pixels.width, pixels.height);
   g_autofree char *strength = plugin_format_number(job.params.strength);
@@ -72,6 +89,12 @@ static gboolean vary(PluginRun *run, GimpImage *image, GimpLayer *source, GimpLa
                                        pixels.height, pixels.format);
     if (info->in_channels != 4) plugin_rgba_copy_alpha(results[k], pixels.rgba, area);
     if (mask) plugin_rgba_blend_mask(results[k], pixels.rgba, mask, area);
+    if (out_width != pixels.width || out_height != pixels.height) {
+      float *cropped =
+          plugin_rgba_crop(results[k], pixels.width, crop_x, crop_y, out_width, out_height);
+      g_free(results[k]);
+      results[k] = cropped;
+    }
   }
 
   gimp_image_undo_group_start(image);
@@ -83,9 +106,9 @@ static gboolean vary(PluginRun *run, GimpImage *image, GimpLayer *source, GimpLa
     /* TRANSLATORS: a new layer's name: strength, seed, then nothing or " (scaled from 32×32)". */
     g_autofree char *name =
         g_strdup_printf(_("DDIM vary s=%s seed=%s%s"), strength, seed_text, scaled);
-    GimpLayer *layer = plugin_layer_new(image, name, pixels.width, pixels.height,
+    GimpLayer *layer = plugin_layer_new(image, name, out_width, out_height,
                                         pixels.has_alpha || info->in_channels == 4);
-    plugin_layer_insert_above(image, layer, below, pixels.x, pixels.y);
+    plugin_layer_insert_above(image, layer, below, pixels.x + crop_x, pixels.y + crop_y);
     plugin_layer_write(layer, results[k]);
     layers[k] = below = layer;
     g_free(results[k]);

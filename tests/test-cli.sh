@@ -211,6 +211,32 @@ expect_success "interpolate" interpolate "$MODEL" "$TMP/series-000.png" "$TMP/se
     -o "$TMP/frame%d.png" --frames 3 --steps 3 &&
     check "interpolate writes K frames" \
         files_exist "$TMP/frame0.png" "$TMP/frame1.png" "$TMP/frame2.png"
+
+# Tiles and masks.
+expect_success "generate --size 40x28 (tiled)" generate "$MODEL" -o "$TMP/wide.png" --size 40x28 \
+    --steps 3 --seed 2 &&
+    check "a tiled generate writes 40x28" [ "$(png_size "$TMP/wide.png")" = 40x28 ]
+expect_success "--tile and --overlap" generate "$MODEL" -o "$TMP/wide2.png" --size 40x28 \
+    --steps 3 --seed 2 --tile 16 --overlap 8
+expect_failure "a tile the network cannot take" "multiples of 4" generate "$MODEL" \
+    -o "$TMP/x.png" --size 40x28 --tile 18 --seed 1
+expect_failure "an overlap as large as the tile" "overlap" generate "$MODEL" \
+    -o "$TMP/x.png" --size 40x28 --overlap 16 --seed 1
+expect_success "reconstruct a 40x28 PNG at its own size" reconstruct "$MODEL" "$TMP/wide.png" \
+    -o "$TMP/wide-rec.png" --steps 3 &&
+    check "reconstruct keeps 40x28" [ "$(png_size "$TMP/wide-rec.png")" = 40x28 ]
+expect_success "vary --mask" vary "$MODEL" "$TMP/one.png" -o "$TMP/masked.png" --strength 0.5 \
+    --steps 4 --seed 4 --mask "$TMP/series-000.png"
+expect_success "vary --mask-keep forward" vary "$MODEL" "$TMP/one.png" -o "$TMP/masked2.png" \
+    --strength 0.5 --steps 4 --seed 4 --mask "$TMP/series-000.png" --mask-keep forward
+expect_failure "a mask of the wrong size" "the mask is 10x10 but the image is 16x16" vary "$MODEL" \
+    "$TMP/one.png" -o "$TMP/x.png" --mask "$TMP/odd.png" --seed 1
+expect_failure "an unknown --mask-keep" "mask-keep" vary "$MODEL" "$TMP/one.png" -o "$TMP/x.png" \
+    --mask "$TMP/one.png" --mask-keep sideways --seed 1
+expect_failure "generate --mask without --image" "--image" generate "$MODEL" -o "$TMP/x.png" \
+    --mask "$TMP/one.png" --seed 1
+expect_success "generate --mask --image (inpainting)" generate "$MODEL" -o "$TMP/fill.png" \
+    --mask "$TMP/series-000.png" --image "$TMP/one.png" --steps 3 --seed 1
 expect_success "eps" eps "$MODEL" "$MODEL/x.npy" --timestep 37 -o "$TMP/eps.npy"
 expect_success "options before, between and after positionals" encode -o "$TMP/z2.npy" \
     "$MODEL" --steps 2 "$TMP/one.png" --threads 1

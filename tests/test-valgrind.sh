@@ -56,7 +56,8 @@ memcheck "refused: config not JSON" 1 info "$MALFORMED/config-not-json"
 memcheck "refused: scheduler alpha_bar underflow" 1 info "$MALFORMED/scheduler-alpha-bar-underflow"
 memcheck "refused: latent NaN" 1 generate "$MALFORMED/base" -o "$TMP/out.png" --seed 1 \
     --xt "$MALFORMED/inputs/latent-nan.npy"
-memcheck "refused: --max-memory" 1 generate "$MALFORMED/base" -o "$TMP/out.png" --seed 1 \
+# One tile and the weights (2 MB) do not fit in 1 MB.
+memcheck "refused: --max-memory" 1 generate "$MODEL" -o "$TMP/out.png" --seed 1 \
     --max-memory 1M --size 256x256
 echo "1..$count"
 [ "$failures" -eq 0 ]

@@ -471,14 +471,18 @@ def main():
         CASES.append((name, "base", "--xt inputs/" + file_name, pattern))
     CASES.append(("steps-above-timesteps", "base", "--steps 5000", "steps must be between 1 and 1000"))
     CASES.append(("size-too-large", "base", "--size 1000000x1000000", "too large"))
-    CASES.append(("size-not-multiple", "base", "--size 9x9", "multiples of 2"))
+    # Larger images run in tiles of the native size, whatever their size;
+    # one smaller than the native size runs whole, so its sides must fit.
+    CASES.append(("size-not-multiple", "base", "--size 7x7", "multiples of 2"))
     CASES.append(("count-memory", "base", "--count 1000000000 --size 512x512",
                   "more memory|too large|out of range|memory"))
-    CASES.append(("max-memory-1M", "base", "--max-memory 1M --size 256x256", "MB limit"))
-    # Attention over 8192x8192 pixels: about 10^15 bytes of activations, more
-    # than any machine has; refused before x_T is even allocated.
-    CASES.append(("size-exceeds-available-memory", "../fixtures/google_f32", "--size 8192x8192",
-                  "memory is available"))
+    # A tiled run needs at least one tile and the weights (2 MB here).
+    CASES.append(("max-memory-1M", "../fixtures/google_f32", "--max-memory 1M --size 256x256",
+                  "MB limit"))
+    # Attention over 8192x8192 pixels in one tile: about 10^15 bytes of
+    # activations, more than any machine has; refused before x_T is drawn.
+    CASES.append(("size-exceeds-available-memory", "../fixtures/google_f32",
+                  "--size 8192x8192 --tile 8192", "memory is available"))
 
     with open(os.path.join(OUT, "cases.tsv"), "w") as f:
         f.write("# case\tmodel (under tests/malformed)\textra generate arguments (- for none)\t"

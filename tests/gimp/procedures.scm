@@ -48,8 +48,8 @@
         (check-equal "generate: 40×24 image and layer" '(40 24 40 24)
                      (append (list (gimp-image-get-width image) (gimp-image-get-height image))
                              (size-of (vector-ref (cadr result) 0))))
-        (check-equal "generate: the name says the result was scaled"
-                     '("DDIM generate seed=1 (scaled from 16×16)") (layer-names image))
+        (check-equal "generate: sampled at 40×24 (in tiles), not scaled"
+                     '("DDIM generate seed=1") (layer-names image))
         (gimp-image-delete image))))
 
 (let* ((made (new-image-with-layer 30 20 RGB-IMAGE "background"))
@@ -61,10 +61,38 @@
       (begin
         (check-equal "generate: the layers go into the given image" image (car result))
         (check-equal "generate: two new layers above the background"
-                     '("DDIM generate seed=4 (scaled from 16×16)" "DDIM generate seed=3 (scaled from 16×16)" "background")
+                     '("DDIM generate seed=4" "DDIM generate seed=3" "background")
                      (layer-names image))
         (check-equal "generate: new layers take the image's size" '(30 20)
                      (size-of (vector-ref (cadr result) 0)))))
+  (gimp-image-delete image))
+
+; New layers over a selected layer with a selection fill the selection
+; (inpainting): the layer is kept outside it.
+(let* ((made (new-image-with-layer 40 32 RGB-IMAGE "photo"))
+       (image (car made)) (layer (cadr made)))
+  (gimp-context-set-foreground "#e03010")
+  (gimp-context-set-background "#10a0f0")
+  (gimp-drawable-edit-gradient-fill layer GRADIENT-LINEAR 0 #f 1 0 #f 0 0 40 32)
+  (gimp-image-select-rectangle image CHANNEL-OP-REPLACE 12 8 16 16)
+  (let ((result (check-runs "generate: fill a selection of a 40×32 layer"
+                  (lambda () (plug-in-ddim-generate #:image image #:drawables (vector layer)
+                                                    #:model M1 #:steps 6 #:seed 4
+                                                    #:output "new-layer")))))
+    (if result
+        (let ((new (vector-ref (cadr result) 0)))
+          (check-equal "generate: the fill has the layer's size and place" '((40 32) (0 0))
+                       (list (size-of new) (gimp-drawable-get-offsets new)))
+          (check-equal "generate: pixels outside the selection are the layer's" 0
+                       (count-different layer new 40 32 (/ 0.5 255)
+                                        (lambda (scratch)
+                                          (gimp-image-select-rectangle scratch CHANNEL-OP-REPLACE 12 8 16 16)
+                                          (gimp-selection-invert scratch))))
+          (check "generate: pixels inside the selection are generated"
+                 (> (count-different layer new 40 32 one-level
+                                     (lambda (scratch)
+                                       (gimp-image-select-rectangle scratch CHANNEL-OP-REPLACE 12 8 16 16)))
+                    0)))))
   (gimp-image-delete image))
 
 (let ((result (check-runs "generate: an RGBA model"
@@ -135,9 +163,37 @@
                  (and (gimp-drawable-has-alpha new)
                       (< (abs (- (mean-alpha new) (mean-alpha layer))) 0.01))
                  "alpha means " (mean-alpha new) " and " (mean-alpha layer))
+          (check "reconstruct: at its own 20×12, not scaled"
+                 (not (string-contains? (gimp-item-get-name new) "scaled"))
+                 (gimp-item-get-name new)))))
+  (let ((result (check-runs "reconstruct: scale-to-model"
+                  (lambda () (plug-in-ddim-reconstruct #:image image #:drawables (vector layer)
+                                                       #:model M1 #:steps 5 #:scale-to-model #t)))))
+    (if result
+        (let ((new (car result)))
+          (check-equal "reconstruct: scaled back to the layer's size" '(20 12) (size-of new))
           (check "reconstruct: the name says the layer was scaled"
                  (string-contains? (gimp-item-get-name new) "(scaled from 16×16)")
                  (gimp-item-get-name new)))))
+  (gimp-image-delete image))
+
+; A 40×28 layer (not the model's 16×16) at native resolution: tiled, the same
+; pixels and PSNR as `ddim reconstruct` of the same PNG.
+(let* ((image (gimp-image-new 40 28 RGB))
+       (layer (load-layer image (string-append ddim-data "/grad40x28.png") "wide"))
+       (result (check-runs "reconstruct: a 40×28 layer at native resolution"
+                 (lambda () (plug-in-ddim-reconstruct #:image image #:drawables (vector layer)
+                                                      #:model M1 #:steps 10)))))
+  (if result
+      (let ((new (car result)))
+        (check-equal "reconstruct: 40×28 in, 40×28 out" '(40 28) (size-of new))
+        (check "reconstruct: named with the PSNR, not scaled"
+               (let ((name (gimp-item-get-name new)))
+                 (and (string-contains? name "PSNR") (not (string-contains? name "scaled"))))
+               (gimp-item-get-name new))
+        (let ((cli (load-layer image (string-append ddim-data "/cli-reconstruct-40x28.png") "cli")))
+          (check-equal "reconstruct: 40×28 pixels are those of `ddim reconstruct` (tiled)" 0
+                       (count-different new cli 40 28 one-level)))))
   (gimp-image-delete image))
 
 (let* ((made (new-image-with-layer 16 16 GRAY-IMAGE "grey"))
@@ -167,8 +223,9 @@
                (> (count-different (vector-ref result 0) (vector-ref result 1) 16 16 one-level) 0))))
   (gimp-image-delete image))
 
-; With an elliptic selection: the layer covers the selection's bounds and
-; only the selected pixels change.
+; With an elliptic selection: a masked run at native resolution (the
+; selection's bounds and some context, tiled); the layer covers the
+; selection's bounds and only the selected pixels change.
 (let* ((made (new-image-with-layer 32 32 RGB-IMAGE "source"))
        (image (car made)) (source (cadr made)))
   (gimp-context-set-foreground "#f0c010")
@@ -182,8 +239,8 @@
         (let ((new (vector-ref result 0)))
           (check-equal "vary: the new layer covers the selection's bounds" '((20 16) (4 6))
                        (list (size-of new) (gimp-drawable-get-offsets new)))
-          (check-equal "vary: the name says the area was scaled"
-                       "DDIM vary s=0.8 seed=1 (scaled from 16×16)" (gimp-item-get-name new))
+          (check-equal "vary: at native resolution, not scaled"
+                       "DDIM vary s=0.8 seed=1" (gimp-item-get-name new))
           (check-equal "vary: pixels outside the selection are unchanged" 0
                        (count-different source new 32 32 one-level
                                         (lambda (scratch)

@@ -67,6 +67,10 @@ convert -size 16x16 gradient:'#ff4010-#1060ff' "${png_flags[@]}" "PNG24:$DATA/gr
 convert -size 16x16 radial-gradient:'#ffe020-#301060' "${png_flags[@]}" "PNG24:$DATA/radial16.png"
 "$DDIM" generate "$FIXTURES/google_f32" -o "$DATA/cli-generate-seed7.png" --steps 10 --seed 7 \
   >/dev/null 2>&1 || fail_stage "ddim generate"
+# A layer that is not the model's size: 40×28 runs natively, in tiles of 16.
+convert -size 40x28 gradient:'#20c040-#f02080' "${png_flags[@]}" "PNG24:$DATA/grad40x28.png"
+"$DDIM" reconstruct "$FIXTURES/google_f32" "$DATA/grad40x28.png" -o "$DATA/cli-reconstruct-40x28.png" \
+  --steps 10 >/dev/null 2>&1 || fail_stage "ddim reconstruct 40x28"
 cli_psnr=$("$DDIM" reconstruct "$FIXTURES/google_f32" "$DATA/grad16.png" -o "$DATA/cli-reconstruct.png" \
            --steps 10 2>/dev/null | sed -n 's/^mse=.* psnr=//p')
 [ -n "$cli_psnr" ] || { fail_stage "ddim reconstruct"; cli_psnr=0; }
