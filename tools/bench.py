@@ -180,6 +180,14 @@ def main():
                 f"{o['gflops']:.0f} | {o['sgemm_peak_gflops']:.0f} | {100 * o['gflops'] / o['sgemm_peak_gflops']:.0f} % | "
                 f"{o['peak_rss_bytes'] / 1e6:.0f} | {o['weight_bytes'] / 1e6:.0f} | {o['openblas_core']} | {row['agreement']:.1e} |")
         lines.append("")
+    # The hand-written part of the doc (from "## Status" on) is kept.
+    try:
+        with open(args.out) as f:
+            previous = f.read()
+        if "\n## Status" in previous:
+            lines += [previous[previous.index("\n## Status") + 1:].rstrip("\n")]
+    except OSError:
+        pass
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         f.write("\n".join(lines) + "\n")
