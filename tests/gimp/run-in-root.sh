@@ -261,8 +261,12 @@ dialog_language() { # LANG DISPLAY
   (
     start=$SECONDS
     shoot() { # WINDOW NAME
-      import -window "$1" -strip +dither -colors 256 "PNG8:$OUT/screenshots/dialog-$2-$lang.png" \
-        2>>"$OUT/import-$lang.log"
+      # Bounded: a capture of a window that goes away under it (a run
+      # ending) has been seen to block for minutes, and the dialogs behind
+      # it would then wait for keys that never come.
+      timeout -s KILL 20 import -window "$1" -strip +dither -colors 256 \
+        "PNG8:$OUT/screenshots/dialog-$2-$lang.png" 2>>"$OUT/import-$lang.log" ||
+        echo "# shooter: no screenshot of $2 (import failed or timed out)"
     }
     gone() { # wait up to 30 s for the plug-in's window to close
       for _ in $(seq 300); do
