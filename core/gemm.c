@@ -22,8 +22,6 @@
 #define MIN_TILE_COLUMNS 256
 #define MIN_TILE_ROWS 64
 #define MAX_TILES 8
-/* Below this many multiply-adds a product runs as one call. */
-#define SPLIT_MIN_WORK ((double)(1 << 23))
 
 static int floor_power_of_two(int value) {
   int power = 1;
@@ -56,7 +54,7 @@ void ddim_gemm(gboolean trans_a, gboolean trans_b, int m, int n, int k, const fl
   column_tiles = (n + tile_columns - 1) / tile_columns;
   row_tiles = (m + tile_rows - 1) / tile_rows;
   const int tiles = row_tiles * column_tiles;
-  const gboolean split = tiles > 1 && (double)m * n * k >= SPLIT_MIN_WORK;
+  const gboolean split = tiles > 1 && (double)m * n * k >= (double)DDIM_PARALLEL_MIN_GEMM_WORK;
   (void)split; /* used only with OpenMP */
 #ifdef _OPENMP
   /* OpenBLAS's OpenMP build threads a call made outside a parallel region

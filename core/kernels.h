@@ -35,6 +35,16 @@ size_t ddim_conv_batched_scratch_elements(const DdimConv *conv, int batch, int o
 void ddim_conv2d_batched(const DdimConv *conv, const float *x, int batch, int in_h, int in_w,
                          float *y, int out_h, int out_w, float *scratch);
 
+/* ---- conv-direct.c ---- */
+
+/* 3×3 stride-1 convolutions of thin layers on small images, computed
+ * directly (AVX2/FMA) for a whole batch.  Use when ddim_conv_direct_applies(). */
+gboolean ddim_conv_direct_applies(const DdimConv *conv, int batch, int in_h, int in_w, int out_h,
+                                  int out_w);
+size_t ddim_conv_direct_scratch_elements(const DdimConv *conv, int out_h, int out_w);
+void ddim_conv2d_direct(const DdimConv *conv, const float *x, int batch, int in_h, int in_w,
+                        float *y, int out_h, int out_w, float *scratch);
+
 /* y (out × n) = W (out × in) · x (in × n) + b: a Linear on tokens stored
  * channel-major, or a 1×1 convolution. */
 void ddim_linear_cm(const float *weight, const float *bias, int out_features, int in_features,

@@ -20,6 +20,10 @@
  * of small regions per run) stay serial. */
 #define DDIM_PARALLEL_MIN_WORK (1 << 18)
 
+/* Multiply-adds below which a matrix product or convolution runs on one
+ * thread. */
+#define DDIM_PARALLEL_MIN_GEMM_WORK (1 << 23)
+
 /* Element-wise kernels get an AVX2 copy besides the baseline one, chosen
  * once at load by the CPU (GCC target_clones; glibc ifunc).  Both copies do
  * the same operations in the same order (no FMA contraction under

@@ -396,6 +396,8 @@ static void plan_conv(Plan *plan, const DdimConv *conv, int out_h, int out_w) {
       max_size(plan->kernel_scratch, ddim_conv_scratch_elements(conv, out_h, out_w));
   plan->kernel_scratch = max_size(
       plan->kernel_scratch, ddim_conv_batched_scratch_elements(conv, plan->batch, out_h, out_w));
+  plan->kernel_scratch =
+      max_size(plan->kernel_scratch, ddim_conv_direct_scratch_elements(conv, out_h, out_w));
 }
 
 static void plan_resnet(Plan *plan, const Resnet *resnet, int h, int w) {
@@ -533,6 +535,10 @@ typedef struct {
  * small sizes, one per image otherwise. */
 static void conv_forward(const DdimConv *conv, const float *x, int in_h, int in_w, float *y,
                          int out_h, int out_w, const Work *work) {
+  if (ddim_conv_direct_applies(conv, work->batch, in_h, in_w, out_h, out_w)) {
+    ddim_conv2d_direct(conv, x, work->batch, in_h, in_w, y, out_h, out_w, work->kernel_scratch);
+    return;
+  }
   if (ddim_conv_use_batched(conv, work->batch, out_h, out_w)) {
     ddim_conv2d_batched(conv, x, work->batch, in_h, in_w, y, out_h, out_w, work->kernel_scratch);
     return;
@@ -774,13 +780,10 @@ static gboolean forward_batch(const DdimUnet *net, float *arena, const float *x,
   if (aborted(net)) return FALSE;
   const size_t pixels = (size_t)H * (size_t)W;
   const size_t in_plane = (size_t)channels * pixels;
-  const size_t out_plane = (size_t)config->out_channels * pixels;
-  for (int b = 0; b < batch; b++) {
+  for (int b = 0; b < batch; b++)
     ddim_group_norm(&net->norm_out, h + (size_t)b * in_plane, pixels, NULL, NULL, NULL, TRUE,
-                    DDIM_ACT_SILU, work.t1);
-    ddim_conv2d(&net->conv_out, work.t1, H, W, eps + (size_t)b * out_plane, H, W,
-                work.kernel_scratch);
-  }
+                    DDIM_ACT_SILU, work.t1 + (size_t)b * in_plane);
+  conv_forward(&net->conv_out, work.t1, H, W, eps, H, W, &work);
   return TRUE;
 }
 
