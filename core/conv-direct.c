@@ -11,8 +11,8 @@
  * pixels in 8 registers while it runs over every (ci, ky, kx): two
  * unaligned loads of padded input and one broadcast weight per output
  * channel feed 8 FMAs.  (6 channels × 16 pixels in 12 registers measured
- * 30 % slower: GCC spilled the accumulators every input channel.)  Each output value is one fixed-order sum, whatever
- * the thread count.
+ * 30 % slower: GCC spilled the accumulators every input channel.)  Each output value is one
+ * fixed-order sum, whatever the thread count.
  *
  * Used only on x86-64 CPUs with AVX2 and FMA (checked once) and for output
  * widths that are multiples of 8; everything else takes conv.c's GEMM path. */
@@ -20,7 +20,6 @@
 #include "parallel.h"
 
 #include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -32,6 +31,10 @@
 
 #define BLOCK_CHANNELS 4 /* output channels per micro-tile */
 #define TILE_VECTORS 2   /* vectors of 8 output pixels per micro-tile */
+/* Images narrower than a vector (the 4×4 level): vectors run over output
+ * channels instead, 16 channels × 4 pixels per micro-tile. */
+#define NARROW_CHANNELS 16
+#define NARROW_PIXELS 4
 
 static int cpu_has_avx2_fma(void) {
 #if DIRECT_AVAILABLE
@@ -49,49 +52,56 @@ static int cpu_has_avx2_fma(void) {
 /* Whether the direct path computes this convolution: 3×3, stride 1, "same"
  * padding, output widths of 8, 16, 24 or 32 (whole vectors; wider images
  * would need cache blocking that this kernel does not do). */
-gboolean ddim_conv_direct_applies(const DdimConv *conv, int batch, int in_h, int in_w,
-                                  int out_h, int out_w) {
+gboolean ddim_conv_direct_applies(const DdimConv *conv, int batch, int in_h, int in_w, int out_h,
+                                  int out_w) {
   if (!cpu_has_avx2_fma()) return FALSE;
   if (conv->kernel != 3 || conv->stride != 1 || conv->pad_top != 1 || conv->pad_left != 1)
     return FALSE;
   const int eff_h = conv->upsample2x ? 2 * in_h : in_h;
   const int eff_w = conv->upsample2x ? 2 * in_w : in_w;
   if (out_h != eff_h || out_w != eff_w) return FALSE;
-  const char *limit = g_getenv("DDIM_DIRECT_MAX_CIN");
-  if (limit && conv->in_channels > atoi(limit)) return FALSE;
   /* The weights are reordered on every call; below 256 output pixels in
    * all that costs more than OpenBLAS's own packing. */
   if ((size_t)batch * (size_t)out_h * (size_t)out_w < 256) return FALSE;
+  if (out_w < 8) return out_h < 8; /* the narrow kernel (4×4, 2×2 levels) */
   return out_w % 8 == 0 && out_w <= 32 && out_h <= 32;
+}
+
+static gboolean is_narrow(int out_w) {
+  return out_w < 8;
 }
 
 static size_t padded_plane(int out_h, int out_w) {
   return (size_t)(out_h + 2) * (size_t)(out_w + 2);
 }
 
-static size_t packed_weight_elements(const DdimConv *conv) {
-  const size_t blocks = (size_t)(conv->out_channels + BLOCK_CHANNELS - 1) / BLOCK_CHANNELS;
-  return blocks * BLOCK_CHANNELS * (size_t)conv->in_channels * 9;
+static size_t packed_weight_elements(const DdimConv *conv, int block_channels) {
+  const size_t blocks = (size_t)(conv->out_channels + block_channels - 1) / (size_t)block_channels;
+  return blocks * (size_t)block_channels * (size_t)conv->in_channels * 9;
 }
 
 /* Every vector load stays inside its padded plane: the last one of a row
- * ends at column out_w + 1, the border. */
-size_t ddim_conv_direct_scratch_elements(const DdimConv *conv, int out_h, int out_w) {
-  return packed_weight_elements(conv) + (size_t)conv->in_channels * padded_plane(out_h, out_w);
+ * ends at column out_w + 1, the border.  The narrow kernel pads every image
+ * of the batch first. */
+size_t ddim_conv_direct_scratch_elements(const DdimConv *conv, int batch, int out_h, int out_w) {
+  const size_t padded = (size_t)conv->in_channels * padded_plane(out_h, out_w);
+  if (is_narrow(out_w))
+    return packed_weight_elements(conv, NARROW_CHANNELS) + (size_t)batch * padded;
+  return packed_weight_elements(conv, BLOCK_CHANNELS) + padded;
 }
 
-/* Weights [out][in][3][3] → for each block of BLOCK_CHANNELS outputs,
+/* Weights [out][in][3][3] → for each block of `block_channels` outputs,
  * [ci][tap][co − block start], zero for outputs past the last. */
-static void pack_weights(const DdimConv *conv, float *packed) {
+static void pack_weights(const DdimConv *conv, int block_channels, float *packed) {
   const int cin = conv->in_channels, cout = conv->out_channels;
-  const int blocks = (cout + BLOCK_CHANNELS - 1) / BLOCK_CHANNELS;
+  const int blocks = (cout + block_channels - 1) / block_channels;
   for (int block = 0; block < blocks; block++) {
-    float *dst = packed + (size_t)block * BLOCK_CHANNELS * (size_t)cin * 9;
+    float *dst = packed + (size_t)block * (size_t)block_channels * (size_t)cin * 9;
     for (int ci = 0; ci < cin; ci++)
       for (int tap = 0; tap < 9; tap++)
-        for (int j = 0; j < BLOCK_CHANNELS; j++) {
-          int co = block * BLOCK_CHANNELS + j;
-          dst[((size_t)ci * 9 + (size_t)tap) * BLOCK_CHANNELS + (size_t)j] =
+        for (int j = 0; j < block_channels; j++) {
+          int co = block * block_channels + j;
+          dst[((size_t)ci * 9 + (size_t)tap) * (size_t)block_channels + (size_t)j] =
               co < cout ? conv->weight[((size_t)co * (size_t)cin + (size_t)ci) * 9 + (size_t)tap]
                         : 0.0f;
         }
@@ -129,9 +139,8 @@ static void pad_input(const DdimConv *conv, const float *x, int in_h, int in_w, 
  * the block's first channel.  Inlined with constant channels/vectors so the
  * accumulators stay in registers and every tap is a constant displacement. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
-micro_tile(const int channels, const int vectors, const float *const *window, size_t plane,
-           int pw, int cin, const float *packed, const float *bias, float *const *out,
-           size_t out_plane) {
+micro_tile(const int channels, const int vectors, const float *const *window, size_t plane, int pw,
+           int cin, const float *packed, const float *bias, float *const *out, size_t out_plane) {
   __m256 acc[BLOCK_CHANNELS][TILE_VECTORS];
   for (int j = 0; j < channels; j++)
     for (int v = 0; v < vectors; v++) acc[j][v] = _mm256_set1_ps(bias ? bias[j] : 0.0f);
@@ -156,27 +165,125 @@ micro_tile(const int channels, const int vectors, const float *const *window, si
     for (int v = 0; v < vectors; v++) _mm256_storeu_ps(out[v] + (size_t)j * out_plane, acc[j][v]);
 }
 
-#define TILE_CASE(C, V)                                                                       \
-  case (C) * 4 + (V):                                                                         \
-    micro_tile((C), (V), window, plane, pw, cin, packed, bias, out, out_plane);                \
+#define TILE_CASE(C, V)                                                                            \
+  case (C)*4 + (V):                                                                                \
+    micro_tile((C), (V), window, plane, pw, cin, packed, bias, out, out_plane);                    \
     break;
 
 __attribute__((target("avx2,fma"))) static void
-dispatch_tile(int channels, int vectors, const float *const *window, size_t plane, int pw,
-              int cin, const float *packed, const float *bias, float *const *out,
-              size_t out_plane) {
+dispatch_tile(int channels, int vectors, const float *const *window, size_t plane, int pw, int cin,
+              const float *packed, const float *bias, float *const *out, size_t out_plane) {
   switch (channels * 4 + vectors) {
-    TILE_CASE(1, 1) TILE_CASE(1, 2) TILE_CASE(2, 1) TILE_CASE(2, 2) TILE_CASE(3, 1)
-    TILE_CASE(3, 2) TILE_CASE(4, 1) TILE_CASE(4, 2)
+    TILE_CASE(1, 1)
+    TILE_CASE(1, 2) TILE_CASE(2, 1) TILE_CASE(2, 2) TILE_CASE(3, 1) TILE_CASE(3, 2) TILE_CASE(4, 1)
+        TILE_CASE(4, 2) default : break;
+  }
+}
+#endif
+
+#if DIRECT_AVAILABLE
+/* Narrow micro-tile: NARROW_CHANNELS outputs (two vectors) × `pixels`
+ * output pixels whose windows start at window[p]; one broadcast input
+ * value per pixel and two weight vectors feed 2·pixels FMAs per tap.  The
+ * sums go to result[p][channel]. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+narrow_tile(const int pixels, const float *padded, const size_t *window, size_t plane, int pw,
+            int cin, const float *packed, const float *bias16,
+            float result[NARROW_PIXELS][NARROW_CHANNELS]) {
+  __m256 acc[2][NARROW_PIXELS];
+  for (int p = 0; p < pixels; p++) {
+    acc[0][p] = _mm256_loadu_ps(bias16);
+    acc[1][p] = _mm256_loadu_ps(bias16 + 8);
+  }
+  for (int ci = 0; ci < cin; ci++) {
+    const float *base = padded + (size_t)ci * plane;
+    for (int ky = 0; ky < 3; ky++) {
+      for (int kx = 0; kx < 3; kx++) {
+        const float *tap = packed + (ky * 3 + kx) * NARROW_CHANNELS;
+        const __m256 w0 = _mm256_loadu_ps(tap), w1 = _mm256_loadu_ps(tap + 8);
+        for (int p = 0; p < pixels; p++) {
+          const __m256 in =
+              _mm256_broadcast_ss(base + window[p] + (size_t)ky * (size_t)pw + (size_t)kx);
+          acc[0][p] = _mm256_fmadd_ps(w0, in, acc[0][p]);
+          acc[1][p] = _mm256_fmadd_ps(w1, in, acc[1][p]);
+        }
+      }
+    }
+    packed += 9 * NARROW_CHANNELS;
+  }
+  for (int p = 0; p < pixels; p++) {
+    _mm256_storeu_ps(result[p], acc[0][p]);
+    _mm256_storeu_ps(result[p] + 8, acc[1][p]);
+  }
+}
+
+__attribute__((target("avx2,fma"))) static void
+dispatch_narrow(int pixels, const float *padded, const size_t *window, size_t plane, int pw,
+                int cin, const float *packed, const float *bias16,
+                float result[NARROW_PIXELS][NARROW_CHANNELS]) {
+  switch (pixels) {
+  case 1:
+    narrow_tile(1, padded, window, plane, pw, cin, packed, bias16, result);
+    break;
+  case 2:
+    narrow_tile(2, padded, window, plane, pw, cin, packed, bias16, result);
+    break;
+  case 3:
+    narrow_tile(3, padded, window, plane, pw, cin, packed, bias16, result);
+    break;
   default:
+    narrow_tile(4, padded, window, plane, pw, cin, packed, bias16, result);
     break;
   }
 }
 #endif
 
-/* One image: y (out × out_h·out_w) from its padded planes. */
-static void direct_image(const DdimConv *conv, const float *padded, const float *packed,
+/* The whole batch with the narrow kernel: output-channel blocks outermost,
+ * so a block's weights stay in cache over every image. */
+static void narrow_batch(const DdimConv *conv, const float *padded, const float *packed, int batch,
                          int out_h, int out_w, float *y) {
+#if DIRECT_AVAILABLE
+  const int pw = out_w + 2, cin = conv->in_channels, cout = conv->out_channels;
+  const size_t plane = padded_plane(out_h, out_w);
+  const size_t padded_image = (size_t)cin * plane;
+  const size_t out_plane = (size_t)out_h * (size_t)out_w;
+  const size_t out_image = (size_t)cout * out_plane;
+  const int pixels_total = out_h * out_w;
+  const int blocks = (cout + NARROW_CHANNELS - 1) / NARROW_CHANNELS;
+  const double work = (double)cout * cin * 9.0 * (double)out_plane * batch;
+  (void)work; /* used only by the OpenMP pragma */
+  DDIM_PARALLEL_FOR_IF(work >= (double)DDIM_PARALLEL_MIN_GEMM_WORK)
+  for (int block = 0; block < blocks; block++) {
+    const int co0 = block * NARROW_CHANNELS;
+    const int channels = cout - co0 < NARROW_CHANNELS ? cout - co0 : NARROW_CHANNELS;
+    const float *block_weights = packed + (size_t)block * NARROW_CHANNELS * (size_t)cin * 9;
+    float bias16[NARROW_CHANNELS] = {0};
+    for (int j = 0; j < channels; j++) bias16[j] = conv->bias ? conv->bias[co0 + j] : 0.0f;
+    for (int b = 0; b < batch; b++) {
+      for (int first = 0; first < pixels_total; first += NARROW_PIXELS) {
+        const int pixels =
+            pixels_total - first < NARROW_PIXELS ? pixels_total - first : NARROW_PIXELS;
+        size_t window[NARROW_PIXELS];
+        for (int p = 0; p < pixels; p++)
+          window[p] = (size_t)((first + p) / out_w) * (size_t)pw + (size_t)((first + p) % out_w);
+        float result[NARROW_PIXELS][NARROW_CHANNELS];
+        dispatch_narrow(pixels, padded + (size_t)b * padded_image, window, plane, pw, cin,
+                        block_weights, bias16, result);
+        float *y_image = y + (size_t)b * out_image + (size_t)co0 * out_plane + (size_t)first;
+        for (int j = 0; j < channels; j++)
+          for (int p = 0; p < pixels; p++)
+            y_image[(size_t)j * out_plane + (size_t)p] = result[p][j];
+      }
+    }
+  }
+#else
+  (void)conv, (void)padded, (void)packed, (void)batch, (void)out_h, (void)out_w, (void)y;
+#endif
+}
+
+/* One image: y (out × out_h·out_w) from its padded planes. */
+static void direct_image(const DdimConv *conv, const float *padded, const float *packed, int out_h,
+                         int out_w, float *y) {
 #if DIRECT_AVAILABLE
   const int pw = out_w + 2, cin = conv->in_channels, cout = conv->out_channels;
   const size_t plane = padded_plane(out_h, out_w);
@@ -196,8 +303,8 @@ static void direct_image(const DdimConv *conv, const float *padded, const float 
     const float *bias = conv->bias ? conv->bias + co0 : NULL;
     float *y_block = y + (size_t)co0 * out_plane;
     for (int first = 0; first < total_vectors; first += TILE_VECTORS) {
-      const int vectors = total_vectors - first < TILE_VECTORS ? total_vectors - first
-                                                               : TILE_VECTORS;
+      const int vectors =
+          total_vectors - first < TILE_VECTORS ? total_vectors - first : TILE_VECTORS;
       const float *window[TILE_VECTORS];
       float *out[TILE_VECTORS];
       for (int v = 0; v < vectors; v++) {
@@ -205,8 +312,7 @@ static void direct_image(const DdimConv *conv, const float *padded, const float 
         window[v] = padded + (size_t)oy * (size_t)pw + (size_t)ox;
         out[v] = y_block + (size_t)oy * (size_t)out_w + (size_t)ox;
       }
-      dispatch_tile(channels, vectors, window, plane, pw, cin, block_weights, bias, out,
-                    out_plane);
+      dispatch_tile(channels, vectors, window, plane, pw, cin, block_weights, bias, out, out_plane);
     }
   }
 #else
@@ -216,11 +322,21 @@ static void direct_image(const DdimConv *conv, const float *padded, const float 
 
 void ddim_conv2d_direct(const DdimConv *conv, const float *x, int batch, int in_h, int in_w,
                         float *y, int out_h, int out_w, float *scratch) {
-  float *packed = scratch;
-  float *padded = scratch + packed_weight_elements(conv);
   const size_t in_image = (size_t)conv->in_channels * (size_t)in_h * (size_t)in_w;
   const size_t out_image = (size_t)conv->out_channels * (size_t)out_h * (size_t)out_w;
-  pack_weights(conv, packed);
+  float *packed = scratch;
+  if (is_narrow(out_w)) {
+    float *padded = scratch + packed_weight_elements(conv, NARROW_CHANNELS);
+    const size_t padded_image = (size_t)conv->in_channels * padded_plane(out_h, out_w);
+    pack_weights(conv, NARROW_CHANNELS, packed);
+    for (int b = 0; b < batch; b++)
+      pad_input(conv, x + (size_t)b * in_image, in_h, in_w, out_h, out_w,
+                padded + (size_t)b * padded_image);
+    narrow_batch(conv, padded, packed, batch, out_h, out_w, y);
+    return;
+  }
+  float *padded = scratch + packed_weight_elements(conv, BLOCK_CHANNELS);
+  pack_weights(conv, BLOCK_CHANNELS, packed);
   for (int b = 0; b < batch; b++) {
     pad_input(conv, x + (size_t)b * in_image, in_h, in_w, out_h, out_w, padded);
     direct_image(conv, padded, packed, out_h, out_w, y + (size_t)b * out_image);

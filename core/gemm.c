@@ -35,8 +35,8 @@ static void tile_gemm(gboolean trans_a, gboolean trans_b, int m0, int rows, int 
   const float *a_tile = trans_a ? a + m0 : a + (size_t)m0 * (size_t)lda;
   const float *b_tile = trans_b ? b + (size_t)n0 * (size_t)ldb : b + n0;
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, rows, columns, k, 1.0f, a_tile, lda, b_tile,
-              ldb, beta, c + (size_t)m0 * (size_t)ldc + n0, ldc);
+              trans_b ? CblasTrans : CblasNoTrans, rows, columns, k, 1.0f, a_tile, lda, b_tile, ldb,
+              beta, c + (size_t)m0 * (size_t)ldc + n0, ldc);
 }
 
 void ddim_gemm(gboolean trans_a, gboolean trans_b, int m, int n, int k, const float *a, int lda,

@@ -12,12 +12,12 @@
 
 typedef struct {
   int in_channels, out_channels;
-  int kernel;          /* 1 or 3 */
-  int stride;          /* 1 or 2 */
+  int kernel;            /* 1 or 3 */
+  int stride;            /* 1 or 2 */
   int pad_top, pad_left; /* bottom/right padding follows from the output size */
-  gboolean upsample2x; /* read the input through nearest ×2 upsampling (Upsample2D) */
-  const float *weight; /* [out, in, k, k] (PyTorch layout, cross-correlation) */
-  const float *bias;   /* [out] */
+  gboolean upsample2x;   /* read the input through nearest ×2 upsampling (Upsample2D) */
+  const float *weight;   /* [out, in, k, k] (PyTorch layout, cross-correlation) */
+  const float *bias;     /* [out] */
 } DdimConv;
 
 /* Elements of im2col scratch a conv needs for an output of out_h × out_w. */
@@ -41,7 +41,7 @@ void ddim_conv2d_batched(const DdimConv *conv, const float *x, int batch, int in
  * directly (AVX2/FMA) for a whole batch.  Use when ddim_conv_direct_applies(). */
 gboolean ddim_conv_direct_applies(const DdimConv *conv, int batch, int in_h, int in_w, int out_h,
                                   int out_w);
-size_t ddim_conv_direct_scratch_elements(const DdimConv *conv, int out_h, int out_w);
+size_t ddim_conv_direct_scratch_elements(const DdimConv *conv, int batch, int out_h, int out_w);
 void ddim_conv2d_direct(const DdimConv *conv, const float *x, int batch, int in_h, int in_w,
                         float *y, int out_h, int out_w, float *scratch);
 
@@ -66,8 +66,8 @@ typedef struct {
  * (NULL): add/scale/shift are per-channel vectors (time-embedding
  * projections).  out may equal x.  With add, x itself is left unchanged. */
 void ddim_group_norm(const DdimGroupNorm *norm, const float *x, size_t pixels, const float *add,
-                     const float *scale, const float *shift, gboolean apply_act,
-                     DdimActivation act, float *out);
+                     const float *scale, const float *shift, gboolean apply_act, DdimActivation act,
+                     float *out);
 
 void ddim_activation(DdimActivation act, float *x, size_t n);
 float ddim_silu(float x);

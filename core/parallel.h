@@ -28,7 +28,7 @@
  * once at load by the CPU (GCC target_clones; glibc ifunc).  Both copies do
  * the same operations in the same order (no FMA contraction under
  * -std=c11), so results do not depend on which one runs. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) &&       \
     !defined(__SANITIZE_ADDRESS__)
 #define DDIM_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #else

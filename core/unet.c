@@ -396,8 +396,8 @@ static void plan_conv(Plan *plan, const DdimConv *conv, int out_h, int out_w) {
       max_size(plan->kernel_scratch, ddim_conv_scratch_elements(conv, out_h, out_w));
   plan->kernel_scratch = max_size(
       plan->kernel_scratch, ddim_conv_batched_scratch_elements(conv, plan->batch, out_h, out_w));
-  plan->kernel_scratch =
-      max_size(plan->kernel_scratch, ddim_conv_direct_scratch_elements(conv, out_h, out_w));
+  plan->kernel_scratch = max_size(
+      plan->kernel_scratch, ddim_conv_direct_scratch_elements(conv, plan->batch, out_h, out_w));
 }
 
 static void plan_resnet(Plan *plan, const Resnet *resnet, int h, int w) {
