@@ -42,28 +42,30 @@ static void layout(DialogState *state) {
   switch (state->kind) {
   case PLUGIN_GENERATE:
     dialog_seed_box(state);
-    dialog_frame(state, "images", _("Images"), "count", "width", "height", "output", NULL);
+    dialog_frame(state, "images", _("Images"), "count", "width", "height", "output",
+                 "scale-to-model", NULL);
     dialog_frame(state, "sampling", _("Sampling"), "steps", "eta", "schedule", "seed-box", NULL);
     gimp_procedure_dialog_fill(dialog, "model-frame", "images-frame", "sampling-frame", NULL);
     break;
   case PLUGIN_RECONSTRUCT:
-    dialog_frame(state, "sampling", _("Sampling"), "steps", "schedule", NULL);
+    dialog_frame(state, "sampling", _("Sampling"), "steps", "schedule", "scale-to-model", NULL);
     gimp_procedure_dialog_fill(dialog, "model-frame", "sampling-frame", NULL);
     break;
   case PLUGIN_VARY:
     dialog_seed_box(state);
-    dialog_frame(state, "variations", _("Variations"), "strength", "count", NULL);
+    dialog_frame(state, "variations", _("Variations"), "strength", "count", "scale-to-model", NULL);
     dialog_frame(state, "sampling", _("Sampling"), "steps", "eta", "schedule", "seed-box", NULL);
     gimp_procedure_dialog_fill(dialog, "model-frame", "variations-frame", "sampling-frame", NULL);
     break;
   case PLUGIN_INTERPOLATE:
     dialog_seed_box(state);
-    dialog_frame(state, "animation", _("Animation"), "frames", NULL);
+    dialog_frame(state, "animation", _("Animation"), "frames", "scale-to-model", NULL);
     dialog_frame(state, "sampling", _("Sampling"), "steps", "eta", "schedule", "seed-box", NULL);
     gimp_procedure_dialog_fill(dialog, "model-frame", "animation-frame", "sampling-frame", NULL);
     break;
   case PLUGIN_ENCODE:
-    dialog_frame(state, "sampling", _("Inversion"), "steps", "schedule", "strength", NULL);
+    dialog_frame(state, "sampling", _("Inversion"), "steps", "schedule", "strength",
+                 "scale-to-model", NULL);
     gimp_procedure_dialog_fill(dialog, "model-frame", "sampling-frame", NULL);
     break;
   case PLUGIN_DECODE:
