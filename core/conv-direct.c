@@ -64,15 +64,25 @@ gboolean ddim_conv_direct_applies(const DdimConv *conv, int batch, int in_h, int
    * all that costs more than OpenBLAS's own packing. */
   if ((size_t)batch * (size_t)out_h * (size_t)out_w < 256) return FALSE;
   if (out_w < 8) return out_h < 8; /* the narrow kernel (4×4, 2×2 levels) */
-  return out_w % 8 == 0 && out_w <= 32 && out_h <= 32;
+  return out_w % 8 == 0;
 }
 
 static gboolean is_narrow(int out_w) {
   return out_w < 8;
 }
 
+/* Elements from one input channel's padded plane to the next.  A large
+ * plane is lengthened so that its size in bytes is 2112 modulo 4096 (half a
+ * page and one cache line): the same window of 32 consecutive channels then
+ * falls in 32 different L1 sets.  At 256×256 the natural size, 16 bytes past
+ * a multiple of 4 KB, stacked the channels in the same sets and cost a fifth
+ * of the speed. */
 static size_t padded_plane(int out_h, int out_w) {
-  return (size_t)(out_h + 2) * (size_t)(out_w + 2);
+  size_t elements = (size_t)(out_h + 2) * (size_t)(out_w + 2);
+  if (elements * sizeof(float) < 16384) return elements;
+  elements = (elements + 15) / 16 * 16;
+  while (elements * sizeof(float) % 4096 != 2112) elements += 16;
+  return elements;
 }
 
 static size_t packed_weight_elements(const DdimConv *conv, int block_channels) {
@@ -140,10 +150,13 @@ static void pad_input(const DdimConv *conv, const float *x, int in_h, int in_w, 
  * accumulators stay in registers and every tap is a constant displacement. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 micro_tile(const int channels, const int vectors, const float *const *window, size_t plane, int pw,
-           int cin, const float *packed, const float *bias, float *const *out, size_t out_plane) {
+           int cin, const float *packed, const float *bias, gboolean accumulate, float *const *out,
+           size_t out_plane) {
   __m256 acc[BLOCK_CHANNELS][TILE_VECTORS];
   for (int j = 0; j < channels; j++)
-    for (int v = 0; v < vectors; v++) acc[j][v] = _mm256_set1_ps(bias ? bias[j] : 0.0f);
+    for (int v = 0; v < vectors; v++)
+      acc[j][v] = accumulate ? _mm256_loadu_ps(out[v] + (size_t)j * out_plane)
+                             : _mm256_set1_ps(bias ? bias[j] : 0.0f);
   const float *rows[TILE_VECTORS];
   for (int v = 0; v < vectors; v++) rows[v] = window[v];
   for (int ci = 0; ci < cin; ci++) {
@@ -167,16 +180,19 @@ micro_tile(const int channels, const int vectors, const float *const *window, si
 
 #define TILE_CASE(C, V)                                                                            \
   case (C)*4 + (V):                                                                                \
-    micro_tile((C), (V), window, plane, pw, cin, packed, bias, out, out_plane);                    \
+    micro_tile((C), (V), window, plane, pw, cin, packed, bias, accumulate, out, out_plane);        \
     break;
 
 __attribute__((target("avx2,fma"))) static void
 dispatch_tile(int channels, int vectors, const float *const *window, size_t plane, int pw, int cin,
-              const float *packed, const float *bias, float *const *out, size_t out_plane) {
+              const float *packed, const float *bias, gboolean accumulate, float *const *out,
+              size_t out_plane) {
   switch (channels * 4 + vectors) {
-    TILE_CASE(1, 1)
-    TILE_CASE(1, 2) TILE_CASE(2, 1) TILE_CASE(2, 2) TILE_CASE(3, 1) TILE_CASE(3, 2) TILE_CASE(4, 1)
-        TILE_CASE(4, 2) default : break;
+    /* clang-format off */
+    TILE_CASE(1, 1) TILE_CASE(1, 2) TILE_CASE(2, 1) TILE_CASE(2, 2)
+    TILE_CASE(3, 1) TILE_CASE(3, 2) TILE_CASE(4, 1) TILE_CASE(4, 2)
+        /* clang-format on */
+        default : break;
   }
 }
 #endif
@@ -281,7 +297,18 @@ static void narrow_batch(const DdimConv *conv, const float *padded, const float 
 #endif
 }
 
-/* One image: y (out × out_h·out_w) from its padded planes. */
+/* One image: y (out × out_h·out_w) from its padded planes, in bands of
+ * output rows whose outputs fit in L2 (128 KB; at least 4 bands per image
+ * so that threads have work to share).  In a band the input channels go in
+ * chunks of INPUT_CHUNK — the sums continue in y from one chunk to the next,
+ * in a fixed order — and inside a chunk pixel tiles are outermost and
+ * output-channel blocks inside: a tile's input windows (INPUT_CHUNK channels
+ * × three rows of 18 values, 12 KB) stay in L1 while every block uses them,
+ * the chunk's weights and the band's outputs stay in L2.  This holds for
+ * 256×256 layers of 128 channels as well as for 32×32 tiles.  Bands write
+ * disjoint outputs, so they are shared over threads with the same bits. */
+#define INPUT_CHUNK 32
+#define BAND_OUTPUT_BYTES (128 * 1024)
 static void direct_image(const DdimConv *conv, const float *padded, const float *packed, int out_h,
                          int out_w, float *y) {
 #if DIRECT_AVAILABLE
@@ -289,30 +316,43 @@ static void direct_image(const DdimConv *conv, const float *padded, const float 
   const size_t plane = padded_plane(out_h, out_w);
   const size_t out_plane = (size_t)out_h * (size_t)out_w;
   const int row_vectors = out_w / 8;
-  const int total_vectors = out_h * row_vectors;
   const int blocks = (cout + BLOCK_CHANNELS - 1) / BLOCK_CHANNELS;
-  /* Blocks write disjoint output channels: the same bits on any number of
-   * threads.  Inside a chunk thread (unet.c) this region runs serially. */
+  const size_t block_stride = BLOCK_CHANNELS * (size_t)cin * 9;
+  int band_rows = (int)(BAND_OUTPUT_BYTES / (sizeof(float) * (size_t)cout * (size_t)out_w));
+  const int max_rows = out_h / 4 > 1 ? out_h / 4 : 1;
+  if (band_rows > max_rows) band_rows = max_rows;
+  if (band_rows < 1) band_rows = 1;
+  const int bands = (out_h + band_rows - 1) / band_rows;
   const double work = (double)cout * cin * 9.0 * (double)out_plane;
   (void)work; /* used only by the OpenMP pragma */
   DDIM_PARALLEL_FOR_IF(work >= (double)DDIM_PARALLEL_MIN_GEMM_WORK)
-  for (int block = 0; block < blocks; block++) {
-    const int co0 = block * BLOCK_CHANNELS;
-    const int channels = cout - co0 < BLOCK_CHANNELS ? cout - co0 : BLOCK_CHANNELS;
-    const float *block_weights = packed + (size_t)block * BLOCK_CHANNELS * (size_t)cin * 9;
-    const float *bias = conv->bias ? conv->bias + co0 : NULL;
-    float *y_block = y + (size_t)co0 * out_plane;
-    for (int first = 0; first < total_vectors; first += TILE_VECTORS) {
-      const int vectors =
-          total_vectors - first < TILE_VECTORS ? total_vectors - first : TILE_VECTORS;
-      const float *window[TILE_VECTORS];
-      float *out[TILE_VECTORS];
-      for (int v = 0; v < vectors; v++) {
-        const int oy = (first + v) / row_vectors, ox = (first + v) % row_vectors * 8;
-        window[v] = padded + (size_t)oy * (size_t)pw + (size_t)ox;
-        out[v] = y_block + (size_t)oy * (size_t)out_w + (size_t)ox;
+  for (int band = 0; band < bands; band++) {
+    const int first_vector = band * band_rows * row_vectors;
+    const int end_row = (band + 1) * band_rows < out_h ? (band + 1) * band_rows : out_h;
+    const int end_vector = end_row * row_vectors;
+    for (int c0 = 0; c0 < cin; c0 += INPUT_CHUNK) {
+      const int chunk = cin - c0 < INPUT_CHUNK ? cin - c0 : INPUT_CHUNK;
+      const float *chunk_input = padded + (size_t)c0 * plane;
+      const float *chunk_weights = packed + (size_t)c0 * 9 * BLOCK_CHANNELS;
+      for (int first = first_vector; first < end_vector; first += TILE_VECTORS) {
+        const int vectors = end_vector - first < TILE_VECTORS ? end_vector - first : TILE_VECTORS;
+        const float *window[TILE_VECTORS];
+        size_t out_offset[TILE_VECTORS];
+        for (int v = 0; v < vectors; v++) {
+          const int oy = (first + v) / row_vectors, ox = (first + v) % row_vectors * 8;
+          window[v] = chunk_input + (size_t)oy * (size_t)pw + (size_t)ox;
+          out_offset[v] = (size_t)oy * (size_t)out_w + (size_t)ox;
+        }
+        for (int block = 0; block < blocks; block++) {
+          const int co0 = block * BLOCK_CHANNELS;
+          const int channels = cout - co0 < BLOCK_CHANNELS ? cout - co0 : BLOCK_CHANNELS;
+          const float *bias = conv->bias ? conv->bias + co0 : NULL;
+          float *out[TILE_VECTORS];
+          for (int v = 0; v < vectors; v++) out[v] = y + (size_t)co0 * out_plane + out_offset[v];
+          dispatch_tile(channels, vectors, window, plane, pw, chunk,
+                        chunk_weights + (size_t)block * block_stride, bias, c0 > 0, out, out_plane);
+        }
       }
-      dispatch_tile(channels, vectors, window, plane, pw, cin, block_weights, bias, out, out_plane);
     }
   }
 #else
