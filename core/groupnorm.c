@@ -55,6 +55,61 @@ static float activate(DdimActivation act, float x) {
   }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SILU_FMA_AVAILABLE 1
+
+static int cpu_has_avx2_fma(void) {
+  static int cached = -1;
+  if (cached < 0) {
+    __builtin_cpu_init();
+    cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }
+  return cached;
+}
+
+/* dst = silu((src + offset)·a + b) with AVX2 and FMA: exp_approx's range
+ * reduction and polynomial as FMAs, and 1/(1 + e) as the hardware
+ * reciprocal estimate refined by one Newton step (relative error ~1e-7)
+ * instead of a division, whose throughput bounded the scalar-source loop.
+ * About twice as fast; every GroupNorm of a ResNet block ends here. */
+__attribute__((target("avx2,fma"))) static void
+silu_row_fma(const float *src, float offset, float a, float b, float *dst, size_t n) {
+  const __m256 v_offset = _mm256_set1_ps(offset), v_a = _mm256_set1_ps(a), v_b = _mm256_set1_ps(b);
+  const __m256 lo = _mm256_set1_ps(-87.0f), hi = _mm256_set1_ps(88.0f);
+  const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
+  const __m256 ln2_hi = _mm256_set1_ps(0.693359375f), ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
+  const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
+  size_t p = 0;
+  for (; p + 8 <= n; p += 8) {
+    const __m256 v = _mm256_fmadd_ps(_mm256_add_ps(_mm256_loadu_ps(src + p), v_offset), v_a, v_b);
+    /* e = exp(−v) */
+    const __m256 x = _mm256_min_ps(_mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), v), lo), hi);
+    const __m256 rounded =
+        _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 r = _mm256_fnmadd_ps(rounded, ln2_lo, _mm256_fnmadd_ps(rounded, ln2_hi, x));
+    __m256 poly = _mm256_set1_ps(1.9875691500e-4f);
+    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.3981999507e-3f));
+    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(8.3334519073e-3f));
+    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(4.1665795894e-2f));
+    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.6666665459e-1f));
+    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(5.0000001201e-1f));
+    poly = _mm256_fmadd_ps(_mm256_mul_ps(poly, r), r, _mm256_add_ps(r, one));
+    const __m256i exponent = _mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_cvtps_epi32(rounded), _mm256_set1_epi32(127)), 23);
+    const __m256 e = _mm256_mul_ps(poly, _mm256_castsi256_ps(exponent));
+    /* v / (1 + e) */
+    const __m256 d = _mm256_add_ps(one, e);
+    __m256 inv = _mm256_rcp_ps(d);
+    inv = _mm256_mul_ps(inv, _mm256_fnmadd_ps(d, inv, two));
+    _mm256_storeu_ps(dst + p, _mm256_mul_ps(v, inv));
+  }
+  for (; p < n; p++) dst[p] = silu((src[p] + offset) * a + b);
+}
+#else
+#define SILU_FMA_AVAILABLE 0
+#endif
+
 /* dst = act((src + offset)·a + b) over one row.  The activation is chosen
  * outside the loop so the SiLU loop (the common case, twice per ResNet
  * block) vectorises; DDIM_VECTOR_CLONES adds an AVX2 copy picked at load. */
@@ -64,6 +119,12 @@ static void affine_row(const float *src, float offset, float a, float b, gboolea
   if (!apply_act) {
     for (size_t p = 0; p < n; p++) dst[p] = (src[p] + offset) * a + b;
   } else if (act == DDIM_ACT_SILU) {
+#if SILU_FMA_AVAILABLE
+    if (cpu_has_avx2_fma()) {
+      silu_row_fma(src, offset, a, b, dst, n);
+      return;
+    }
+#endif
     for (size_t p = 0; p < n; p++) dst[p] = silu((src[p] + offset) * a + b);
   } else if (act == DDIM_ACT_RELU) {
     for (size_t p = 0; p < n; p++) {
