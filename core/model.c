@@ -413,6 +413,10 @@ double ddim_model_flops(const DdimModel *model, DdimShape shape) {
   return ddim_unet_flops(model->net, shape);
 }
 
+void ddim_model_set_winograd(DdimModel *model, gboolean winograd) {
+  ddim_unet_set_winograd(model->net, winograd);
+}
+
 void ddim_model_set_abort(DdimModel *model, DdimAbortFunc abort, gpointer user_data) {
   ddim_unet_set_abort(model->net, abort, user_data);
 }

@@ -60,6 +60,7 @@ struct DdimUnet {
   /* The arenas for one input shape: one per thread that runs a chunk of
    * the batch (see chunk_images), each sized for one chunk. */
   DdimShape planned;
+  gboolean planned_winograd;
   float *arena;
   size_t arena_elements; /* per arena */
   int arenas;
@@ -69,6 +70,10 @@ struct DdimUnet {
    * several threads at once. */
   DdimAbortFunc abort;
   gpointer abort_data;
+
+  /* 3×3 convolutions of large images by Winograd F(2×2, 3×3) (the optional
+   * fast mode, ddim_model_set_winograd). */
+  gboolean winograd;
 };
 
 /* ---- Weight binding ---------------------------------------------------- */
@@ -383,7 +388,16 @@ typedef struct {
   size_t scratch;        /* T1 + T2 (batch × max_activation each) + kernel scratch */
   size_t kernel_scratch;
   double flops; /* per image: multiply-adds × 2 of convolutions, linears, attention */
+  gboolean winograd;
 } Plan;
+
+/* Winograd where it pays: 64×64 outputs and more (enough tiles for wide
+ * products) and 32 input channels or more (K of the 16 products); smaller
+ * layers stay with the direct kernel. */
+static gboolean use_winograd(const DdimConv *conv, int in_h, int in_w, int out_h, int out_w) {
+  return (size_t)out_h * (size_t)out_w >= 4096 && conv->in_channels >= 32 &&
+         ddim_conv_winograd_applies(conv, in_h, in_w, out_h, out_w);
+}
 
 static size_t max_size(size_t a, size_t b) {
   return a > b ? a : b;
@@ -398,6 +412,11 @@ static void plan_conv(Plan *plan, const DdimConv *conv, int out_h, int out_w) {
       plan->kernel_scratch, ddim_conv_batched_scratch_elements(conv, plan->batch, out_h, out_w));
   plan->kernel_scratch = max_size(
       plan->kernel_scratch, ddim_conv_direct_scratch_elements(conv, plan->batch, out_h, out_w));
+  /* (Sized for any input: a 3×3 stride-1 conv's input is out_h × out_w or
+   * half of it, upsampled.) */
+  if (plan->winograd && conv->kernel == 3 && conv->stride == 1)
+    plan->kernel_scratch =
+        max_size(plan->kernel_scratch, ddim_conv_winograd_scratch_elements(conv, out_h, out_w));
 }
 
 static void plan_resnet(Plan *plan, const Resnet *resnet, int h, int w) {
@@ -420,6 +439,7 @@ static void plan_attention(Plan *plan, const DdimAttention *attn, int h, int w) 
 static Plan make_plan(const DdimUnet *net, int batch, int h, int w) {
   Plan plan = {0};
   plan.batch = batch;
+  plan.winograd = net->winograd;
   const DdimUnetConfig *config = &net->config;
   const int n = config->n_blocks;
   size_t pixels = (size_t)h * (size_t)w;
@@ -525,6 +545,7 @@ static void copy_floats(float *dst, const float *src, size_t count) {
 
 typedef struct {
   int batch;
+  gboolean winograd;
   float *t1, *t2;        /* batch × max_activation each */
   float *kernel_scratch; /* im2col columns, batched GEMM products, attention */
   float *temb_proj;      /* batch × (2·max channels) */
@@ -535,6 +556,10 @@ typedef struct {
  * small sizes, one per image otherwise. */
 static void conv_forward(const DdimConv *conv, const float *x, int in_h, int in_w, float *y,
                          int out_h, int out_w, const Work *work) {
+  if (work->winograd && use_winograd(conv, in_h, in_w, out_h, out_w)) {
+    ddim_conv2d_winograd(conv, x, work->batch, in_h, in_w, y, out_h, out_w, work->kernel_scratch);
+    return;
+  }
   if (ddim_conv_direct_applies(conv, work->batch, in_h, in_w, out_h, out_w)) {
     ddim_conv2d_direct(conv, x, work->batch, in_h, in_w, y, out_h, out_w, work->kernel_scratch);
     return;
@@ -613,8 +638,9 @@ static void timestep_embedding(const DdimUnet *net, const float *timesteps, int 
 }
 
 gboolean ddim_unet_has_plan(const DdimUnet *net, DdimShape shape) {
-  return net->arena && net->planned.n == shape.n && net->planned.h == shape.h &&
-         net->planned.w == shape.w && net->arenas == arena_count(shape);
+  return net->arena && net->planned_winograd == net->winograd && net->planned.n == shape.n &&
+         net->planned.h == shape.h && net->planned.w == shape.w &&
+         net->arenas == arena_count(shape);
 }
 
 static gboolean ensure_plan(DdimUnet *net, DdimShape shape, GError **error) {
@@ -636,9 +662,14 @@ static gboolean ensure_plan(DdimUnet *net, DdimShape shape, GError **error) {
     return FALSE;
   }
   net->planned = shape;
+  net->planned_winograd = net->winograd;
   net->arena_elements = elements;
   net->arenas = arenas;
   return TRUE;
+}
+
+void ddim_unet_set_winograd(DdimUnet *net, gboolean winograd) {
+  net->winograd = winograd;
 }
 
 void ddim_unet_set_abort(DdimUnet *net, DdimAbortFunc abort, gpointer data) {
@@ -671,7 +702,7 @@ static gboolean forward_batch(const DdimUnet *net, float *arena, const float *x,
   cursor += (size_t)batch * max_activation;
   float *concat = cursor;
   cursor += (size_t)batch * max_activation;
-  Work work = {.batch = batch};
+  Work work = {.batch = batch, .winograd = net->winograd};
   work.t1 = cursor;
   work.t2 = cursor + (size_t)batch * max_activation;
   work.kernel_scratch = cursor + 2 * (size_t)batch * max_activation;

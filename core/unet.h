@@ -18,13 +18,17 @@ DdimUnet *ddim_unet_new(const DdimUnetConfig *config, const DdimSafetensors *wei
 void ddim_unet_free(DdimUnet *net);
 
 uint64_t ddim_unet_parameter_count(const DdimUnet *net);
-uint64_t ddim_unet_weight_bytes(const DdimUnet *net); /* the weights as float32, mapped or converted */
+uint64_t
+ddim_unet_weight_bytes(const DdimUnet *net); /* the weights as float32, mapped or converted */
 /* Floating-point operations of one forward pass (convolutions, linears, attention). */
 double ddim_unet_flops(const DdimUnet *net, DdimShape shape);
 uint64_t ddim_unet_arena_bytes(const DdimUnet *net, DdimShape shape);
 
 /* Whether the arena is already planned for this shape. */
 gboolean ddim_unet_has_plan(const DdimUnet *net, DdimShape shape);
+
+/* 3×3 convolutions of 64×64 and larger by Winograd F(2×2, 3×3) (replans). */
+void ddim_unet_set_winograd(DdimUnet *net, gboolean winograd);
 
 /* The check ddim_unet_forward asks between blocks (NULL: none). */
 void ddim_unet_set_abort(DdimUnet *net, DdimAbortFunc abort, gpointer data);

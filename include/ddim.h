@@ -52,15 +52,15 @@ typedef struct {
   /* Network (config.json). */
   int sample_height, sample_width; /* native resolution */
   int in_channels, out_channels;
-  int size_multiple;       /* H and W must be multiples of this (2^(levels-1)) */
+  int size_multiple; /* H and W must be multiples of this (2^(levels-1)) */
   uint64_t parameter_count;
-  uint64_t weight_bytes;   /* float32 weights held in memory */
+  uint64_t weight_bytes;     /* float32 weights held in memory */
   const char *weights_dtype; /* "F32", "F16", "BF16" or "mixed" as stored */
   /* Noise schedule (scheduler_config.json or the DDPM defaults). */
   int num_train_timesteps;
   const char *beta_schedule; /* "linear", "scaled_linear", "squaredcos_cap_v2", "trained" */
   double beta_start, beta_end;
-  gboolean clip_sample;      /* default for sampling when the caller does not say */
+  gboolean clip_sample; /* default for sampling when the caller does not say */
   double clip_sample_range;
   gboolean set_alpha_to_one; /* ᾱ after the last step: 1, or ᾱ_0 when FALSE */
   int steps_offset;
@@ -69,7 +69,7 @@ typedef struct {
   const char *config_path;
   const char *weights_path;
   const char *scheduler_path; /* NULL when the defaults are used */
-  const char *identity; /* stable id of the weights (hex digest), for latents */
+  const char *identity;       /* stable id of the weights (hex digest), for latents */
 } DdimModelInfo;
 
 /* Load a model: a UNet2DModel folder (config.json + diffusion_pytorch_model
@@ -108,8 +108,8 @@ gboolean ddim_model_check_memory(const DdimModel *model, DdimShape shape, GError
 
 /* One network evaluation: eps[n] = ε_θ(x[n], timesteps[n]).  The activation
  * memory is planned once per shape and reused; no allocation per call. */
-gboolean ddim_model_eps(DdimModel *model, const float *x, DdimShape shape,
-                        const float *timesteps, float *eps, GError **error);
+gboolean ddim_model_eps(DdimModel *model, const float *x, DdimShape shape, const float *timesteps,
+                        float *eps, GError **error);
 
 /* A cheap, thread-safe question asked during an evaluation before each of the
  * U-Net's resnet blocks, its mid block and its output layers (a few dozen
@@ -124,6 +124,13 @@ typedef gboolean (*DdimAbortFunc)(gpointer user_data);
  * every later evaluation, sampler runs included. */
 void ddim_model_set_abort(DdimModel *model, DdimAbortFunc abort, gpointer user_data);
 
+/* The optional fast mode: 3×3 convolutions of 64×64 outputs and larger (with
+ * at least 32 input channels) by Winograd's F(2×2, 3×3), 2.25× fewer
+ * multiplications in float32.  Results differ from the default (direct)
+ * convolutions by rounding only (docs/performance.md measures it); FALSE,
+ * the default, keeps every convolution direct. */
+void ddim_model_set_winograd(DdimModel *model, gboolean winograd);
+
 /* ---- Threads ------------------------------------------------------------ */
 
 /* Number of threads for OpenBLAS and the engine's own loops (0 = all cores). */
@@ -135,9 +142,10 @@ int ddim_get_threads(void);
 /* Streams of the counter-based noise source (Philox4x32-10 + Box–Muller).
  * Value i of image k depends only on (seed + k, stream, i), so it does not
  * depend on the thread count, tiling or batch layout. */
-#define DDIM_STREAM_INITIAL ((uint64_t)0)           /* x_T */
-#define DDIM_STREAM_FORWARD ((uint64_t)1 << 32)     /* SDEdit noising */
-#define DDIM_STREAM_STEP(t) (((uint64_t)2 << 32) | (uint64_t)(uint32_t)(t)) /* η noise leaving t */
+#define DDIM_STREAM_INITIAL ((uint64_t)0)                                   /* x_T */
+#define DDIM_STREAM_FORWARD ((uint64_t)1 << 32)                             /* SDEdit noising */
+#define DDIM_STREAM_STEP(t) (((uint64_t)2 << 32) | (uint64_t)(uint32_t)(t)) /* η noise leaving t  \
+                                                                             */
 
 /* Fill shape.n images; image k uses seed + k. */
 void ddim_noise(uint64_t seed, uint64_t stream, DdimShape shape, float *out);
@@ -145,7 +153,8 @@ void ddim_noise(uint64_t seed, uint64_t stream, DdimShape shape, float *out);
 /* ---- Schedules ---------------------------------------------------------- */
 
 typedef enum {
-  DDIM_SCHEDULE_UNIFORM,   /* t_i = i·(T//S) + steps_offset: official "uniform", diffusers "leading" */
+  DDIM_SCHEDULE_UNIFORM, /* t_i = i·(T//S) + steps_offset: official "uniform", diffusers "leading"
+                          */
   DDIM_SCHEDULE_QUADRATIC, /* official "quad": int((i·√(0.8T)/(S-1))²) */
   DDIM_SCHEDULE_TRAILING,  /* diffusers "trailing": round(T - i·T/S) - 1 */
   DDIM_SCHEDULE_LINSPACE,  /* diffusers "linspace": round(i·(T-1)/(S-1)) */
@@ -156,8 +165,8 @@ gboolean ddim_schedule_from_name(const char *name, DdimSchedule *schedule);
 
 /* The timesteps a run of `steps` visits, ascending, without duplicates.
  * Returns the count (≤ steps) and stores them in *timesteps (g_free it). */
-int ddim_model_timesteps(const DdimModel *model, DdimSchedule schedule, int steps,
-                         int **timesteps, GError **error);
+int ddim_model_timesteps(const DdimModel *model, DdimSchedule schedule, int steps, int **timesteps,
+                         GError **error);
 
 /* ---- Sampling ----------------------------------------------------------- */
 
@@ -168,9 +177,9 @@ typedef enum {
 
 typedef struct {
   DdimPhase phase;
-  int step;      /* network evaluations done in this phase, 1-based */
-  int total;     /* network evaluations this phase will take */
-  int timestep;  /* timestep of this evaluation */
+  int step;     /* network evaluations done in this phase, 1-based */
+  int total;    /* network evaluations this phase will take */
+  int timestep; /* timestep of this evaluation */
   DdimShape shape;
   const float *x_t;     /* the sample after this step */
   const float *x0_pred; /* the prediction of x_0 at this step (DDIM eq. 9), shape as x_t */

@@ -1,7 +1,9 @@
-/* test-unet-batch.c — batches of small images run as chunks of the batch on
- * separate threads (core/unet.c): the chunking must not change results
- * across thread counts, and every image of a batch must be (up to rounding
- * in the batched GEMMs) what the network gives for it alone. */
+/* test-unet-batch.c — the engine's alternative paths agree: batches of
+ * small images run as chunks of the batch on separate threads (core/unet.c)
+ * must not change results across thread counts, every image of a batch must
+ * be (up to rounding in the batched GEMMs) what the network gives for it
+ * alone, and the Winograd fast mode must give the default's ε up to
+ * rounding, with the same bits on any thread count. */
 #include "ddim.h"
 
 #include <math.h>
@@ -60,6 +62,36 @@ static void test_batch_of_three(void) {
 
 /* An abort asked for during a chunk-parallel batch stops it with
  * DDIM_ERROR_CANCELLED; the model works normally afterwards. */
+/* The fixture network at 64×64 (fully convolutional), where its 3×3
+ * convolutions with 32 input channels or more take the Winograd path. */
+static void test_winograd(void) {
+  const DdimModelInfo *info = ddim_model_get_info(model);
+  const DdimShape shape = {2, info->in_channels, 64, 64};
+  const size_t count = ddim_shape_elements(shape);
+  g_autofree float *x = g_new(float, count);
+  ddim_noise(11, DDIM_STREAM_INITIAL, shape, x);
+  g_autofree float *direct = eps_of(x, shape, 300.0f);
+  ddim_model_set_winograd(model, TRUE);
+  ddim_set_threads(1);
+  g_autofree float *serial = eps_of(x, shape, 300.0f);
+  ddim_set_threads(2);
+  g_autofree float *threaded = eps_of(x, shape, 300.0f);
+  ddim_set_threads(0);
+  ddim_model_set_winograd(model, FALSE);
+  g_assert_true(memcmp(serial, threaded, sizeof(float) * count) == 0);
+  double worst = 0.0, norm = 0.0, moved = 0.0;
+  for (size_t i = 0; i < count; i++) {
+    worst = fmax(worst, fabs((double)serial[i] - direct[i]));
+    norm = fmax(norm, fabs((double)direct[i]));
+    moved += serial[i] != direct[i];
+  }
+  g_test_message("winograd vs direct at 64×64: max |Δε| %.3g of max |ε| %.3g, %.0f values differ",
+                 worst, norm, moved);
+  g_assert_cmpfloat(norm, >, 0.0);
+  g_assert_cmpfloat(worst, <=, 1e-5 * norm);
+  g_assert_cmpfloat(moved, >, 0.0); /* the Winograd path really ran */
+}
+
 static gboolean abort_after(gpointer data) {
   return g_atomic_int_add((gint *)data, 1) >= 5;
 }
@@ -94,6 +126,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/unet-batch/nine", test_batch_of_nine);
   g_test_add_func("/unet-batch/three", test_batch_of_three);
   g_test_add_func("/unet-batch/abort", test_abort_in_chunks);
+  g_test_add_func("/unet-batch/winograd", test_winograd);
   int status = g_test_run();
   ddim_model_free(model);
   return status;
