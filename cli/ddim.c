@@ -68,7 +68,7 @@ struct Cli {
   char *tile_text, *overlap_text, *mask_path, *mask_keep_text, *known_path;
   int clip; /* -1 not given, 0 --no-clip, 1 --clip */
   gboolean resize;
-  gboolean winograd;
+  gboolean no_winograd;
   char **positionals;
   /* Set up from them. */
   DdimParams params;
@@ -686,9 +686,9 @@ static GOptionEntry *command_entries(Cli *cli) {
       "FILE|NAME");
   ADD("threads", 0, 0, G_OPTION_ARG_STRING, &cli->threads_text,
       "Number of threads (default: all cores)", "N");
-  ADD("winograd", 0, 0, G_OPTION_ARG_NONE, &cli->winograd,
-      "Fast mode: 3×3 convolutions of 64×64 and larger by Winograd F(2×2,3×3) (float32; results "
-      "differ from the default by rounding)",
+  ADD("no-winograd", 0, 0, G_OPTION_ARG_NONE, &cli->no_winograd,
+      "Compute every 3×3 convolution directly (by default those of 64×64 and larger use Winograd "
+      "F(2×2,3×3), also float32; results differ by rounding only)",
       NULL);
   ADD("max-memory", 0, 0, G_OPTION_ARG_STRING, &cli->max_memory_text,
       "Refuse runs that need more memory than SIZE (e.g. 2G)", "SIZE");
@@ -822,7 +822,7 @@ static gboolean set_up(Cli *cli, GError **error) {
   if (cli->model == NULL) return FALSE;
   cli->info = ddim_model_get_info(cli->model);
   if (cli->max_memory) ddim_model_set_memory_limit(cli->model, cli->max_memory);
-  if (cli->winograd) ddim_model_set_winograd(cli->model, TRUE);
+  if (cli->no_winograd) ddim_model_set_winograd(cli->model, FALSE);
   cli_progress_init(&cli->progress);
   if (!cli_preview_init(&cli->preview, cli->preview_every_text, cli->preview_path, cli->output,
                         error))
@@ -871,7 +871,7 @@ static void print_usage(FILE *stream) {
   fprintf(
       stream,
       "\nCommon options: --steps N (50) --eta E (0) --schedule NAME (uniform) --seed N\n"
-      "  --clip/--no-clip --tile N --overlap N --threads N --max-memory SIZE --winograd\n"
+      "  --clip/--no-clip --tile N --overlap N --threads N --max-memory SIZE --no-winograd\n"
       "  --config FILE|NAME\n"
       "  --preview-every N --preview FILE (x0 as a PNG during a run; default OUT-preview.png)\n\n"
       "'ddim SUBCOMMAND --help' describes a subcommand; 'ddim --version' prints the "

@@ -48,10 +48,9 @@ void ddim_conv2d_direct(const DdimConv *conv, const float *x, int batch, int in_
 /* ---- conv-winograd.c ---- */
 
 /* 3×3 stride-1 convolutions by Winograd F(2×2, 3×3): 2.25× fewer
- * multiplications, float32 rounding differences only; the optional fast
- * mode (ddim_model_set_winograd).  Any output size. */
-gboolean ddim_conv_winograd_applies(const DdimConv *conv, int in_h, int in_w, int out_h,
-                                    int out_w);
+ * multiplications, float32 rounding differences only; the default for large
+ * layers (ddim_model_set_winograd).  Any output size. */
+gboolean ddim_conv_winograd_applies(const DdimConv *conv, int in_h, int in_w, int out_h, int out_w);
 size_t ddim_conv_winograd_scratch_elements(const DdimConv *conv, int out_h, int out_w);
 void ddim_conv2d_winograd(const DdimConv *conv, const float *x, int batch, int in_h, int in_w,
                           float *y, int out_h, int out_w, float *scratch);

@@ -71,8 +71,8 @@ struct DdimUnet {
   DdimAbortFunc abort;
   gpointer abort_data;
 
-  /* 3×3 convolutions of large images by Winograd F(2×2, 3×3) (the optional
-   * fast mode, ddim_model_set_winograd). */
+  /* 3×3 convolutions of large layers by Winograd F(2×2, 3×3) (the default;
+   * ddim_model_set_winograd(FALSE) keeps them all direct). */
   gboolean winograd;
 };
 
@@ -340,6 +340,7 @@ DdimUnet *ddim_unet_new(const DdimUnetConfig *config, const DdimSafetensors *wei
                         GError **error) {
   DdimUnet *net = g_new0(DdimUnet, 1);
   net->config = *config;
+  net->winograd = TRUE;
   net->owned = g_ptr_array_new_with_free_func(g_free);
   Binder binder = {net, weights, g_hash_table_new(g_str_hash, g_str_equal), error, FALSE};
   bind_network(&binder);

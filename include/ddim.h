@@ -124,11 +124,12 @@ typedef gboolean (*DdimAbortFunc)(gpointer user_data);
  * every later evaluation, sampler runs included. */
 void ddim_model_set_abort(DdimModel *model, DdimAbortFunc abort, gpointer user_data);
 
-/* The optional fast mode: 3×3 convolutions of 64×64 outputs and larger (with
- * at least 32 input channels) by Winograd's F(2×2, 3×3), 2.25× fewer
- * multiplications in float32.  Results differ from the default (direct)
- * convolutions by rounding only (docs/performance.md measures it); FALSE,
- * the default, keeps every convolution direct. */
+/* How 3×3 convolutions of 64×64 outputs and larger (with at least 32 input
+ * channels) run: by Winograd's F(2×2, 3×3) — 2.25× fewer multiplications,
+ * all in float32, as accurate as the direct sum (its transforms only add and
+ * halve; docs/performance.md measures the difference) — when TRUE, the
+ * default; every convolution direct when FALSE.  Smaller layers are always
+ * direct. */
 void ddim_model_set_winograd(DdimModel *model, gboolean winograd);
 
 /* ---- Threads ------------------------------------------------------------ */
@@ -142,10 +143,11 @@ int ddim_get_threads(void);
 /* Streams of the counter-based noise source (Philox4x32-10 + Box–Muller).
  * Value i of image k depends only on (seed + k, stream, i), so it does not
  * depend on the thread count, tiling or batch layout. */
-#define DDIM_STREAM_INITIAL ((uint64_t)0)                                   /* x_T */
-#define DDIM_STREAM_FORWARD ((uint64_t)1 << 32)                             /* SDEdit noising */
-#define DDIM_STREAM_STEP(t) (((uint64_t)2 << 32) | (uint64_t)(uint32_t)(t)) /* η noise leaving t  \
-                                                                             */
+#define DDIM_STREAM_INITIAL ((uint64_t)0)       /* x_T */
+#define DDIM_STREAM_FORWARD ((uint64_t)1 << 32) /* SDEdit noising */
+#define DDIM_STREAM_STEP(t)                                                                        \
+  (((uint64_t)2 << 32) | (uint64_t)(uint32_t)(t)) /* η noise leaving t                            \
+                                                   */
 
 /* Fill shape.n images; image k uses seed + k. */
 void ddim_noise(uint64_t seed, uint64_t stream, DdimShape shape, float *out);
