@@ -68,7 +68,7 @@ struct Cli {
   char *tile_text, *overlap_text, *mask_path, *mask_keep_text, *known_path;
   int clip; /* -1 not given, 0 --no-clip, 1 --clip */
   gboolean resize;
-  gboolean no_winograd;
+  char *convolutions_text;
   char **positionals;
   /* Set up from them. */
   DdimParams params;
@@ -686,10 +686,10 @@ static GOptionEntry *command_entries(Cli *cli) {
       "FILE|NAME");
   ADD("threads", 0, 0, G_OPTION_ARG_STRING, &cli->threads_text,
       "Number of threads (default: all cores)", "N");
-  ADD("no-winograd", 0, 0, G_OPTION_ARG_NONE, &cli->no_winograd,
-      "Compute every 3×3 convolution directly (by default those of 64×64 and larger use Winograd "
-      "F(2×2,3×3), also float32; results differ by rounding only)",
-      NULL);
+  ADD("convolutions", 0, 0, G_OPTION_ARG_STRING, &cli->convolutions_text,
+      "How 3×3 convolutions of 64×64 and larger run: default (Winograd F(2×2,3×3), as accurate "
+      "as direct), direct, or fast (Winograd F(4×4,3×3): faster, about two digits less precise)",
+      "HOW");
   ADD("max-memory", 0, 0, G_OPTION_ARG_STRING, &cli->max_memory_text,
       "Refuse runs that need more memory than SIZE (e.g. 2G)", "SIZE");
   ADD(G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &cli->positionals, NULL, NULL);
@@ -822,7 +822,15 @@ static gboolean set_up(Cli *cli, GError **error) {
   if (cli->model == NULL) return FALSE;
   cli->info = ddim_model_get_info(cli->model);
   if (cli->max_memory) ddim_model_set_memory_limit(cli->model, cli->max_memory);
-  if (cli->no_winograd) ddim_model_set_winograd(cli->model, FALSE);
+  if (cli->convolutions_text) {
+    DdimConvolutions convolutions;
+    if (!ddim_convolutions_from_name(cli->convolutions_text, &convolutions)) {
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                  "--convolutions: '%s' is not default, direct or fast", cli->convolutions_text);
+      return FALSE;
+    }
+    ddim_model_set_convolutions(cli->model, convolutions);
+  }
   cli_progress_init(&cli->progress);
   if (!cli_preview_init(&cli->preview, cli->preview_every_text, cli->preview_path, cli->output,
                         error))
@@ -842,6 +850,7 @@ static void cli_clear(Cli *cli) {
   g_free(cli->seed_text);
   g_free(cli->threads_text);
   g_free(cli->max_memory_text);
+  g_free(cli->convolutions_text);
   g_free(cli->count_text);
   g_free(cli->size_text);
   g_free(cli->strength_text);
@@ -871,7 +880,7 @@ static void print_usage(FILE *stream) {
   fprintf(
       stream,
       "\nCommon options: --steps N (50) --eta E (0) --schedule NAME (uniform) --seed N\n"
-      "  --clip/--no-clip --tile N --overlap N --threads N --max-memory SIZE --no-winograd\n"
+      "  --clip/--no-clip --tile N --overlap N --threads N --max-memory SIZE --convolutions HOW\n"
       "  --config FILE|NAME\n"
       "  --preview-every N --preview FILE (x0 as a PNG during a run; default OUT-preview.png)\n\n"
       "'ddim SUBCOMMAND --help' describes a subcommand; 'ddim --version' prints the "

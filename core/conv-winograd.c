@@ -1,22 +1,22 @@
 /* conv-winograd.c — 3×3 stride-1 convolutions by Winograd's minimal
- * filtering F(2×2, 3×3) (Lavin & Gray 2016), the default for layers of
- * 64×64 and larger (unet.c).
+ * filtering F(m×m, 3×3) (Lavin & Gray 2016), m = 2 (the default for layers
+ * of 64×64 and larger, unet.c) or m = 4 (the optional fast mode).
  *
- * Every 2×2 block of outputs comes from a 4×4 block of input: with
- * V = Bᵀ d B (input), U = G g Gᵀ (weights) and M = U ⊙ V summed over input
- * channels, Y = Aᵀ M A.  The sum over channels is 16 independent matrix
- * products M[ξ] (Cout × tiles) = U[ξ] (Cout × Cin) · V[ξ] (Cin × tiles), one
- * per position ξ of the 4×4 transformed block: 16 multiplications per 4
- * outputs instead of 36, 2.25× fewer than direct convolution.  The
- * transforms only add and halve, so in float32 the result is as close to
- * the exact sum as the direct one (tests/test-kernels.c: ~1e-7 of the sum
- * of magnitudes for both; ε of the 256×256 network within 2.3e-6 of the
- * all-direct one, docs/performance.md).
+ * Every m×m block of outputs comes from an n×n block of input (n = m + 2):
+ * with V = Bᵀ d B (input), U = G g Gᵀ (weights) and M = U ⊙ V summed over
+ * input channels, Y = Aᵀ M A.  The sum over channels is n² independent
+ * matrix products M[ξ] (Cout × tiles) = U[ξ] (Cout × Cin) · V[ξ] (Cin ×
+ * tiles), one per position ξ of the transformed block: n² multiplications
+ * per m² outputs instead of 9·m² — 2.25× fewer for F(2×2) and 4× fewer for
+ * F(4×4).  F(2×2)'s transforms only add and halve, so in float32 it is as
+ * close to the exact sum as the direct one; F(4×4)'s use factors up to 8
+ * and 1/24 and lose about two decimal digits (tests/test-kernels.c,
+ * docs/performance.md).
  *
  * Tiles are processed in bands of whole tile rows so that V and M stay a few
  * MB whatever the image size.  The products go through ddim_gemm (tiled by
- * shape, same bits for any thread count); transforms are parallel over
- * channels. */
+ * shape, same bits for any thread count); the transforms run over whole
+ * rows of tiles (vectorisable) and are parallel over channels. */
 #include "gemm.h"
 #include "kernels.h"
 #include "parallel.h"
@@ -25,11 +25,105 @@
 
 /* About 16 MB of V (and of M) per band: wide products, few barriers. */
 #define BAND_ELEMENTS ((size_t)1 << 22)
+#define MAX_N 6 /* n = m + 2 for m ≤ 4 */
 
-static int band_tile_rows(const DdimConv *conv, int tiles_y, int tiles_x) {
+/* The 1-D transforms of one variant, each over `count` tiles at once: n
+ * arrays in, n (input, weights: 3 in) or m (output) arrays out. */
+typedef void (*Transform1d)(const float *const *in, float *const *out, int count);
+
+typedef struct {
+  int m, n;
+  Transform1d input;  /* Bᵀ: n → n */
+  Transform1d output; /* Aᵀ: n → m */
+  Transform1d weight; /* G: 3 → n */
+} Variant;
+
+/* ---- F(2×2, 3×3) ---- */
+
+static void input_f2(const float *const *d, float *const *t, int count) {
+  for (int i = 0; i < count; i++) {
+    const float d0 = d[0][i], d1 = d[1][i], d2 = d[2][i], d3 = d[3][i];
+    t[0][i] = d0 - d2;
+    t[1][i] = d1 + d2;
+    t[2][i] = d2 - d1;
+    t[3][i] = d1 - d3;
+  }
+}
+
+static void output_f2(const float *const *mm, float *const *o, int count) {
+  for (int i = 0; i < count; i++) {
+    o[0][i] = mm[0][i] + mm[1][i] + mm[2][i];
+    o[1][i] = mm[1][i] - mm[2][i] - mm[3][i];
+  }
+}
+
+static void weight_f2(const float *const *g, float *const *u, int count) {
+  for (int i = 0; i < count; i++) {
+    const float g0 = g[0][i], g1 = g[1][i], g2 = g[2][i];
+    u[0][i] = g0;
+    u[1][i] = 0.5f * (g0 + g1 + g2);
+    u[2][i] = 0.5f * (g0 - g1 + g2);
+    u[3][i] = g2;
+  }
+}
+
+/* ---- F(4×4, 3×3), the points 0, ±1, ±2 and ∞ ---- */
+
+static void input_f4(const float *const *d, float *const *t, int count) {
+  for (int i = 0; i < count; i++) {
+    const float d0 = d[0][i], d1 = d[1][i], d2 = d[2][i], d3 = d[3][i], d4 = d[4][i], d5 = d[5][i];
+    t[0][i] = 4.0f * d0 - 5.0f * d2 + d4;
+    t[1][i] = -4.0f * (d1 + d2) + d3 + d4;
+    t[2][i] = 4.0f * (d1 - d2) - d3 + d4;
+    t[3][i] = 2.0f * (d3 - d1) - d2 + d4;
+    t[4][i] = 2.0f * (d1 - d3) - d2 + d4;
+    t[5][i] = 4.0f * d1 - 5.0f * d3 + d5;
+  }
+}
+
+static void output_f4(const float *const *mm, float *const *o, int count) {
+  for (int i = 0; i < count; i++) {
+    const float m0 = mm[0][i], m1 = mm[1][i], m2 = mm[2][i], m3 = mm[3][i], m4 = mm[4][i],
+                m5 = mm[5][i];
+    const float a = m1 + m2, b = m1 - m2, c = m3 + m4, e = m3 - m4;
+    o[0][i] = m0 + a + c;
+    o[1][i] = b + 2.0f * e;
+    o[2][i] = a + 4.0f * c;
+    o[3][i] = b + 8.0f * e + m5;
+  }
+}
+
+static void weight_f4(const float *const *g, float *const *u, int count) {
+  for (int i = 0; i < count; i++) {
+    const float g0 = g[0][i], g1 = g[1][i], g2 = g[2][i];
+    u[0][i] = g0 / 4.0f;
+    u[1][i] = -(g0 + g1 + g2) / 6.0f;
+    u[2][i] = -(g0 - g1 + g2) / 6.0f;
+    u[3][i] = g0 / 24.0f + g1 / 12.0f + g2 / 6.0f;
+    u[4][i] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
+    u[5][i] = g2;
+  }
+}
+
+static const Variant variants[] = {
+    {2, 4, input_f2, output_f2, weight_f2},
+    {4, 6, input_f4, output_f4, weight_f4},
+};
+
+static const Variant *variant_for(int tile) {
+  return tile == 4 ? &variants[1] : &variants[0];
+}
+
+/* ---- Layout ---- */
+
+static int tiles_along(const Variant *variant, int length) {
+  return (length + variant->m - 1) / variant->m;
+}
+
+static int band_tile_rows(const Variant *variant, const DdimConv *conv, int tiles_y, int tiles_x) {
   const int channels =
       conv->in_channels > conv->out_channels ? conv->in_channels : conv->out_channels;
-  size_t per_row = 16 * (size_t)channels * (size_t)tiles_x;
+  size_t per_row = (size_t)(variant->n * variant->n) * (size_t)channels * (size_t)tiles_x;
   size_t rows = per_row ? BAND_ELEMENTS / per_row : 1;
   if (rows < 1) rows = 1;
   if (rows > (size_t)tiles_y) rows = (size_t)tiles_y;
@@ -45,189 +139,172 @@ gboolean ddim_conv_winograd_applies(const DdimConv *conv, int in_h, int in_w, in
   return out_h == eff_h && out_w == eff_w;
 }
 
-static size_t transformed_weight_elements(const DdimConv *conv) {
-  return 16 * (size_t)conv->out_channels * (size_t)conv->in_channels;
+size_t ddim_conv_winograd_scratch_elements(const DdimConv *conv, int tile, int out_h, int out_w) {
+  const Variant *variant = variant_for(tile);
+  const size_t positions = (size_t)(variant->n * variant->n);
+  const int tiles_y = tiles_along(variant, out_h), tiles_x = tiles_along(variant, out_w);
+  const size_t band_tiles =
+      (size_t)band_tile_rows(variant, conv, tiles_y, tiles_x) * (size_t)tiles_x;
+  return positions * (size_t)conv->out_channels * (size_t)conv->in_channels +
+         positions * band_tiles * (size_t)(conv->in_channels + conv->out_channels);
 }
 
-size_t ddim_conv_winograd_scratch_elements(const DdimConv *conv, int out_h, int out_w) {
-  const int tiles_y = (out_h + 1) / 2, tiles_x = (out_w + 1) / 2;
-  const size_t band_tiles = (size_t)band_tile_rows(conv, tiles_y, tiles_x) * (size_t)tiles_x;
-  return transformed_weight_elements(conv) +
-         16 * band_tiles * (size_t)(conv->in_channels + conv->out_channels);
-}
-
-/* U[ξ][co][ci] = (G g Gᵀ)[ξ] with G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]. */
-static void transform_weights(const DdimConv *conv, float *u) {
-  const int cin = conv->in_channels, cout = conv->out_channels;
-  const size_t plane = (size_t)cout * (size_t)cin;
-  DDIM_PARALLEL_FOR_IF(plane * 16 >= DDIM_PARALLEL_MIN_WORK)
-  for (int co = 0; co < cout; co++) {
-    for (int ci = 0; ci < cin; ci++) {
-      const float *g = conv->weight + ((size_t)co * (size_t)cin + (size_t)ci) * 9;
-      float t[4][3]; /* G g: 4 × 3 */
-      for (int c = 0; c < 3; c++) {
-        t[0][c] = g[0 * 3 + c];
-        t[1][c] = 0.5f * (g[0 * 3 + c] + g[1 * 3 + c] + g[2 * 3 + c]);
-        t[2][c] = 0.5f * (g[0 * 3 + c] - g[1 * 3 + c] + g[2 * 3 + c]);
-        t[3][c] = g[2 * 3 + c];
-      }
-      const size_t at = (size_t)co * (size_t)cin + (size_t)ci;
-      for (int r = 0; r < 4; r++) { /* (G g) Gᵀ: 4 × 4 */
-        u[(size_t)(r * 4 + 0) * plane + at] = t[r][0];
-        u[(size_t)(r * 4 + 1) * plane + at] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
-        u[(size_t)(r * 4 + 2) * plane + at] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
-        u[(size_t)(r * 4 + 3) * plane + at] = t[r][2];
-      }
-    }
+/* U[ξ][co][ci] = (G g Gᵀ)[ξ], over all (co, ci) pairs at once. */
+static void transform_weights(const Variant *variant, const DdimConv *conv, float *u) {
+  const int n = variant->n;
+  const size_t pairs = (size_t)conv->out_channels * (size_t)conv->in_channels;
+  float *g_rows = g_new(float, 3 * (size_t)n * pairs); /* (G g)[r][c] */
+  const float *g_in[3];
+  float *g_out[MAX_N];
+  for (int c = 0; c < 3; c++) { /* G down each column c of every kernel */
+    float *column = g_new(float, 3 * pairs);
+    for (size_t p = 0; p < pairs; p++)
+      for (int r = 0; r < 3; r++)
+        column[(size_t)r * pairs + p] = conv->weight[p * 9 + (size_t)(r * 3 + c)];
+    for (int r = 0; r < 3; r++) g_in[r] = column + (size_t)r * pairs;
+    for (int r = 0; r < n; r++) g_out[r] = g_rows + ((size_t)r * 3 + (size_t)c) * pairs;
+    variant->weight(g_in, g_out, (int)pairs);
+    g_free(column);
   }
+  for (int r = 0; r < n; r++) { /* then Gᵀ along each row r */
+    for (int c = 0; c < 3; c++) g_in[c] = g_rows + ((size_t)r * 3 + (size_t)c) * pairs;
+    for (int c = 0; c < n; c++) g_out[c] = u + (size_t)(r * n + c) * pairs;
+    variant->weight(g_in, g_out, (int)pairs);
+  }
+  g_free(g_rows);
 }
 
-/* Row y of the convolution's zero-padded (and possibly ×2 upsampled) input
- * split by column parity around the tiles: even[k] = input(y, 2k − 1),
- * odd[k] = input(y, 2k), k = 0 … tiles_x.  Tile tx then reads its four
- * columns as even[tx], odd[tx], even[tx + 1], odd[tx + 1] — contiguous in
- * tx, so the transforms below vectorise over tiles. */
-static void split_row(const DdimConv *conv, const float *plane, int in_w, int out_h, int out_w,
-                      int y, int tiles_x, float *even, float *odd) {
-  for (int k = 0; k <= tiles_x; k++) {
-    even[k] = 0.0f;
-    odd[k] = 0.0f;
-  }
-  if (y < 0 || y >= out_h) return;
-  const float *row = plane + (size_t)(conv->upsample2x ? y >> 1 : y) * (size_t)in_w;
-  for (int k = 0; k <= tiles_x; k++) {
-    const int x_even = 2 * k - 1, x_odd = 2 * k;
-    if (x_even >= 0 && x_even < out_w) even[k] = row[conv->upsample2x ? x_even >> 1 : x_even];
-    if (x_odd < out_w) odd[k] = row[conv->upsample2x ? x_odd >> 1 : x_odd];
-  }
-}
-
-/* V[ξ][ci][t] = (Bᵀ d B)[ξ] for the band's tiles, with
- * Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]. */
-static void transform_input(const DdimConv *conv, const float *x, int in_h, int in_w, int out_h,
-                            int out_w, int tile_row0, int tile_rows, int tiles_x, float *v) {
-  const int cin = conv->in_channels;
+/* V[ξ][ci][t] = (Bᵀ d B)[ξ] for the band's tiles.  Tile tx of a tile row
+ * reads padded columns m·tx … m·tx + n − 1 of rows m·ty … m·ty + n − 1 of
+ * the zero-padded (and possibly ×2 upsampled) input; each row is first
+ * copied out padded so that those reads need no bounds checks. */
+static void transform_input(const Variant *variant, const DdimConv *conv, const float *x, int in_h,
+                            int in_w, int out_h, int out_w, int tile_row0, int tile_rows,
+                            int tiles_x, float *v) {
+  const int m = variant->m, n = variant->n, cin = conv->in_channels;
   const size_t band_tiles = (size_t)tile_rows * (size_t)tiles_x;
   const size_t stride_xi = (size_t)cin * band_tiles;
-  const size_t split = (size_t)tiles_x + 1;
+  const size_t row_length = (size_t)m * (size_t)tiles_x + 2;
+  const size_t tx_count = (size_t)tiles_x;
   DDIM_PARALLEL_FOR_IF((size_t)cin * band_tiles * 16 >= DDIM_PARALLEL_MIN_WORK)
   for (int ci = 0; ci < cin; ci++) {
     const float *plane = x + (size_t)ci * (size_t)in_h * (size_t)in_w;
-    float *columns = g_new(float, 8 * split); /* even/odd of the 4 rows */
+    float *buffer = g_new(float, row_length + 2 * (size_t)(n * n) * tx_count);
+    float *padded_row = buffer;
+    float *d = buffer + row_length;            /* d[r][c][tx] */
+    float *t = d + (size_t)(n * n) * tx_count; /* (Bᵀ d)[r][c][tx] */
     for (int ty = 0; ty < tile_rows; ty++) {
-      const int y0 = 2 * (tile_row0 + ty) - 1;
-      for (int r = 0; r < 4; r++)
-        split_row(conv, plane, in_w, out_h, out_w, y0 + r, tiles_x, columns + (2 * r) * split,
-                  columns + (2 * r + 1) * split);
-      /* d[r][0..3] = E_r[tx], O_r[tx], E_r[tx + 1], O_r[tx + 1] */
-      float *out = v + (size_t)ci * band_tiles + (size_t)ty * (size_t)tiles_x;
-      for (int c = 0; c < 4; c++) {
-        /* column c of d for rows 0..3, then Bᵀ d down the column */
-        const size_t shift = (size_t)(c >> 1);
-        const float *d0 = columns + (0 * 2 + (c & 1)) * split + shift;
-        const float *d1 = columns + (1 * 2 + (c & 1)) * split + shift;
-        const float *d2 = columns + (2 * 2 + (c & 1)) * split + shift;
-        const float *d3 = columns + (3 * 2 + (c & 1)) * split + shift;
-        /* t[r][c] stored at V positions (r·4 + c) for now; the row pass
-         * below combines them in place. */
-        float *t0 = out + (size_t)(0 * 4 + c) * stride_xi,
-              *t1 = out + (size_t)(1 * 4 + c) * stride_xi;
-        float *t2 = out + (size_t)(2 * 4 + c) * stride_xi,
-              *t3 = out + (size_t)(3 * 4 + c) * stride_xi;
-        for (int tx = 0; tx < tiles_x; tx++) {
-          t0[tx] = d0[tx] - d2[tx];
-          t1[tx] = d1[tx] + d2[tx];
-          t2[tx] = d2[tx] - d1[tx];
-          t3[tx] = d1[tx] - d3[tx];
+      const int y0 = m * (tile_row0 + ty) - 1;
+      for (int r = 0; r < n; r++) {
+        const int y = y0 + r;
+        memset(padded_row, 0, sizeof(float) * row_length);
+        if (y >= 0 && y < out_h) {
+          const float *src = plane + (size_t)(conv->upsample2x ? y >> 1 : y) * (size_t)in_w;
+          const int columns = out_w < (int)row_length - 1 ? out_w : (int)row_length - 1;
+          if (conv->upsample2x) {
+            for (int xx = 0; xx < columns; xx++) padded_row[1 + xx] = src[xx >> 1];
+          } else {
+            memcpy(padded_row + 1, src, sizeof(float) * (size_t)columns);
+          }
+        }
+        for (int c = 0; c < n; c++) {
+          float *dst = d + (size_t)(r * n + c) * tx_count;
+          for (int tx = 0; tx < tiles_x; tx++)
+            dst[tx] = padded_row[(size_t)m * (size_t)tx + (size_t)c];
         }
       }
-      for (int r = 0; r < 4; r++) { /* (Bᵀ d) B along each row */
-        float *p0 = out + (size_t)(r * 4 + 0) * stride_xi,
-              *p1 = out + (size_t)(r * 4 + 1) * stride_xi;
-        float *p2 = out + (size_t)(r * 4 + 2) * stride_xi,
-              *p3 = out + (size_t)(r * 4 + 3) * stride_xi;
-        for (int tx = 0; tx < tiles_x; tx++) {
-          const float a0 = p0[tx], a1 = p1[tx], a2 = p2[tx], a3 = p3[tx];
-          p0[tx] = a0 - a2;
-          p1[tx] = a1 + a2;
-          p2[tx] = a2 - a1;
-          p3[tx] = a1 - a3;
+      const float *in[MAX_N];
+      float *out[MAX_N];
+      for (int c = 0; c < n; c++) { /* Bᵀ down each column */
+        for (int r = 0; r < n; r++) {
+          in[r] = d + (size_t)(r * n + c) * tx_count;
+          out[r] = t + (size_t)(r * n + c) * tx_count;
         }
+        variant->input(in, out, tiles_x);
+      }
+      float *band_row = v + (size_t)ci * band_tiles + (size_t)ty * tx_count;
+      for (int r = 0; r < n; r++) { /* then B along each row, into V */
+        for (int c = 0; c < n; c++) {
+          in[c] = t + (size_t)(r * n + c) * tx_count;
+          out[c] = band_row + (size_t)(r * n + c) * stride_xi;
+        }
+        variant->input(in, out, tiles_x);
       }
     }
-    g_free(columns);
+    g_free(buffer);
   }
 }
 
-/* y = Aᵀ M A + bias for the band's tiles, Aᵀ = [1 1 1 0; 0 1 −1 −1]; the
- * outputs a tile has past an odd-sized image's edge are dropped. */
-static void transform_output(const DdimConv *conv, const float *m, int out_h, int out_w,
-                             int tile_row0, int tile_rows, int tiles_x, float *y) {
-  const int cout = conv->out_channels;
+/* y = Aᵀ M A + bias for the band's tiles; the outputs a tile has past the
+ * image's edge (sizes that are not multiples of m) are dropped. */
+static void transform_output(const Variant *variant, const DdimConv *conv, const float *mm,
+                             int out_h, int out_w, int tile_row0, int tile_rows, int tiles_x,
+                             float *y) {
+  const int m = variant->m, n = variant->n, cout = conv->out_channels;
   const size_t band_tiles = (size_t)tile_rows * (size_t)tiles_x;
   const size_t stride_xi = (size_t)cout * band_tiles;
+  const size_t tx_count = (size_t)tiles_x;
   DDIM_PARALLEL_FOR_IF((size_t)cout * band_tiles * 16 >= DDIM_PARALLEL_MIN_WORK)
   for (int co = 0; co < cout; co++) {
-    float *out = y + (size_t)co * (size_t)out_h * (size_t)out_w;
+    float *plane = y + (size_t)co * (size_t)out_h * (size_t)out_w;
     const float bias = conv->bias ? conv->bias[co] : 0.0f;
-    float *pair = g_new(float, 4 * (size_t)tiles_x); /* y[r][0], y[r][1] for r = 0, 1 */
+    float *buffer = g_new(float, (size_t)(m * n + m * m) * tx_count);
+    float *t = buffer;                              /* (Aᵀ M)[r][c][tx] */
+    float *o = buffer + (size_t)(m * n) * tx_count; /* (Aᵀ M A)[r][c][tx] */
     for (int ty = 0; ty < tile_rows; ty++) {
-      const int oy = 2 * (tile_row0 + ty);
-      const float *mm = m + (size_t)co * band_tiles + (size_t)ty * (size_t)tiles_x;
-#define M_AT(k) (mm + (size_t)(k)*stride_xi)
-      const float *m00 = M_AT(0), *m01 = M_AT(1), *m02 = M_AT(2), *m03 = M_AT(3);
-      const float *m10 = M_AT(4), *m11 = M_AT(5), *m12 = M_AT(6), *m13 = M_AT(7);
-      const float *m20 = M_AT(8), *m21 = M_AT(9), *m22 = M_AT(10), *m23 = M_AT(11);
-      const float *m30 = M_AT(12), *m31 = M_AT(13), *m32 = M_AT(14), *m33 = M_AT(15);
-#undef M_AT
-      for (int tx = 0; tx < tiles_x; tx++) {
-        /* Aᵀ M: rows t0 = m0 + m1 + m2, t1 = m1 − m2 − m3 (per column) */
-        const float t00 = m00[tx] + m10[tx] + m20[tx], t01 = m01[tx] + m11[tx] + m21[tx];
-        const float t02 = m02[tx] + m12[tx] + m22[tx], t03 = m03[tx] + m13[tx] + m23[tx];
-        const float t10 = m10[tx] - m20[tx] - m30[tx], t11 = m11[tx] - m21[tx] - m31[tx];
-        const float t12 = m12[tx] - m22[tx] - m32[tx], t13 = m13[tx] - m23[tx] - m33[tx];
-        pair[tx] = t00 + t01 + t02 + bias;
-        pair[(size_t)tiles_x + tx] = t01 - t02 - t03 + bias;
-        pair[2 * (size_t)tiles_x + tx] = t10 + t11 + t12 + bias;
-        pair[3 * (size_t)tiles_x + tx] = t11 - t12 - t13 + bias;
+      const float *band_row = mm + (size_t)co * band_tiles + (size_t)ty * tx_count;
+      const float *in[MAX_N];
+      float *out[MAX_N];
+      for (int c = 0; c < n; c++) { /* Aᵀ down each column */
+        for (int r = 0; r < n; r++) in[r] = band_row + (size_t)(r * n + c) * stride_xi;
+        for (int r = 0; r < m; r++) out[r] = t + (size_t)(r * n + c) * tx_count;
+        variant->output(in, out, tiles_x);
       }
-      for (int r = 0; r < 2 && oy + r < out_h; r++) {
-        float *row = out + (size_t)(oy + r) * (size_t)out_w;
-        const float *left = pair + (size_t)(2 * r) * (size_t)tiles_x;
-        const float *right = left + tiles_x;
-        for (int tx = 0; tx < tiles_x; tx++) {
-          row[2 * tx] = left[tx];
-          if (2 * tx + 1 < out_w) row[2 * tx + 1] = right[tx];
+      for (int r = 0; r < m; r++) { /* then A along each row */
+        for (int c = 0; c < n; c++) in[c] = t + (size_t)(r * n + c) * tx_count;
+        for (int c = 0; c < m; c++) out[c] = o + (size_t)(r * m + c) * tx_count;
+        variant->output(in, out, tiles_x);
+      }
+      const int oy0 = m * (tile_row0 + ty);
+      for (int r = 0; r < m && oy0 + r < out_h; r++) {
+        float *row = plane + (size_t)(oy0 + r) * (size_t)out_w;
+        for (int c = 0; c < m; c++) {
+          const float *values = o + (size_t)(r * m + c) * tx_count;
+          for (int tx = 0; tx < tiles_x && m * tx + c < out_w; tx++)
+            row[m * tx + c] = values[tx] + bias;
         }
       }
     }
-    g_free(pair);
+    g_free(buffer);
   }
 }
 
-void ddim_conv2d_winograd(const DdimConv *conv, const float *x, int batch, int in_h, int in_w,
-                          float *y, int out_h, int out_w, float *scratch) {
+void ddim_conv2d_winograd(const DdimConv *conv, int tile, const float *x, int batch, int in_h,
+                          int in_w, float *y, int out_h, int out_w, float *scratch) {
+  const Variant *variant = variant_for(tile);
+  const int positions = variant->n * variant->n;
   const int cin = conv->in_channels, cout = conv->out_channels;
-  const int tiles_y = (out_h + 1) / 2, tiles_x = (out_w + 1) / 2;
-  const int rows_per_band = band_tile_rows(conv, tiles_y, tiles_x);
+  const int tiles_y = tiles_along(variant, out_h), tiles_x = tiles_along(variant, out_w);
+  const int rows_per_band = band_tile_rows(variant, conv, tiles_y, tiles_x);
+  const size_t u_plane = (size_t)cout * (size_t)cin;
   float *u = scratch;
-  float *v = u + transformed_weight_elements(conv);
-  float *m = v + 16 * (size_t)rows_per_band * (size_t)tiles_x * (size_t)cin;
-  transform_weights(conv, u);
+  float *v = u + (size_t)positions * u_plane;
+  float *m = v + (size_t)positions * (size_t)rows_per_band * (size_t)tiles_x * (size_t)cin;
+  transform_weights(variant, conv, u);
   const size_t in_image = (size_t)cin * (size_t)in_h * (size_t)in_w;
   const size_t out_image = (size_t)cout * (size_t)out_h * (size_t)out_w;
-  const size_t u_plane = (size_t)cout * (size_t)cin;
   for (int b = 0; b < batch; b++) {
     for (int row0 = 0; row0 < tiles_y; row0 += rows_per_band) {
       const int rows = tiles_y - row0 < rows_per_band ? tiles_y - row0 : rows_per_band;
       const int band_tiles = rows * tiles_x;
-      transform_input(conv, x + (size_t)b * in_image, in_h, in_w, out_h, out_w, row0, rows, tiles_x,
-                      v);
-      for (int xi = 0; xi < 16; xi++)
+      transform_input(variant, conv, x + (size_t)b * in_image, in_h, in_w, out_h, out_w, row0, rows,
+                      tiles_x, v);
+      for (int xi = 0; xi < positions; xi++)
         ddim_gemm(FALSE, FALSE, cout, band_tiles, cin, u + (size_t)xi * u_plane, cin,
                   v + (size_t)xi * (size_t)cin * (size_t)band_tiles, band_tiles, 0.0f,
                   m + (size_t)xi * (size_t)cout * (size_t)band_tiles, band_tiles);
-      transform_output(conv, m, out_h, out_w, row0, rows, tiles_x, y + (size_t)b * out_image);
+      transform_output(variant, conv, m, out_h, out_w, row0, rows, tiles_x,
+                       y + (size_t)b * out_image);
     }
   }
 }

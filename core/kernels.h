@@ -47,13 +47,14 @@ void ddim_conv2d_direct(const DdimConv *conv, const float *x, int batch, int in_
 
 /* ---- conv-winograd.c ---- */
 
-/* 3×3 stride-1 convolutions by Winograd F(2×2, 3×3): 2.25× fewer
- * multiplications, float32 rounding differences only; the default for large
- * layers (ddim_model_set_winograd).  Any output size. */
+/* 3×3 stride-1 convolutions by Winograd F(tile×tile, 3×3), tile 2 (2.25×
+ * fewer multiplications, float32 rounding differences only; the default for
+ * large layers) or 4 (4× fewer, about two digits less precise; the fast
+ * mode) — see ddim_model_set_convolutions.  Any output size. */
 gboolean ddim_conv_winograd_applies(const DdimConv *conv, int in_h, int in_w, int out_h, int out_w);
-size_t ddim_conv_winograd_scratch_elements(const DdimConv *conv, int out_h, int out_w);
-void ddim_conv2d_winograd(const DdimConv *conv, const float *x, int batch, int in_h, int in_w,
-                          float *y, int out_h, int out_w, float *scratch);
+size_t ddim_conv_winograd_scratch_elements(const DdimConv *conv, int tile, int out_h, int out_w);
+void ddim_conv2d_winograd(const DdimConv *conv, int tile, const float *x, int batch, int in_h,
+                          int in_w, float *y, int out_h, int out_w, float *scratch);
 
 /* y (out × n) = W (out × in) · x (in × n) + b: a Linear on tokens stored
  * channel-major, or a 1×1 convolution. */

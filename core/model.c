@@ -413,8 +413,23 @@ double ddim_model_flops(const DdimModel *model, DdimShape shape) {
   return ddim_unet_flops(model->net, shape);
 }
 
-void ddim_model_set_winograd(DdimModel *model, gboolean winograd) {
-  ddim_unet_set_winograd(model->net, winograd);
+void ddim_model_set_convolutions(DdimModel *model, DdimConvolutions convolutions) {
+  ddim_unet_set_convolutions(model->net, convolutions);
+}
+
+gboolean ddim_convolutions_from_name(const char *name, DdimConvolutions *convolutions) {
+  static const struct {
+    const char *name;
+    DdimConvolutions value;
+  } names[] = {{"default", DDIM_CONVOLUTIONS_DEFAULT},
+               {"direct", DDIM_CONVOLUTIONS_DIRECT},
+               {"fast", DDIM_CONVOLUTIONS_FAST}};
+  for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
+    if (g_strcmp0(name, names[i].name) == 0) {
+      *convolutions = names[i].value;
+      return TRUE;
+    }
+  return FALSE;
 }
 
 void ddim_model_set_abort(DdimModel *model, DdimAbortFunc abort, gpointer user_data) {

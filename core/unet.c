@@ -60,7 +60,7 @@ struct DdimUnet {
   /* The arenas for one input shape: one per thread that runs a chunk of
    * the batch (see chunk_images), each sized for one chunk. */
   DdimShape planned;
-  gboolean planned_winograd;
+  DdimConvolutions planned_convolutions;
   float *arena;
   size_t arena_elements; /* per arena */
   int arenas;
@@ -71,9 +71,8 @@ struct DdimUnet {
   DdimAbortFunc abort;
   gpointer abort_data;
 
-  /* 3×3 convolutions of large layers by Winograd F(2×2, 3×3) (the default;
-   * ddim_model_set_winograd(FALSE) keeps them all direct). */
-  gboolean winograd;
+  /* How 3×3 convolutions of large layers run (ddim_model_set_convolutions). */
+  DdimConvolutions convolutions;
 };
 
 /* ---- Weight binding ---------------------------------------------------- */
@@ -340,7 +339,6 @@ DdimUnet *ddim_unet_new(const DdimUnetConfig *config, const DdimSafetensors *wei
                         GError **error) {
   DdimUnet *net = g_new0(DdimUnet, 1);
   net->config = *config;
-  net->winograd = TRUE;
   net->owned = g_ptr_array_new_with_free_func(g_free);
   Binder binder = {net, weights, g_hash_table_new(g_str_hash, g_str_equal), error, FALSE};
   bind_network(&binder);
@@ -388,13 +386,25 @@ typedef struct {
   size_t skip_elements;  /* per image: the whole skip stack */
   size_t scratch;        /* T1 + T2 (batch × max_activation each) + kernel scratch */
   size_t kernel_scratch;
-  double flops; /* per image: multiply-adds × 2 of convolutions, linears, attention */
-  gboolean winograd;
+  double flops;      /* per image: multiply-adds × 2 of convolutions, linears, attention */
+  int winograd_tile; /* 0: none, 2 or 4 */
 } Plan;
 
 /* Winograd where it pays: 64×64 outputs and more (enough tiles for wide
  * products) and 32 input channels or more (K of the 16 products); smaller
  * layers stay with the direct kernel. */
+static int winograd_tile(DdimConvolutions convolutions) {
+  switch (convolutions) {
+  case DDIM_CONVOLUTIONS_DIRECT:
+    return 0;
+  case DDIM_CONVOLUTIONS_FAST:
+    return 4;
+  case DDIM_CONVOLUTIONS_DEFAULT:
+  default:
+    return 2;
+  }
+}
+
 static gboolean use_winograd(const DdimConv *conv, int in_h, int in_w, int out_h, int out_w) {
   return (size_t)out_h * (size_t)out_w >= 4096 && conv->in_channels >= 32 &&
          ddim_conv_winograd_applies(conv, in_h, in_w, out_h, out_w);
@@ -415,9 +425,10 @@ static void plan_conv(Plan *plan, const DdimConv *conv, int out_h, int out_w) {
       plan->kernel_scratch, ddim_conv_direct_scratch_elements(conv, plan->batch, out_h, out_w));
   /* (Sized for any input: a 3×3 stride-1 conv's input is out_h × out_w or
    * half of it, upsampled.) */
-  if (plan->winograd && conv->kernel == 3 && conv->stride == 1)
+  if (plan->winograd_tile && conv->kernel == 3 && conv->stride == 1)
     plan->kernel_scratch =
-        max_size(plan->kernel_scratch, ddim_conv_winograd_scratch_elements(conv, out_h, out_w));
+        max_size(plan->kernel_scratch,
+                 ddim_conv_winograd_scratch_elements(conv, plan->winograd_tile, out_h, out_w));
 }
 
 static void plan_resnet(Plan *plan, const Resnet *resnet, int h, int w) {
@@ -440,7 +451,7 @@ static void plan_attention(Plan *plan, const DdimAttention *attn, int h, int w) 
 static Plan make_plan(const DdimUnet *net, int batch, int h, int w) {
   Plan plan = {0};
   plan.batch = batch;
-  plan.winograd = net->winograd;
+  plan.winograd_tile = winograd_tile(net->convolutions);
   const DdimUnetConfig *config = &net->config;
   const int n = config->n_blocks;
   size_t pixels = (size_t)h * (size_t)w;
@@ -546,7 +557,7 @@ static void copy_floats(float *dst, const float *src, size_t count) {
 
 typedef struct {
   int batch;
-  gboolean winograd;
+  int winograd_tile;     /* 0: every convolution direct, else 2 or 4 */
   float *t1, *t2;        /* batch × max_activation each */
   float *kernel_scratch; /* im2col columns, batched GEMM products, attention */
   float *temb_proj;      /* batch × (2·max channels) */
@@ -557,8 +568,9 @@ typedef struct {
  * small sizes, one per image otherwise. */
 static void conv_forward(const DdimConv *conv, const float *x, int in_h, int in_w, float *y,
                          int out_h, int out_w, const Work *work) {
-  if (work->winograd && use_winograd(conv, in_h, in_w, out_h, out_w)) {
-    ddim_conv2d_winograd(conv, x, work->batch, in_h, in_w, y, out_h, out_w, work->kernel_scratch);
+  if (work->winograd_tile && use_winograd(conv, in_h, in_w, out_h, out_w)) {
+    ddim_conv2d_winograd(conv, work->winograd_tile, x, work->batch, in_h, in_w, y, out_h, out_w,
+                         work->kernel_scratch);
     return;
   }
   if (ddim_conv_direct_applies(conv, work->batch, in_h, in_w, out_h, out_w)) {
@@ -639,8 +651,8 @@ static void timestep_embedding(const DdimUnet *net, const float *timesteps, int 
 }
 
 gboolean ddim_unet_has_plan(const DdimUnet *net, DdimShape shape) {
-  return net->arena && net->planned_winograd == net->winograd && net->planned.n == shape.n &&
-         net->planned.h == shape.h && net->planned.w == shape.w &&
+  return net->arena && net->planned_convolutions == net->convolutions &&
+         net->planned.n == shape.n && net->planned.h == shape.h && net->planned.w == shape.w &&
          net->arenas == arena_count(shape);
 }
 
@@ -663,14 +675,14 @@ static gboolean ensure_plan(DdimUnet *net, DdimShape shape, GError **error) {
     return FALSE;
   }
   net->planned = shape;
-  net->planned_winograd = net->winograd;
+  net->planned_convolutions = net->convolutions;
   net->arena_elements = elements;
   net->arenas = arenas;
   return TRUE;
 }
 
-void ddim_unet_set_winograd(DdimUnet *net, gboolean winograd) {
-  net->winograd = winograd;
+void ddim_unet_set_convolutions(DdimUnet *net, DdimConvolutions convolutions) {
+  net->convolutions = convolutions;
 }
 
 void ddim_unet_set_abort(DdimUnet *net, DdimAbortFunc abort, gpointer data) {
@@ -703,7 +715,7 @@ static gboolean forward_batch(const DdimUnet *net, float *arena, const float *x,
   cursor += (size_t)batch * max_activation;
   float *concat = cursor;
   cursor += (size_t)batch * max_activation;
-  Work work = {.batch = batch, .winograd = net->winograd};
+  Work work = {.batch = batch, .winograd_tile = winograd_tile(net->convolutions)};
   work.t1 = cursor;
   work.t2 = cursor + (size_t)batch * max_activation;
   work.kernel_scratch = cursor + 2 * (size_t)batch * max_activation;

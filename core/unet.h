@@ -27,9 +27,8 @@ uint64_t ddim_unet_arena_bytes(const DdimUnet *net, DdimShape shape);
 /* Whether the arena is already planned for this shape. */
 gboolean ddim_unet_has_plan(const DdimUnet *net, DdimShape shape);
 
-/* 3×3 convolutions of 64×64 and larger by Winograd F(2×2, 3×3) (default
- * TRUE; changing it replans). */
-void ddim_unet_set_winograd(DdimUnet *net, gboolean winograd);
+/* How 3×3 convolutions of large layers run (changing it replans). */
+void ddim_unet_set_convolutions(DdimUnet *net, DdimConvolutions convolutions);
 
 /* The check ddim_unet_forward asks between blocks (NULL: none). */
 void ddim_unet_set_abort(DdimUnet *net, DdimAbortFunc abort, gpointer data);

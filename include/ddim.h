@@ -125,12 +125,24 @@ typedef gboolean (*DdimAbortFunc)(gpointer user_data);
 void ddim_model_set_abort(DdimModel *model, DdimAbortFunc abort, gpointer user_data);
 
 /* How 3×3 convolutions of 64×64 outputs and larger (with at least 32 input
- * channels) run: by Winograd's F(2×2, 3×3) — 2.25× fewer multiplications,
- * all in float32, as accurate as the direct sum (its transforms only add and
- * halve; docs/performance.md measures the difference) — when TRUE, the
- * default; every convolution direct when FALSE.  Smaller layers are always
- * direct. */
-void ddim_model_set_winograd(DdimModel *model, gboolean winograd);
+ * channels) run; smaller layers are always computed directly.  Everything
+ * is float32. */
+typedef enum {
+  /* Winograd F(2×2, 3×3): 2.25× fewer multiplications, as accurate as the
+   * direct sum (its transforms only add and halve). */
+  DDIM_CONVOLUTIONS_DEFAULT = 0,
+  /* Every convolution as the direct sum. */
+  DDIM_CONVOLUTIONS_DIRECT,
+  /* The fast mode: Winograd F(4×4, 3×3), 4× fewer multiplications; its
+   * transforms scale by up to 8 and 1/24, which costs about two decimal
+   * digits (docs/performance.md measures ε and reconstruction against the
+   * default). */
+  DDIM_CONVOLUTIONS_FAST,
+} DdimConvolutions;
+
+void ddim_model_set_convolutions(DdimModel *model, DdimConvolutions convolutions);
+/* "default", "direct" or "fast"; FALSE for anything else. */
+gboolean ddim_convolutions_from_name(const char *name, DdimConvolutions *convolutions);
 
 /* ---- Threads ------------------------------------------------------------ */
 

@@ -153,6 +153,16 @@ expect_failure "bad --schedule with a model" "unknown schedule" generate "$MODEL
     -o "$TMP/x.png" --schedule bogus --seed 1
 expect_failure "unknown output type" "unknown file type" generate "$MODEL" -o "$TMP/x.jpg" \
     --seed 1
+expect_failure "bad --convolutions" "not default, direct or fast" generate "$MODEL" \
+    -o "$TMP/x.png" --convolutions winograd --seed 1
+# --convolutions only changes 3×3 convolutions of 64×64 and larger: a 64×64
+# untiled image of the 16×16 fixture has them (how close the three are is
+# tests/test-unet-batch.c's and tests/test-kernels.c's business).
+for how in default direct fast; do
+    expect_success "generate 64x64 --convolutions $how" generate "$MODEL" -o "$TMP/conv-$how.png" \
+        --size 64x64 --tile 64 --steps 5 --seed 3 --convolutions "$how" &&
+        check "--convolutions $how: a 64x64 image" test "$(png_size "$TMP/conv-$how.png")" = 64x64
+done
 expect_failure "encode to a PNG" "npy" encode "$MODEL" "$TMP/odd.png" -o "$TMP/z.png"
 expect_failure "no -o" "output" generate "$MODEL" --seed 1
 expect_failure "size the model cannot run" "multiples of 4" generate "$MODEL" \

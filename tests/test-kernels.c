@@ -54,8 +54,9 @@ static int output_size(const ConvCase *c, int in) {
 /* The three ways a convolution can run: im2col + GEMM (conv.c, one image),
  * the direct AVX2 kernels and Winograd F(2×2, 3×3) (a batch of two images,
  * so per-image offsets are exercised too). */
-typedef enum { CONV_GEMM, CONV_DIRECT, CONV_WINOGRAD } ConvAlgorithm;
-static const char *const algorithm_names[] = {"gemm", "direct", "winograd"};
+typedef enum { CONV_GEMM, CONV_DIRECT, CONV_WINOGRAD, CONV_WINOGRAD4 } ConvAlgorithm;
+static const char *const algorithm_names[] = {"gemm", "direct", "winograd F(2x2)",
+                                              "winograd F(4x4)"};
 
 static void run_conv_algorithm(const ConvCase *c, ConvAlgorithm algorithm) {
   const int pad_left = c->pad_left >= 0 ? c->pad_left : c->pad;
@@ -84,8 +85,9 @@ static void run_conv_algorithm(const ConvCase *c, ConvAlgorithm algorithm) {
   size_t scratch_elements = ddim_conv_scratch_elements(&conv, out_h, out_w);
   if (algorithm == CONV_DIRECT)
     scratch_elements = ddim_conv_direct_scratch_elements(&conv, batch, out_h, out_w);
-  if (algorithm == CONV_WINOGRAD)
-    scratch_elements = ddim_conv_winograd_scratch_elements(&conv, out_h, out_w);
+  const int tile = algorithm == CONV_WINOGRAD4 ? 4 : 2;
+  if (algorithm == CONV_WINOGRAD || algorithm == CONV_WINOGRAD4)
+    scratch_elements = ddim_conv_winograd_scratch_elements(&conv, tile, out_h, out_w);
   const size_t guard = 64;
   g_autofree float *scratch = g_new(float, scratch_elements + guard);
   for (size_t i = 0; i < scratch_elements + guard; i++) scratch[i] = 12345.0f;
@@ -95,8 +97,8 @@ static void run_conv_algorithm(const ConvCase *c, ConvAlgorithm algorithm) {
   if (algorithm == CONV_GEMM) ddim_conv2d(&conv, x, c->in_h, c->in_w, y, out_h, out_w, scratch);
   if (algorithm == CONV_DIRECT)
     ddim_conv2d_direct(&conv, x, batch, c->in_h, c->in_w, y, out_h, out_w, scratch);
-  if (algorithm == CONV_WINOGRAD)
-    ddim_conv2d_winograd(&conv, x, batch, c->in_h, c->in_w, y, out_h, out_w, scratch);
+  if (algorithm == CONV_WINOGRAD || algorithm == CONV_WINOGRAD4)
+    ddim_conv2d_winograd(&conv, tile, x, batch, c->in_h, c->in_w, y, out_h, out_w, scratch);
 
   for (size_t i = 0; i < guard; i++) {
     g_assert_true(scratch[scratch_elements + i] == 12345.0f);
@@ -119,8 +121,12 @@ static void run_conv_algorithm(const ConvCase *c, ConvAlgorithm algorithm) {
               }
           double got = y[(size_t)b * out_count + ((size_t)co * out_h + oy) * out_w + ox];
           double error = fabs(got - sum) / (magnitude + 1e-30);
-          /* Winograd's transforms add a few roundings of the magnitude. */
-          if (!(error <= (algorithm == CONV_WINOGRAD ? 1e-5 : 2e-6)))
+          /* F(2×2)'s transforms add a few roundings of the magnitude;
+           * F(4×4)'s factors (up to 8 and 1/24) amplify them. */
+          const double allowed = algorithm == CONV_WINOGRAD4  ? 2e-5
+                                 : algorithm == CONV_WINOGRAD ? 1e-5
+                                                              : 2e-6;
+          if (!(error <= allowed))
             g_error("%s (%s): y[%d][%d][%d][%d] = %.8g, expected %.8g", c->what,
                     algorithm_names[algorithm], b, co, oy, ox, got, sum);
           worst = fmax(worst, error);
@@ -215,8 +221,9 @@ static void test_conv_direct(void) {
   }
 }
 
-/* Winograd F(2×2, 3×3): even and odd sizes (the tile grid overhangs), one
- * pixel, ×2 upsampling, and a size with several bands of tile rows. */
+/* Winograd F(2×2, 3×3) and F(4×4, 3×3): sizes that are and are not
+ * multiples of the tile (the tile grid overhangs), one pixel, ×2 upsampling,
+ * and a size with several bands of tile rows. */
 static void test_conv_winograd(void) {
   const ConvCase cases[] = {
       {"winograd 9x11", 5, 7, 3, 1, 1, 0, 9, 11, -1, 0, 0},
@@ -225,7 +232,10 @@ static void test_conv_winograd(void) {
       {"winograd upsample2x 5x6 -> 10x12", 6, 4, 3, 1, 1, 1, 5, 6, -1, 0, 0},
       {"winograd 130x258 (3 bands of tile rows)", 64, 3, 3, 1, 1, 0, 130, 258, -1, 0, 0},
   };
-  for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) run_conv_algorithm(&cases[i], CONV_WINOGRAD);
+  for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+    run_conv_algorithm(&cases[i], CONV_WINOGRAD);
+    run_conv_algorithm(&cases[i], CONV_WINOGRAD4);
+  }
 }
 
 static void test_linear(void) {

@@ -63,33 +63,47 @@ static void test_batch_of_three(void) {
 /* An abort asked for during a chunk-parallel batch stops it with
  * DDIM_ERROR_CANCELLED; the model works normally afterwards. */
 /* The fixture network at 64×64 (fully convolutional), where its 3×3
- * convolutions with 32 input channels or more take the Winograd path. */
+ * convolutions with 32 input channels or more take the Winograd paths:
+ * F(2×2) (the default) within rounding of all-direct, F(4×4) (fast) within
+ * a few digits, each with the same bits on any thread count. */
+static float *eps_with(DdimConvolutions convolutions, const float *x, DdimShape shape) {
+  ddim_model_set_convolutions(model, convolutions);
+  ddim_set_threads(1);
+  float *serial = eps_of(x, shape, 300.0f);
+  ddim_set_threads(2);
+  g_autofree float *threaded = eps_of(x, shape, 300.0f);
+  ddim_set_threads(0);
+  ddim_model_set_convolutions(model, DDIM_CONVOLUTIONS_DEFAULT);
+  g_assert_true(memcmp(serial, threaded, sizeof(float) * ddim_shape_elements(shape)) == 0);
+  return serial;
+}
+
+static void compare_eps(const char *what, const float *eps, const float *direct, size_t count,
+                        double tolerance) {
+  double worst = 0.0, norm = 0.0, moved = 0.0;
+  for (size_t i = 0; i < count; i++) {
+    worst = fmax(worst, fabs((double)eps[i] - direct[i]));
+    norm = fmax(norm, fabs((double)direct[i]));
+    moved += eps[i] != direct[i];
+  }
+  g_test_message("%s vs direct at 64×64: max |Δε| %.3g of max |ε| %.3g, %.0f values differ", what,
+                 worst, norm, moved);
+  g_assert_cmpfloat(norm, >, 0.0);
+  g_assert_cmpfloat(worst, <=, tolerance * norm);
+  g_assert_cmpfloat(moved, >, 0.0); /* the Winograd path really ran */
+}
+
 static void test_winograd(void) {
   const DdimModelInfo *info = ddim_model_get_info(model);
   const DdimShape shape = {2, info->in_channels, 64, 64};
   const size_t count = ddim_shape_elements(shape);
   g_autofree float *x = g_new(float, count);
   ddim_noise(11, DDIM_STREAM_INITIAL, shape, x);
-  ddim_model_set_winograd(model, FALSE);
-  g_autofree float *direct = eps_of(x, shape, 300.0f);
-  ddim_model_set_winograd(model, TRUE);
-  ddim_set_threads(1);
-  g_autofree float *serial = eps_of(x, shape, 300.0f);
-  ddim_set_threads(2);
-  g_autofree float *threaded = eps_of(x, shape, 300.0f);
-  ddim_set_threads(0);
-  g_assert_true(memcmp(serial, threaded, sizeof(float) * count) == 0);
-  double worst = 0.0, norm = 0.0, moved = 0.0;
-  for (size_t i = 0; i < count; i++) {
-    worst = fmax(worst, fabs((double)serial[i] - direct[i]));
-    norm = fmax(norm, fabs((double)direct[i]));
-    moved += serial[i] != direct[i];
-  }
-  g_test_message("winograd vs direct at 64×64: max |Δε| %.3g of max |ε| %.3g, %.0f values differ",
-                 worst, norm, moved);
-  g_assert_cmpfloat(norm, >, 0.0);
-  g_assert_cmpfloat(worst, <=, 1e-5 * norm);
-  g_assert_cmpfloat(moved, >, 0.0); /* the Winograd path really ran */
+  g_autofree float *direct = eps_with(DDIM_CONVOLUTIONS_DIRECT, x, shape);
+  g_autofree float *winograd = eps_with(DDIM_CONVOLUTIONS_DEFAULT, x, shape);
+  g_autofree float *fast = eps_with(DDIM_CONVOLUTIONS_FAST, x, shape);
+  compare_eps("F(2×2) (default)", winograd, direct, count, 1e-5);
+  compare_eps("F(4×4) (fast)", fast, direct, count, 1e-4);
 }
 
 static gboolean abort_after(gpointer data) {

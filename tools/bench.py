@@ -84,24 +84,24 @@ def torch_case(model_dir, batch, evals, steps, threads, x):
     return statistics.median(times), run, eps
 
 
-def ours_case(model_dir, batch, evals, steps, threads, x_path, eps_path, env, direct=False):
+def ours_case(model_dir, batch, evals, steps, threads, x_path, eps_path, env, convolutions="default"):
     command = [os.path.join(ROOT, "build", "tools", "ddim-bench"), model_dir, "--batch", str(batch),
                "--evals", str(evals), "--steps", str(steps), "--threads", str(threads),
-               "--input", x_path, "--output", eps_path] + (["--no-winograd"] if direct else [])
+               "--input", x_path, "--output", eps_path] + ["--convolutions", convolutions]
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return json.loads(result.stdout)
 
 
-def reconstruction_psnr_direct(model_dir, image, steps, threads, env, tmp):
+def reconstruction_psnr(model_dir, image, steps, threads, env, tmp, convolutions):
     """PSNR between `ddim reconstruct` of the same image with the default
-    (Winograd F(2x2,3x3) on large layers) and with every convolution direct:
-    how far apart the two float32 algorithms are after a whole inversion
-    round trip."""
+    convolutions (Winograd F(2x2,3x3) on large layers) and with
+    --convolutions CONVOLUTIONS: how far apart the two are after a whole
+    inversion round trip."""
     ddim = os.path.join(ROOT, "build", "cli", "ddim")
     np.save(os.path.join(tmp, "image.npy"), image)
     outputs = []
-    for flag in ([], ["--no-winograd"]):
-        out = os.path.join(tmp, "recon%s.npy" % ("-direct" if flag else ""))
+    for flag in ([], ["--convolutions", convolutions]):
+        out = os.path.join(tmp, "recon%s.npy" % ("-other" if flag else ""))
         subprocess.run([ddim, "reconstruct", model_dir, os.path.join(tmp, "image.npy"), "-o", out,
                         "--steps", str(steps), "--threads", str(threads)] + flag,
                        env=env, capture_output=True, text=True, check=True)
@@ -133,15 +133,16 @@ def main():
     emoji = os.path.join(ROOT, "models", "emoji32")
     lsun = make_random_model(os.path.join(args.cache, "lsun256"), LSUN256)
     cases = [
-        ("CIFAR-10 DDPM 32x32, batch 1, 20 steps", make_random_model(os.path.join(args.cache, "cifar10"), CIFAR10), 1, evals, 20, False),
-        ("CIFAR-10 DDPM 32x32, batch 8, 20 steps", os.path.join(args.cache, "cifar10"), 8, evals, 20, False),
-        ("LSUN/CelebA-HQ 256x256, batch 1, 2 evaluations", lsun, 1, 2, 0, False),
-        # Winograd F(2x2,3x3) changes only 3x3 convolutions of 64x64 and
-        # larger: of these cases, the 256x256 one, also run all-direct.
-        ("LSUN/CelebA-HQ 256x256, every convolution direct (--no-winograd)", lsun, 1, 2, 0, True),
+        ("CIFAR-10 DDPM 32x32, batch 1, 20 steps", make_random_model(os.path.join(args.cache, "cifar10"), CIFAR10), 1, evals, 20, "default"),
+        ("CIFAR-10 DDPM 32x32, batch 8, 20 steps", os.path.join(args.cache, "cifar10"), 8, evals, 20, "default"),
+        ("LSUN/CelebA-HQ 256x256, batch 1, 2 evaluations", lsun, 1, 2, 0, "default"),
+        # --convolutions changes only 3x3 convolutions of 64x64 and larger:
+        # of these cases, the 256x256 one, also run all-direct and fast.
+        ("LSUN/CelebA-HQ 256x256, every convolution direct (--convolutions direct)", lsun, 1, 2, 0, "direct"),
+        ("LSUN/CelebA-HQ 256x256, fast mode (--convolutions fast)", lsun, 1, 2, 0, "fast"),
     ]
     if os.path.exists(os.path.join(emoji, "config.json")):
-        cases.append(("default emoji model 32x32, batch 1, 50 steps", emoji, 1, evals, 50, False))
+        cases.append(("default emoji model 32x32, batch 1, 50 steps", emoji, 1, evals, 50, "default"))
 
     env_set = dict(os.environ)
     modes = [("as the machine is set", env_set)]
@@ -152,7 +153,7 @@ def main():
     rows = []
     for mode_name, env in modes:
         float32_eps = {}
-        for name, model_dir, batch, n_evals, steps, direct in cases:
+        for name, model_dir, batch, n_evals, steps, convolutions in cases:
             config = json.load(open(os.path.join(model_dir, "config.json")))
             size = config["sample_size"]
             channels = config.get("in_channels", 3)
@@ -161,7 +162,7 @@ def main():
             x_path = os.path.join(args.cache, "x.npy")
             eps_path = os.path.join(args.cache, "eps.npy")
             np.save(x_path, x)
-            ours = ours_case(model_dir, batch, n_evals, steps, args.threads, x_path, eps_path, env, direct)
+            ours = ours_case(model_dir, batch, n_evals, steps, args.threads, x_path, eps_path, env, convolutions)
             # torch sees the same environment for its own OpenBLAS calls.
             saved = dict(os.environ)
             os.environ.clear()
@@ -174,12 +175,13 @@ def main():
             our_eps = np.load(eps_path)
             agreement = float(np.abs(our_eps - torch_eps).max() / np.abs(torch_eps).max())
             row = dict(mode=mode_name, case=name, ours=ours, torch_eval=torch_eval, torch_run=torch_run,
-                       agreement=agreement, direct=direct)
-            if direct:
+                       agreement=agreement, convolutions=convolutions)
+            if convolutions != "default":
                 default = float32_eps[model_dir]
-                row["eps_difference"] = float(np.abs(our_eps - default).max() / np.abs(our_eps).max())
+                row["eps_difference"] = float(np.abs(our_eps - default).max() / np.abs(default).max())
                 image = np.clip(rng.standard_normal((1, channels, size, size)) * 0.5, -1, 1).astype(np.float32)
-                row["psnr_difference"] = reconstruction_psnr_direct(model_dir, image, 5, args.threads, env, args.cache)
+                row["psnr_difference"] = reconstruction_psnr(model_dir, image, 5, args.threads, env,
+                                                             args.cache, convolutions)
             else:
                 float32_eps[model_dir] = our_eps
             rows.append(row)
@@ -194,10 +196,11 @@ def main():
              "the sgemm peak is measured in the same process on 2048² matrices. "
              "'agreement' is max|ε_ours − ε_torch| / max|ε_torch| on the same input.",
              "Everything is float32. By default 3×3 convolutions of 64×64 and larger run by Winograd F(2×2, 3×3) "
-             "(2.25× fewer multiplications, as accurate as the direct sum), smaller ones by direct AVX2 kernels; "
-             "the `--no-winograd` row runs every convolution directly, and the line below the table gives how far "
-             "the two are apart: ε relative difference on the same input, and the PSNR between their "
-             "`ddim reconstruct` (5 steps) of the same 256×256 image.", ""]
+             "(2.25× fewer multiplications, as accurate as the direct sum), smaller ones by direct AVX2 kernels. "
+             "Two more rows for the 256×256 case: every convolution direct (`--convolutions direct`), and the "
+             "fast mode (`--convolutions fast`: Winograd F(4×4, 3×3), 4× fewer multiplications, less precise). "
+             "Below each table, their error against the default: ε relative difference on the same input, and "
+             "the PSNR between their `ddim reconstruct` (5 steps) and the default's, of the same 256×256 image.", ""]
     for mode_name, _ in modes:
         lines += [f"## {mode_name}", "",
                   "| case | params | GFLOP/eval | ours s/eval | PyTorch s/eval | PyTorch/ours | ours s/run | PyTorch s/run | ours GFLOP/s | sgemm peak GFLOP/s | % of peak | peak RSS MB | weights MB | OpenBLAS core | agreement |",
@@ -216,8 +219,8 @@ def main():
                 f"{o['peak_rss_bytes'] / 1e6:.0f} | {o['weight_bytes'] / 1e6:.0f} | {o['openblas_core']} | {row['agreement']:.1e} |")
         lines.append("")
         for row in rows:
-            if row["mode"] == mode_name and row.get("direct"):
-                lines += [f"Default (Winograd on large layers) against every convolution direct: ε relative "
+            if row["mode"] == mode_name and row.get("convolutions", "default") != "default":
+                lines += [f"`--convolutions {row['convolutions']}` against the default: ε relative "
                           f"difference {row['eps_difference']:.1e}, PSNR between the two reconstructions "
                           f"{row['psnr_difference']:.1f} dB.", ""]
     # The hand-written part of the doc (from "## Status" on) is kept.

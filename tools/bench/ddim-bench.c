@@ -71,7 +71,7 @@ int main(int argc, char **argv) {
   int batch = 1, evals = 5, steps = 20, threads = 0;
   char *size = NULL, *input = NULL, *output = NULL;
   double timestep = 500;
-  gboolean no_winograd = FALSE;
+  char *convolutions_name = NULL;
   GOptionEntry entries[] = {
       {"batch", 0, 0, G_OPTION_ARG_INT, &batch, "Batch size", "N"},
       {"size", 0, 0, G_OPTION_ARG_STRING, &size, "Image size", "HxW"},
@@ -81,8 +81,8 @@ int main(int argc, char **argv) {
       {"input", 0, 0, G_OPTION_ARG_FILENAME, &input, "Input for one checked evaluation", "X.npy"},
       {"output", 0, 0, G_OPTION_ARG_FILENAME, &output, "Where to write its eps", "EPS.npy"},
       {"timestep", 0, 0, G_OPTION_ARG_DOUBLE, &timestep, "Timestep of the evaluations", "T"},
-      {"no-winograd", 0, 0, G_OPTION_ARG_NONE, &no_winograd,
-       "Every 3x3 convolution direct (no Winograd F(2x2,3x3) on large layers)", NULL},
+      {"convolutions", 0, 0, G_OPTION_ARG_STRING, &convolutions_name,
+       "default, direct or fast (see ddim_model_set_convolutions)", "HOW"},
       {NULL, 0, 0, 0, NULL, NULL, NULL}};
   g_autoptr(GOptionContext) context = g_option_context_new("MODEL");
   g_option_context_add_main_entries(context, entries, NULL);
@@ -99,7 +99,13 @@ int main(int argc, char **argv) {
     return 1;
   }
   double load_seconds = now() - load_start;
-  ddim_model_set_winograd(model, !no_winograd);
+  DdimConvolutions convolutions = DDIM_CONVOLUTIONS_DEFAULT;
+  if (convolutions_name && !ddim_convolutions_from_name(convolutions_name, &convolutions)) {
+    fprintf(stderr, "ddim-bench: --convolutions %s: not default, direct or fast\n",
+            convolutions_name);
+    return 1;
+  }
+  ddim_model_set_convolutions(model, convolutions);
   const DdimModelInfo *info = ddim_model_get_info(model);
   DdimShape shape = {batch, info->in_channels, info->sample_height, info->sample_width};
   if (size && sscanf(size, "%dx%d", &shape.h, &shape.w) != 2) {
