@@ -194,7 +194,9 @@ def main():
              "Times are medians of repeated network evaluations after a warm-up; a run is a full DDIM sampling loop (η = 0).",
              "GFLOP/s counts the convolutions, linears and attention of the graph (`ddim_model_flops`); "
              "the sgemm peak is measured in the same process on 2048² matrices. "
-             "'agreement' is max|ε_ours − ε_torch| / max|ε_torch| on the same input.",
+             "'agreement' is max|ε_ours − ε_torch| / max|ε_torch| on the same input. "
+             "The arena holds every activation of the evaluation (skips, temporaries, kernel scratch), planned "
+             "once; the weights are mapped or converted once.",
              "Everything is float32. By default 3×3 convolutions of 64×64 and larger run by Winograd F(2×2, 3×3) "
              "(2.25× fewer multiplications, as accurate as the direct sum), smaller ones by direct AVX2 kernels. "
              "Two more rows for the 256×256 case: every convolution direct (`--convolutions direct`), and the "
@@ -203,8 +205,8 @@ def main():
              "the PSNR between their `ddim reconstruct` (5 steps) and the default's, of the same 256×256 image.", ""]
     for mode_name, _ in modes:
         lines += [f"## {mode_name}", "",
-                  "| case | params | GFLOP/eval | ours s/eval | PyTorch s/eval | PyTorch/ours | ours s/run | PyTorch s/run | ours GFLOP/s | sgemm peak GFLOP/s | % of peak | peak RSS MB | weights MB | OpenBLAS core | agreement |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| case | params | GFLOP/eval | ours s/eval | PyTorch s/eval | PyTorch/ours | ours s/run | PyTorch s/run | ours GFLOP/s | sgemm peak GFLOP/s | % of peak | peak RSS MB | weights MB | arena MB | RSS / (weights + arena) | OpenBLAS core | agreement |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for row in rows:
             if row["mode"] != mode_name:
                 continue
@@ -216,7 +218,9 @@ def main():
                 f"| {row['case']} | {o['parameters'] / 1e6:.1f} M | {o['flops_per_eval'] / 1e9:.1f} | "
                 f"{o['eval_seconds']:.3f} | {row['torch_eval']:.3f} | {ratio:.2f} | {run_ours} | {run_torch} | "
                 f"{o['gflops']:.0f} | {o['sgemm_peak_gflops']:.0f} | {100 * o['gflops'] / o['sgemm_peak_gflops']:.0f} % | "
-                f"{o['peak_rss_bytes'] / 1e6:.0f} | {o['weight_bytes'] / 1e6:.0f} | {o['openblas_core']} | {row['agreement']:.1e} |")
+                f"{o['peak_rss_bytes'] / 1e6:.0f} | {o['weight_bytes'] / 1e6:.0f} | {o['arena_bytes'] / 1e6:.0f} | "
+                f"{o['peak_rss_bytes'] / (o['weight_bytes'] + o['arena_bytes']):.2f} | "
+                f"{o['openblas_core']} | {row['agreement']:.1e} |")
         lines.append("")
         for row in rows:
             if row["mode"] == mode_name and row.get("convolutions", "default") != "default":
