@@ -14,18 +14,7 @@ unset DDIM_MODEL
 # Keep messages ASCII-comparable and the runs small.
 LC_ALL=C
 export LC_ALL
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
-
-failures=0
-count=0
-
-fail() {
-    echo "not ok $count - $1"
-    [ -s "$TMP/stderr" ] && sed 's/^/#   stderr: /' "$TMP/stderr"
-    [ -s "$TMP/stdout" ] && sed 's/^/#   stdout: /' "$TMP/stdout" | head -20
-    failures=$((failures + 1))
-}
+. "$HERE/tap.sh"
 
 # expect_failure NAME PATTERN ARGS...: status 1 and exactly one line on
 # stderr, "ddim: ..." matching PATTERN (grep -E).
@@ -63,10 +52,7 @@ expect_success() {
 
 # check NAME COMMAND...: a shell condition on the last run's results.
 check() {
-    name=$1
-    shift
-    count=$((count + 1))
-    if "$@"; then echo "ok $count - $name"; else fail "$name"; fi
+    tap_check "$@"
 }
 
 # files_exist FILE...: all of them exist.
@@ -279,5 +265,4 @@ expect_failure "an unwritable preview stops the run, naming the file" "no-such-d
     generate "$MODEL" -o "$TMP/x.png" --steps 2 --seed 1 --preview-every 1 \
     --preview "$TMP/no-such-dir/p.png"
 
-echo "1..$count"
-[ "$failures" -eq 0 ]
+tap_done

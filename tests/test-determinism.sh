@@ -11,31 +11,20 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 FIXTURES=${DDIM_TEST_FIXTURES:-$HERE/fixtures}
 MODEL=$FIXTURES/google_f32
 unset DDIM_MODEL OMP_NUM_THREADS
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
-
-failures=0
-count=0
+. "$HERE/tap.sh"
 
 run() { # NAME ARGS...: runs ddim, which must succeed
     name=$1
     shift
     if ! "$DDIM" "$@" >"$TMP/stdout" 2>"$TMP/stderr"; then
         count=$((count + 1))
-        echo "not ok $count - $name: ddim failed: $(head -3 "$TMP/stderr")"
-        failures=$((failures + 1))
+        fail "$name: ddim failed"
         return 1
     fi
 }
 
 same() { # NAME A B: identical bytes
-    count=$((count + 1))
-    if cmp -s "$2" "$3"; then
-        echo "ok $count - $1"
-    else
-        echo "not ok $count - $1: $2 and $3 differ"
-        failures=$((failures + 1))
-    fi
+    tap_check "$1 ($2 and $3 identical)" cmp -s "$2" "$3"
 }
 
 common="--steps 8 --eta 0.5 --seed 1234 --count 3 --size 32x24"
@@ -55,12 +44,6 @@ same "encode: 1 and 2 threads give the same bits" "$TMP/enc-1.npy" "$TMP/enc-2.n
 # The property is not vacuous: another seed changes the result.
 run "generate, another seed" generate "$MODEL" -o "$TMP/other.npy" --steps 8 --eta 0.5 \
     --seed 1235 --count 3 --size 32x24 --threads 2
-count=$((count + 1))
-if cmp -s "$TMP/gen-1a.npy" "$TMP/other.npy"; then
-    echo "not ok $count - another seed gives another result"
-    failures=$((failures + 1))
-else
-    echo "ok $count - another seed gives another result"
-fi
-echo "1..$count"
-[ "$failures" -eq 0 ]
+tap_check "another seed gives another result" \
+    sh -c '! cmp -s "$1" "$2"' sh "$TMP/gen-1a.npy" "$TMP/other.npy"
+tap_done

@@ -23,17 +23,7 @@ export LC_ALL
 # Tiny models: one thread is the fastest, and runs stay small under sanitizers.
 OMP_NUM_THREADS=1
 export OMP_NUM_THREADS
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
-
-failures=0
-count=0
-
-fail() {
-    echo "not ok $count - $1"
-    [ -s "$TMP/stderr" ] && head -5 "$TMP/stderr" | sed 's/^/#   stderr: /'
-    failures=$((failures + 1))
-}
+. "$HERE/tap.sh"
 
 # refused NAME NAMED PATTERN ARGS...: status 1, one line "ddim: ..." on
 # stderr matching PATTERN and containing NAMED (the file at fault).
@@ -114,5 +104,4 @@ if [ "$cases" -lt 20 ]; then
     count=$((count + 1))
     fail "only $cases cases in $CORPUS/cases.tsv"
 fi
-echo "1..$count"
-[ "$failures" -eq 0 ]
+tap_done

@@ -16,17 +16,7 @@ MARKER=/tmp/ddim-hostile-executed
 unset DDIM_MODEL
 LC_ALL=C
 export LC_ALL
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
-
-failures=0
-count=0
-
-fail() {
-    echo "not ok $count - $1"
-    [ -s "$TMP/stderr" ] && sed 's/^/#   stderr: /' "$TMP/stderr"
-    failures=$((failures + 1))
-}
+. "$HERE/tap.sh"
 
 # run NAME ARGS...: status 0 expected.
 run() {
@@ -137,5 +127,4 @@ done <hostile.tsv
 count=$((count + 1))
 if [ -e "$MARKER" ]; then fail "a hostile payload ran ($MARKER exists)"; else echo "ok $count - no payload ran"; fi
 
-echo "1..$count"
-[ "$failures" -eq 0 ]
+tap_done

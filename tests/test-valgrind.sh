@@ -15,11 +15,7 @@ if ! command -v valgrind >/dev/null 2>&1; then
     exit 77
 fi
 unset DDIM_MODEL
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
-
-failures=0
-count=0
+. "$HERE/tap.sh"
 
 # memcheck NAME EXPECTED-STATUS ARGS...
 memcheck() {
@@ -59,5 +55,4 @@ memcheck "refused: latent NaN" 1 generate "$MALFORMED/base" -o "$TMP/out.png" --
 # One tile and the weights (2 MB) do not fit in 1 MB.
 memcheck "refused: --max-memory" 1 generate "$MODEL" -o "$TMP/out.png" --seed 1 \
     --max-memory 1M --size 256x256
-echo "1..$count"
-[ "$failures" -eq 0 ]
+tap_done
