@@ -115,16 +115,81 @@ static gboolean describe_job(DialogState *state, PluginJob *job, GError **error)
     g_object_get(state->config, "count", &job->count, NULL);
   if (g_object_class_find_property(klass, "frames"))
     g_object_get(state->config, "frames", &job->count, NULL);
+  /* The size it runs at: the layer's (or Generate's width × height), tiled
+   * when larger than the model, unless scaled to the model's. */
+  const gboolean scale = plugin_read_scale(state->config);
+  if (state->kind == PLUGIN_GENERATE) {
+    int width = 0, height = 0;
+    g_object_get(state->config, "width", &width, "height", &height, NULL);
+    gboolean new_layers =
+        gimp_procedure_config_get_choice_id(state->config, "output") == PLUGIN_OUTPUT_NEW_LAYER;
+    gboolean have_image = state->image && gimp_image_is_valid(state->image);
+    if (width > 0 || height > 0 || (new_layers && have_image)) {
+      const DdimModelInfo *info = ddim_model_get_info(state->model);
+      if (width == 0)
+        width = new_layers && have_image ? gimp_image_get_width(state->image) : info->sample_width;
+      if (height == 0)
+        height =
+            new_layers && have_image ? gimp_image_get_height(state->image) : info->sample_height;
+      plugin_job_set_size(job, width, height, scale);
+    }
+  } else if (state->kind != PLUGIN_DECODE && state->drawable) {
+    plugin_job_set_size(job, gimp_drawable_get_width(state->drawable),
+                        gimp_drawable_get_height(state->drawable), scale);
+  }
   if (state->kind == PLUGIN_DECODE) {
     if (state->latent == NULL) {
       g_set_error(error, GIMP_PLUG_IN_ERROR, 0, _("The layer holds no DDIM latent"));
       return FALSE;
     }
+    plugin_job_set_size(job, state->latent->shape.w, state->latent->shape.h, FALSE);
     if (job->params.steps == 0) job->params.steps = state->latent->steps;
     if (schedule_stored) job->params.schedule = state->latent->schedule;
     job->params.strength = state->latent->strength;
   }
   return TRUE;
+}
+
+/* How an image of width × height runs: scaled to the model's size (the
+ * scale-to-model option), or at its own size, in overlapping tiles of the
+ * model's resolution when larger (the default). */
+static void describe_size(DialogState *state, const DdimModelInfo *info, int width, int height,
+                          gboolean generating, GString *text) {
+  const gboolean scale = plugin_read_scale(state->config);
+  if (width == info->sample_width && height == info->sample_height) {
+    if (generating) {
+      g_string_append_c(text, '\n');
+      g_string_append_printf(text, _("Images of %d×%d pixels (width and height 0: automatic)."),
+                             width, height);
+    }
+    return;
+  }
+  g_string_append_c(text, '\n');
+  if (scale) {
+    if (generating)
+      g_string_append_printf(text, _("Images of %d×%d pixels, scaled from %d×%d."), width, height,
+                             info->sample_width, info->sample_height);
+    else
+      g_string_append_printf(text, _("The layer (%d×%d) is scaled to %d×%d and back."), width,
+                             height, info->sample_width, info->sample_height);
+    return;
+  }
+  DdimParams params;
+  ddim_params_init(&params);
+  DdimShape shape = {1, info->in_channels, height, width};
+  int tile_w = 0, tile_h = 0, tiles = 0;
+  if (ddim_params_tiling(state->model, &params, shape, &tile_w, &tile_h, &tiles) && tiles > 1)
+    g_string_append_printf(text,
+                           generating ? _("Images of %d×%d pixels, made at that size in %d "
+                                          "overlapping tiles of %d×%d.")
+                                      : _("The layer (%d×%d) runs at its own size, in %d "
+                                          "overlapping tiles of %d×%d."),
+                           width, height, tiles, tile_w, tile_h);
+  else
+    g_string_append_printf(text,
+                           generating ? _("Images of %d×%d pixels, made at that size.")
+                                      : _("The layer (%d×%d) runs at its own size."),
+                           width, height);
 }
 
 void dialog_update_info(DialogState *state) {
@@ -176,21 +241,10 @@ void dialog_update_info(DialogState *state) {
       width = new_layers && have_image ? gimp_image_get_width(state->image) : info->sample_width;
     if (height == 0)
       height = new_layers && have_image ? gimp_image_get_height(state->image) : info->sample_height;
-    g_string_append_c(text, '\n');
-    if (width == info->sample_width && height == info->sample_height)
-      g_string_append_printf(text, _("Images of %d×%d pixels (width and height 0: automatic)."),
-                             width, height);
-    else
-      g_string_append_printf(text, _("Images of %d×%d pixels, scaled from %d×%d."), width, height,
-                             info->sample_width, info->sample_height);
-  } else if (state->drawable) {
-    int width = gimp_drawable_get_width(state->drawable);
-    int height = gimp_drawable_get_height(state->drawable);
-    if (width != info->sample_width || height != info->sample_height) {
-      g_string_append_c(text, '\n');
-      g_string_append_printf(text, _("The layer (%d×%d) is scaled to %d×%d and back."), width,
-                             height, info->sample_width, info->sample_height);
-    }
+    describe_size(state, info, width, height, TRUE, text);
+  } else if (state->drawable && state->kind != PLUGIN_DECODE) {
+    describe_size(state, info, gimp_drawable_get_width(state->drawable),
+                  gimp_drawable_get_height(state->drawable), FALSE, text);
   }
   if (state->kind == PLUGIN_DECODE && state->latent) {
     const DdimLatent *latent = state->latent;

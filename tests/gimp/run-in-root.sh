@@ -268,9 +268,16 @@ dialog_language() { # LANG DISPLAY
         "PNG8:$OUT/screenshots/dialog-$2-$lang.png" 2>>"$OUT/import-$lang.log" ||
         echo "# shooter: no screenshot of $2 (import failed or timed out)"
     }
-    gone() { # wait up to 30 s for the plug-in's window to close
+    # Whether that very window is still shown.  (Asking for "any visible
+    # window" mistook the next procedure's dialog, opening right after, for
+    # the old one: the retried Escape then cancelled the next dialog and every
+    # later key went one dialog off.)
+    visible() { # WINDOW
+      xdotool search --onlyvisible --name '.' 2>/dev/null | grep -qx "$1"
+    }
+    gone() { # WINDOW: wait up to 30 s for it to close
       for _ in $(seq 300); do
-        xdotool search --onlyvisible --name '.' >/dev/null 2>&1 || return 0
+        visible "$1" || return 0
         sleep 0.1
       done
       return 1
@@ -295,7 +302,7 @@ dialog_language() { # LANG DISPLAY
             sleep 5
             shoot "$id" "$name"
           fi
-          gone || echo "# shooter: $name still open 30 s after OK"
+          gone "$id" || echo "# shooter: $name still open 30 s after OK"
           continue
           ;;
       esac
@@ -308,7 +315,9 @@ dialog_language() { # LANG DISPLAY
       attempts="1 2 3"
       [ $key = Return ] && attempts=1
       for attempt in $attempts; do
-        xdotool windowfocus --sync "$id" 2>/dev/null
+        # Never send a key unless this dialog is still there and focused.
+        visible "$id" || break
+        xdotool windowfocus --sync "$id" 2>/dev/null || break
         xdotool key "$key"
         if [ $key = Return ]; then
           # The running dialog: the image forming, the step, the time left
@@ -317,7 +326,7 @@ dialog_language() { # LANG DISPLAY
           shoot "$id" running-$name
         fi
         for _ in $(seq $([ $key = Return ] && echo 300 || echo 50)); do
-          xdotool search --onlyvisible --name '.' >/dev/null 2>&1 || break 2
+          visible "$id" || break 2
           sleep 0.1
         done
         echo "# shooter: $name still open after $key (attempt $attempt)"
