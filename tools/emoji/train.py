@@ -58,6 +58,11 @@ Run states and files in --out:
 Usage:
   train.py --data ~/.cache/ddim-emoji/emoji32.npz --out RUN [--threads 2]
   train.py --data ... --out RUN --resume          # continue exactly
+  train.py --data ... --out RUN --init-from models/emoji32
+                     # continue from an exported model on a machine without the
+                     # checkpoint: its EMA weights start both the model and the
+                     # EMA, its loss_log/eval_log continue (steps, images, wall
+                     # time); Adam's moments start afresh, with a new warm-up
   train.py --out RUN --export DIR                 # EMA weights -> diffusers folder
 """
 
@@ -212,6 +217,13 @@ def eval_mse(model, images, device, acp, seed=1234, batch=128):
 # --------------------------------------------------------------------------
 # export
 
+def read_csv(path):
+    """Rows of a log written by write_csv, numbers as floats (header dropped)."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    return [[int(v) if v.lstrip("-").isdigit() else float(v) for v in row] for row in rows[1:] if row]
+
+
 def export(ckpt, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     config = ckpt["model_config"]
@@ -269,6 +281,9 @@ def main():
                          "(and always at exit); 0: at every checkpoint")
     ap.add_argument("--no-eval", action="store_true", help="skip held-out eval at checkpoints")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    ap.add_argument("--init-from", metavar="DIR",
+                    help="new run starting from an exported model folder (e.g. models/emoji32): "
+                         "weights, step count and logs; a fresh optimizer with a new warm-up")
     ap.add_argument("--export", metavar="DIR",
                     help="only export the EMA weights of OUT/checkpoint.pt as a diffusers folder")
     args = ap.parse_args()
@@ -322,6 +337,15 @@ def main():
             if getattr(args, k) != hp[k] and ap.get_default(k) != getattr(args, k):
                 print("note: --%s %r ignored, the run uses %r" % (k, getattr(args, k), hp[k]))
             setattr(args, k, hp[k])
+    elif args.init_from:
+        if os.path.exists(ckpt_path):
+            raise SystemExit("%s exists: use --resume, or another --out" % ckpt_path)
+        with open(os.path.join(args.init_from, "config.json")) as f:
+            config = json.load(f)
+        torch.manual_seed(args.seed)
+        hp = {"batch": args.batch, "lr": args.lr, "warmup": args.warmup, "ema": args.ema,
+              "grad_clip": args.grad_clip, "seed": args.seed, "n_train": n_train,
+              "data": os.path.abspath(args.data), "init_from": os.path.abspath(args.init_from)}
     else:
         if os.path.exists(ckpt_path):
             raise SystemExit("%s exists: use --resume, or another --out" % ckpt_path)
@@ -372,6 +396,23 @@ def main():
         loss_log, eval_log = [], []
         loss_ema = None
         wall_before = 0.0
+        if args.init_from:
+            weights = io_st.load_file(os.path.join(args.init_from,
+                                                   "diffusion_pytorch_model.safetensors"))
+            state = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in weights.items()}
+            model.load_state_dict(state)
+            ema_model.load_state_dict(state)
+            loss_log = read_csv(os.path.join(args.init_from, "loss_log.csv"))
+            eval_path = os.path.join(args.init_from, "eval_log.csv")
+            eval_log = read_csv(eval_path) if os.path.exists(eval_path) else []
+            if loss_log:
+                step, images_seen, wall_before = (int(loss_log[-1][0]), int(loss_log[-1][1]),
+                                                  float(loss_log[-1][2]))
+                loss_ema = float(loss_log[-1][4])
+            hp["warmup_from"] = step
+            print("initialised from %s at step %d, %d images seen, %.1f min trained "
+                  "(fresh optimizer, warm-up from step %d)"
+                  % (args.init_from, step, images_seen, wall_before / 60, step))
 
     nparams = count_params(model)
     print("model: %s, %d parameters; data: %d train, %d held out; batch %d, lr %g, "
@@ -462,7 +503,8 @@ def main():
         a = acp_dev[t.to(device)].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
 
-        lr = args.lr * min(1.0, (step + 1) / max(1, args.warmup))
+        # Warm-up from the run's start (or from --init-from's step: fresh Adam moments).
+        lr = args.lr * min(1.0, (step - hp.get("warmup_from", 0) + 1) / max(1, args.warmup))
         for g_ in opt.param_groups:
             g_["lr"] = lr
         pred = model(xt, t.float())  # timesteps stay on the CPU (see above)
