@@ -139,12 +139,13 @@ gboolean ddim_conv_winograd_applies(const DdimConv *conv, int in_h, int in_w, in
   return out_h == eff_h && out_w == eff_w;
 }
 
-size_t ddim_conv_winograd_scratch_elements(const DdimConv *conv, int tile, int out_h, int out_w) {
+size_t ddim_conv_winograd_scratch_elements(const DdimConv *conv, int tile, int batch, int out_h,
+                                           int out_w) {
   const Variant *variant = variant_for(tile);
   const size_t positions = (size_t)(variant->n * variant->n);
   const int tiles_y = tiles_along(variant, out_h), tiles_x = tiles_along(variant, out_w);
   const size_t band_tiles =
-      (size_t)band_tile_rows(variant, conv, tiles_y, tiles_x) * (size_t)tiles_x;
+      (size_t)band_tile_rows(variant, conv, batch * tiles_y, tiles_x) * (size_t)tiles_x;
   return positions * (size_t)conv->out_channels * (size_t)conv->in_channels +
          positions * band_tiles * (size_t)(conv->in_channels + conv->out_channels);
 }
@@ -180,21 +181,25 @@ static void transform_weights(const Variant *variant, const DdimConv *conv, floa
  * copied out padded so that those reads need no bounds checks. */
 static void transform_input(const Variant *variant, const DdimConv *conv, const float *x, int in_h,
                             int in_w, int out_h, int out_w, int tile_row0, int tile_rows,
-                            int tiles_x, float *v) {
+                            int tiles_y, int tiles_x, float *v) {
   const int m = variant->m, n = variant->n, cin = conv->in_channels;
   const size_t band_tiles = (size_t)tile_rows * (size_t)tiles_x;
   const size_t stride_xi = (size_t)cin * band_tiles;
   const size_t row_length = (size_t)m * (size_t)tiles_x + 2;
   const size_t tx_count = (size_t)tiles_x;
+  const size_t in_image = (size_t)cin * (size_t)in_h * (size_t)in_w;
   DDIM_PARALLEL_FOR_IF((size_t)cin * band_tiles * 16 >= DDIM_PARALLEL_MIN_WORK)
   for (int ci = 0; ci < cin; ci++) {
-    const float *plane = x + (size_t)ci * (size_t)in_h * (size_t)in_w;
     float *buffer = g_new(float, row_length + 2 * (size_t)(n * n) * tx_count);
     float *padded_row = buffer;
     float *d = buffer + row_length;            /* d[r][c][tx] */
     float *t = d + (size_t)(n * n) * tx_count; /* (Bᵀ d)[r][c][tx] */
     for (int ty = 0; ty < tile_rows; ty++) {
-      const int y0 = m * (tile_row0 + ty) - 1;
+      /* Band row ty is tile row (tile_row0 + ty) mod tiles_y of image
+       * (tile_row0 + ty) / tiles_y: the images of a batch follow each other. */
+      const int image = (tile_row0 + ty) / tiles_y, row = (tile_row0 + ty) % tiles_y;
+      const float *plane = x + (size_t)image * in_image + (size_t)ci * (size_t)in_h * (size_t)in_w;
+      const int y0 = m * row - 1;
       for (int r = 0; r < n; r++) {
         const int y = y0 + r;
         memset(padded_row, 0, sizeof(float) * row_length);
@@ -238,15 +243,15 @@ static void transform_input(const Variant *variant, const DdimConv *conv, const 
 /* y = Aᵀ M A + bias for the band's tiles; the outputs a tile has past the
  * image's edge (sizes that are not multiples of m) are dropped. */
 static void transform_output(const Variant *variant, const DdimConv *conv, const float *mm,
-                             int out_h, int out_w, int tile_row0, int tile_rows, int tiles_x,
-                             float *y) {
+                             int out_h, int out_w, int tile_row0, int tile_rows, int tiles_y,
+                             int tiles_x, float *y) {
   const int m = variant->m, n = variant->n, cout = conv->out_channels;
   const size_t band_tiles = (size_t)tile_rows * (size_t)tiles_x;
   const size_t stride_xi = (size_t)cout * band_tiles;
   const size_t tx_count = (size_t)tiles_x;
+  const size_t out_image = (size_t)cout * (size_t)out_h * (size_t)out_w;
   DDIM_PARALLEL_FOR_IF((size_t)cout * band_tiles * 16 >= DDIM_PARALLEL_MIN_WORK)
   for (int co = 0; co < cout; co++) {
-    float *plane = y + (size_t)co * (size_t)out_h * (size_t)out_w;
     const float bias = conv->bias ? conv->bias[co] : 0.0f;
     float *buffer = g_new(float, (size_t)(m * n + m * m) * tx_count);
     float *t = buffer;                              /* (Aᵀ M)[r][c][tx] */
@@ -265,7 +270,8 @@ static void transform_output(const Variant *variant, const DdimConv *conv, const
         for (int c = 0; c < m; c++) out[c] = o + (size_t)(r * m + c) * tx_count;
         variant->output(in, out, tiles_x);
       }
-      const int oy0 = m * (tile_row0 + ty);
+      const int image = (tile_row0 + ty) / tiles_y, oy0 = m * ((tile_row0 + ty) % tiles_y);
+      float *plane = y + (size_t)image * out_image + (size_t)co * (size_t)out_h * (size_t)out_w;
       for (int r = 0; r < m && oy0 + r < out_h; r++) {
         float *row = plane + (size_t)(oy0 + r) * (size_t)out_w;
         for (int c = 0; c < m; c++) {
@@ -285,26 +291,23 @@ void ddim_conv2d_winograd(const DdimConv *conv, int tile, const float *x, int ba
   const int positions = variant->n * variant->n;
   const int cin = conv->in_channels, cout = conv->out_channels;
   const int tiles_y = tiles_along(variant, out_h), tiles_x = tiles_along(variant, out_w);
-  const int rows_per_band = band_tile_rows(variant, conv, tiles_y, tiles_x);
+  /* The tile rows of every image of the batch, one after the other, so that
+   * small images still give the products enough columns. */
+  const int total_rows = batch * tiles_y;
+  const int rows_per_band = band_tile_rows(variant, conv, total_rows, tiles_x);
   const size_t u_plane = (size_t)cout * (size_t)cin;
   float *u = scratch;
   float *v = u + (size_t)positions * u_plane;
   float *m = v + (size_t)positions * (size_t)rows_per_band * (size_t)tiles_x * (size_t)cin;
   transform_weights(variant, conv, u);
-  const size_t in_image = (size_t)cin * (size_t)in_h * (size_t)in_w;
-  const size_t out_image = (size_t)cout * (size_t)out_h * (size_t)out_w;
-  for (int b = 0; b < batch; b++) {
-    for (int row0 = 0; row0 < tiles_y; row0 += rows_per_band) {
-      const int rows = tiles_y - row0 < rows_per_band ? tiles_y - row0 : rows_per_band;
-      const int band_tiles = rows * tiles_x;
-      transform_input(variant, conv, x + (size_t)b * in_image, in_h, in_w, out_h, out_w, row0, rows,
-                      tiles_x, v);
-      for (int xi = 0; xi < positions; xi++)
-        ddim_gemm(FALSE, FALSE, cout, band_tiles, cin, u + (size_t)xi * u_plane, cin,
-                  v + (size_t)xi * (size_t)cin * (size_t)band_tiles, band_tiles, 0.0f,
-                  m + (size_t)xi * (size_t)cout * (size_t)band_tiles, band_tiles);
-      transform_output(variant, conv, m, out_h, out_w, row0, rows, tiles_x,
-                       y + (size_t)b * out_image);
-    }
+  for (int row0 = 0; row0 < total_rows; row0 += rows_per_band) {
+    const int rows = total_rows - row0 < rows_per_band ? total_rows - row0 : rows_per_band;
+    const int band_tiles = rows * tiles_x;
+    transform_input(variant, conv, x, in_h, in_w, out_h, out_w, row0, rows, tiles_y, tiles_x, v);
+    for (int xi = 0; xi < positions; xi++)
+      ddim_gemm(FALSE, FALSE, cout, band_tiles, cin, u + (size_t)xi * u_plane, cin,
+                v + (size_t)xi * (size_t)cin * (size_t)band_tiles, band_tiles, 0.0f,
+                m + (size_t)xi * (size_t)cout * (size_t)band_tiles, band_tiles);
+    transform_output(variant, conv, m, out_h, out_w, row0, rows, tiles_y, tiles_x, y);
   }
 }

@@ -52,7 +52,8 @@ void ddim_conv2d_direct(const DdimConv *conv, const float *x, int batch, int in_
  * large layers) or 4 (4× fewer, about two digits less precise; the fast
  * mode) — see ddim_model_set_convolutions.  Any output size. */
 gboolean ddim_conv_winograd_applies(const DdimConv *conv, int in_h, int in_w, int out_h, int out_w);
-size_t ddim_conv_winograd_scratch_elements(const DdimConv *conv, int tile, int out_h, int out_w);
+size_t ddim_conv_winograd_scratch_elements(const DdimConv *conv, int tile, int batch, int out_h,
+                                           int out_w);
 void ddim_conv2d_winograd(const DdimConv *conv, int tile, const float *x, int batch, int in_h,
                           int in_w, float *y, int out_h, int out_w, float *scratch);
 

@@ -390,9 +390,6 @@ typedef struct {
   int winograd_tile; /* 0: none, 2 or 4 */
 } Plan;
 
-/* Winograd where it pays: 64×64 outputs and more (enough tiles for wide
- * products) and 32 input channels or more (K of the 16 products); smaller
- * layers stay with the direct kernel. */
 static int winograd_tile(DdimConvolutions convolutions) {
   switch (convolutions) {
   case DDIM_CONVOLUTIONS_DIRECT:
@@ -405,9 +402,18 @@ static int winograd_tile(DdimConvolutions convolutions) {
   }
 }
 
-static gboolean use_winograd(const DdimConv *conv, int in_h, int in_w, int out_h, int out_w) {
-  return (size_t)out_h * (size_t)out_w >= 4096 && conv->in_channels >= 32 &&
-         ddim_conv_winograd_applies(conv, in_h, in_w, out_h, out_w);
+/* Winograd where it beats the direct kernel (tools/bench/conv-bench, one
+ * thread): 64×64 outputs and more with 32+ input channels, or 16×16 and more
+ * with 128+ input channels in batches of 4 or more (a chunk of a batch of 8;
+ * the products need both K and columns, and a single 32×32 image split over
+ * threads lost more in barriers than it gained); everything smaller stays
+ * direct.  A function of the shapes only, like the chunks. */
+static gboolean use_winograd(const DdimConv *conv, int batch, int in_h, int in_w, int out_h,
+                             int out_w) {
+  const size_t pixels = (size_t)out_h * (size_t)out_w;
+  const gboolean large = pixels >= 4096 && conv->in_channels >= 32;
+  const gboolean wide = pixels >= 256 && conv->in_channels >= 128 && batch >= 4;
+  return (large || wide) && ddim_conv_winograd_applies(conv, in_h, in_w, out_h, out_w);
 }
 
 static size_t max_size(size_t a, size_t b) {
@@ -426,9 +432,9 @@ static void plan_conv(Plan *plan, const DdimConv *conv, int out_h, int out_w) {
   /* (Sized for any input: a 3×3 stride-1 conv's input is out_h × out_w or
    * half of it, upsampled.) */
   if (plan->winograd_tile && conv->kernel == 3 && conv->stride == 1)
-    plan->kernel_scratch =
-        max_size(plan->kernel_scratch,
-                 ddim_conv_winograd_scratch_elements(conv, plan->winograd_tile, out_h, out_w));
+    plan->kernel_scratch = max_size(
+        plan->kernel_scratch,
+        ddim_conv_winograd_scratch_elements(conv, plan->winograd_tile, plan->batch, out_h, out_w));
 }
 
 static void plan_resnet(Plan *plan, const Resnet *resnet, int h, int w) {
@@ -568,7 +574,7 @@ typedef struct {
  * small sizes, one per image otherwise. */
 static void conv_forward(const DdimConv *conv, const float *x, int in_h, int in_w, float *y,
                          int out_h, int out_w, const Work *work) {
-  if (work->winograd_tile && use_winograd(conv, in_h, in_w, out_h, out_w)) {
+  if (work->winograd_tile && use_winograd(conv, work->batch, in_h, in_w, out_h, out_w)) {
     ddim_conv2d_winograd(conv, work->winograd_tile, x, work->batch, in_h, in_w, y, out_h, out_w,
                          work->kernel_scratch);
     return;

@@ -87,7 +87,7 @@ static void run_conv_algorithm(const ConvCase *c, ConvAlgorithm algorithm) {
     scratch_elements = ddim_conv_direct_scratch_elements(&conv, batch, out_h, out_w);
   const int tile = algorithm == CONV_WINOGRAD4 ? 4 : 2;
   if (algorithm == CONV_WINOGRAD || algorithm == CONV_WINOGRAD4)
-    scratch_elements = ddim_conv_winograd_scratch_elements(&conv, tile, out_h, out_w);
+    scratch_elements = ddim_conv_winograd_scratch_elements(&conv, tile, batch, out_h, out_w);
   const size_t guard = 64;
   g_autofree float *scratch = g_new(float, scratch_elements + guard);
   for (size_t i = 0; i < scratch_elements + guard; i++) scratch[i] = 12345.0f;
