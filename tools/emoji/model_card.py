@@ -139,6 +139,9 @@ def main():
     ap.add_argument("--data", default=None, help="emoji32.npz (default: the run's)")
     ap.add_argument("--hardware", default=None,
                     help="what the run trained on (default: this machine's CPU, 2 threads)")
+    ap.add_argument("--status", default=None,
+                    help="a paragraph (or a file holding it) shown as a quoted note under the "
+                         "title, e.g. how far the run has got")
     args = ap.parse_args()
 
     import torch  # Debian's python3-torch; only for reading the checkpoint
@@ -219,6 +222,12 @@ def main():
     w = card.append
     is_default = default_config is not None and default_config == config and args.name == "emoji32"
     w("# %s%s\n" % (args.name, ": the default emoji model" if is_default else ""))
+    if args.status:
+        status = args.status
+        if os.path.isfile(status):
+            with open(status) as f:
+                status = f.read()
+        w("\n".join("> " + line if line else ">" for line in status.strip().split("\n")) + "\n")
     w("A diffusers `UNet2DModel` DDPM trained from scratch on emoji artwork: 32×32, 4 channels "
       "(premultiplied RGBA, so samples come out on a transparent layer), %s parameters, "
       "ε-prediction, linear βs 1e-4…0.02, T = 1000.\n" % format(params, ","))
