@@ -687,7 +687,7 @@ static GOptionEntry *command_entries(Cli *cli) {
   ADD("threads", 0, 0, G_OPTION_ARG_STRING, &cli->threads_text,
       "Number of threads (default: all cores)", "N");
   ADD("convolutions", 0, 0, G_OPTION_ARG_STRING, &cli->convolutions_text,
-      "How 3×3 convolutions of 64×64 and larger run: default (Winograd F(2×2,3×3), as accurate "
+      "How the large 3×3 convolutions run: default (Winograd F(2×2,3×3), as accurate "
       "as direct), direct, or fast (Winograd F(4×4,3×3): faster, about two digits less precise)",
       "HOW");
   ADD("max-memory", 0, 0, G_OPTION_ARG_STRING, &cli->max_memory_text,

@@ -1,6 +1,6 @@
 /* conv-winograd.c — 3×3 stride-1 convolutions by Winograd's minimal
  * filtering F(m×m, 3×3) (Lavin & Gray 2016), m = 2 (the default for layers
- * of 64×64 and larger, unet.c) or m = 4 (the optional fast mode).
+ * large layers, unet.c's use_winograd) or m = 4 (the optional fast mode).
  *
  * Every m×m block of outputs comes from an n×n block of input (n = m + 2):
  * with V = Bᵀ d B (input), U = G g Gᵀ (weights) and M = U ⊙ V summed over

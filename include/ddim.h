@@ -124,9 +124,9 @@ typedef gboolean (*DdimAbortFunc)(gpointer user_data);
  * every later evaluation, sampler runs included. */
 void ddim_model_set_abort(DdimModel *model, DdimAbortFunc abort, gpointer user_data);
 
-/* How 3×3 convolutions of 64×64 outputs and larger (with at least 32 input
- * channels) run; smaller layers are always computed directly.  Everything
- * is float32. */
+/* How the large 3×3 convolutions run — those with 64×64+ outputs and 32+
+ * input channels, or 16×16+ outputs and 128+ input channels in batches of
+ * 4+; the others are always computed directly.  Everything is float32. */
 typedef enum {
   /* Winograd F(2×2, 3×3): 2.25× fewer multiplications, as accurate as the
    * direct sum (its transforms only add and halve). */

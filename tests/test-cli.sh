@@ -141,7 +141,7 @@ expect_failure "unknown output type" "unknown file type" generate "$MODEL" -o "$
     --seed 1
 expect_failure "bad --convolutions" "not default, direct or fast" generate "$MODEL" \
     -o "$TMP/x.png" --convolutions winograd --seed 1
-# --convolutions only changes 3×3 convolutions of 64×64 and larger: a 64×64
+# --convolutions only changes large 3×3 convolutions (64×64+ with 32+ channels): a 64×64
 # untiled image of the 16×16 fixture has them (how close the three are is
 # tests/test-unet-batch.c's and tests/test-kernels.c's business).
 for how in default direct fast; do
