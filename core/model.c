@@ -213,6 +213,9 @@ static gboolean check_weights_finite(const DdimSafetensors *weights, GError **er
                     weights->path, tensor->name, e);
         return FALSE;
       }
+    /* The network holds its own float32 copy of an F16/BF16 tensor (unet.c
+     * converted it already): its file pages need not stay resident. */
+    if (tensor->dtype != DDIM_DTYPE_F32) ddim_st_release_tensor_pages(weights, tensor);
   }
   return TRUE;
 }

@@ -9,6 +9,10 @@
 
 #include <json-glib/json-glib.h>
 #include <string.h>
+#if defined(__unix__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 typedef struct {
   const char *name;
@@ -461,4 +465,21 @@ gboolean ddim_st_tensor_to_f32(const DdimStTensor *tensor, float *out) {
   default:
     return FALSE;
   }
+}
+
+void ddim_st_release_tensor_pages(const DdimSafetensors *file, const DdimStTensor *tensor) {
+#if defined(__unix__) && defined(MADV_DONTNEED)
+  if (file->mapping == NULL || tensor->nbytes == 0) return;
+  const long page = sysconf(_SC_PAGESIZE);
+  if (page <= 0) return;
+  const uintptr_t start = (uintptr_t)tensor->data, mask = (uintptr_t)page - 1;
+  const uintptr_t begin = (start + mask) & ~mask;
+  const uintptr_t end = (start + (uintptr_t)tensor->nbytes) & ~mask;
+  /* A private, read-only file mapping: the pages come back unchanged from
+   * the file if a later reader (ddim convert, a neighbour tensor sharing an
+   * edge page) needs them. */
+  if (end > begin) (void)madvise((void *)begin, (size_t)(end - begin), MADV_DONTNEED);
+#else
+  (void)file, (void)tensor;
+#endif
 }

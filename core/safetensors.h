@@ -76,6 +76,12 @@ gboolean ddim_tensor_table_reindex(DdimSafetensors *table, GError **error);
 /* Convert F32/F16/BF16 data to float32 (safe for unaligned data). */
 gboolean ddim_st_tensor_to_f32(const DdimStTensor *tensor, float *out);
 
+/* Once a tensor has been converted, its bytes in the file mapping are not
+ * needed: the whole pages inside it are given back to the kernel (they are
+ * read again from the file if anything touches them), so an F16/BF16 model
+ * does not keep both copies resident.  Does nothing for built tables. */
+void ddim_st_release_tensor_pages(const DdimSafetensors *file, const DdimStTensor *tensor);
+
 float ddim_half_to_float(uint16_t half);
 float ddim_bf16_to_float(uint16_t bf16);
 

@@ -142,6 +142,7 @@ static const float *bind_aliases(Binder *binder, const char *const *names, int r
     return NULL;
   }
   ddim_st_tensor_to_f32(tensor, converted);
+  ddim_st_release_tensor_pages(binder->file, tensor);
   g_ptr_array_add(binder->net->owned, converted);
   return converted;
 }
