@@ -190,9 +190,12 @@ def main():
             rows.append(row)
             print(json.dumps(row), flush=True)
 
+    # The OpenBLAS variables as the command saw them (build machines set them).
+    env_prefix = "".join(f"{k}={os.environ[k]} " for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+                         if k in os.environ)
     lines = ["# Performance", "",
              f"Machine: {machine_description()}.", "",
-             f"Command: `/usr/bin/python3 tools/bench.py --threads {args.threads}{' --quick' if args.quick else ''}` "
+             f"Command: `{env_prefix}/usr/bin/python3 tools/bench.py --threads {args.threads}{' --quick' if args.quick else ''}` "
              "(after `meson compile -C build`); both engines use the same thread count, weights and inputs, in one run.",
              "Times are medians of repeated network evaluations after a warm-up; a run is a full DDIM sampling loop (η = 0).",
              "GFLOP/s counts the convolutions, linears and attention of the graph (`ddim_model_flops`); "

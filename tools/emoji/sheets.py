@@ -161,3 +161,23 @@ def line_plot(series, width=640, height=320, log_y=True, margin=24):
         if len(px) == 1:
             img[int(py[0]), int(px[0])] = colour
     return img, (x_min, x_max, y_min, y_max)
+
+
+def main():
+    """sheets.py IN.npy OUT.png [--columns 8] [--scale 3]: a contact sheet of
+    the `ddim` command's (N, 4, H, W) model-space output, over a checkerboard."""
+    import argparse
+    ap = argparse.ArgumentParser(description=main.__doc__.split(":")[0])
+    ap.add_argument("images", help="a .npy of shape (N, 4, H, W) in [-1, 1] (ddim generate -o X.npy)")
+    ap.add_argument("out", help="the PNG to write")
+    ap.add_argument("--columns", type=int, default=8)
+    ap.add_argument("--scale", type=int, default=3)
+    args = ap.parse_args()
+    images = model_space_to_unit(np.load(args.images))
+    if images.ndim != 4 or images.shape[1] != 4:
+        raise SystemExit("%s: expected (N, 4, H, W), got %r" % (args.images, images.shape))
+    write_png(args.out, sheet([[im] for im in images], args.columns, scale=args.scale))
+
+
+if __name__ == "__main__":
+    main()
