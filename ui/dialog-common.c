@@ -106,6 +106,22 @@ static const char *channels_name(int channels) {
 }
 
 /* The job the dialog's current values describe (no pixels). */
+/* Generate's image size: width/height, 0 meaning the image's (new layers in
+ * an open image) or else the model's. */
+static void generate_size(const DialogState *state, int *width, int *height) {
+  const DdimModelInfo *info = ddim_model_get_info(state->model);
+  *width = 0;
+  *height = 0;
+  g_object_get(state->config, "width", width, "height", height, NULL);
+  const gboolean new_layers =
+      gimp_procedure_config_get_choice_id(state->config, "output") == PLUGIN_OUTPUT_NEW_LAYER;
+  const gboolean have_image = state->image && gimp_image_is_valid(state->image);
+  if (*width == 0)
+    *width = new_layers && have_image ? gimp_image_get_width(state->image) : info->sample_width;
+  if (*height == 0)
+    *height = new_layers && have_image ? gimp_image_get_height(state->image) : info->sample_height;
+}
+
 static gboolean describe_job(DialogState *state, PluginJob *job, GError **error) {
   plugin_job_init(job, state->kind, state->model);
   gboolean schedule_stored = FALSE;
@@ -119,20 +135,9 @@ static gboolean describe_job(DialogState *state, PluginJob *job, GError **error)
    * when larger than the model, unless scaled to the model's. */
   const gboolean scale = plugin_read_scale(state->config);
   if (state->kind == PLUGIN_GENERATE) {
-    int width = 0, height = 0;
-    g_object_get(state->config, "width", &width, "height", &height, NULL);
-    gboolean new_layers =
-        gimp_procedure_config_get_choice_id(state->config, "output") == PLUGIN_OUTPUT_NEW_LAYER;
-    gboolean have_image = state->image && gimp_image_is_valid(state->image);
-    if (width > 0 || height > 0 || (new_layers && have_image)) {
-      const DdimModelInfo *info = ddim_model_get_info(state->model);
-      if (width == 0)
-        width = new_layers && have_image ? gimp_image_get_width(state->image) : info->sample_width;
-      if (height == 0)
-        height =
-            new_layers && have_image ? gimp_image_get_height(state->image) : info->sample_height;
-      plugin_job_set_size(job, width, height, scale);
-    }
+    int width, height;
+    generate_size(state, &width, &height);
+    plugin_job_set_size(job, width, height, scale);
   } else if (state->kind != PLUGIN_DECODE && state->drawable) {
     plugin_job_set_size(job, gimp_drawable_get_width(state->drawable),
                         gimp_drawable_get_height(state->drawable), scale);
@@ -232,15 +237,8 @@ void dialog_update_info(DialogState *state) {
   plugin_job_clear(&job);
 
   if (state->kind == PLUGIN_GENERATE) {
-    int width = 0, height = 0;
-    g_object_get(state->config, "width", &width, "height", &height, NULL);
-    gboolean new_layers =
-        gimp_procedure_config_get_choice_id(state->config, "output") == PLUGIN_OUTPUT_NEW_LAYER;
-    gboolean have_image = state->image && gimp_image_is_valid(state->image);
-    if (width == 0)
-      width = new_layers && have_image ? gimp_image_get_width(state->image) : info->sample_width;
-    if (height == 0)
-      height = new_layers && have_image ? gimp_image_get_height(state->image) : info->sample_height;
+    int width, height;
+    generate_size(state, &width, &height);
     describe_size(state, info, width, height, TRUE, text);
   } else if (state->drawable && state->kind != PLUGIN_DECODE) {
     describe_size(state, info, gimp_drawable_get_width(state->drawable),
