@@ -14,8 +14,13 @@ if [ ! -f build/build.ninja ]; then
   meson setup build --prefix="$PREFIX"
 fi
 meson compile -C build
+# sudo only for a user who cannot write PREFIX (root installs directly,
+# also where sudo is not installed).
 SUDO=""
-[ -w "$PREFIX" ] || SUDO="sudo"
+if [ "$(id -u)" -ne 0 ]; then
+  mkdir -p "$PREFIX" 2>/dev/null || true
+  [ -w "$PREFIX" ] || SUDO="sudo"
+fi
 $SUDO meson install -C build --quiet
 DDIM="$PREFIX/bin/ddim"
 if ! "$DDIM" info >/dev/null 2>&1; then
