@@ -1,32 +1,30 @@
 /* conv-direct.c — 3×3 stride-1 convolutions computed directly, without
  * im2col or a GEMM library.
  *
- * For thin layers (16–64 channels on 8×8 to 32×32 images: the tiles of a
- * large layer, the default model) an im2col GEMM spends as long writing and
- * packing its columns as multiplying them.  Here the input is copied once
- * into a zero-bordered plane per channel ((H+2) × (W+2), reading through ×2
- * nearest upsampling for Upsample2D convolutions), the weights are
- * reordered once per call to [block][ci][ky·3+kx][co in block], and an
- * AVX2/FMA micro-kernel keeps a block of 4 output channels × 16 output
- * pixels in 8 registers while it runs over every (ci, ky, kx): two
- * unaligned loads of padded input and one broadcast weight per output
- * channel feed 8 FMAs.  (6 channels × 16 pixels in 12 registers measured
- * 30 % slower: GCC spilled the accumulators every input channel.)  Each output value is one
- * fixed-order sum, whatever the thread count.
+ * For thin layers (16–64 channels: the tiles of a large layer, the default
+ * model) an im2col GEMM spends as long writing and packing its columns as
+ * multiplying them.  Here the input is copied once into a zero-bordered
+ * plane per channel ((H+2) × (W+2), reading through ×2 nearest upsampling
+ * for Upsample2D convolutions), the weights are reordered once per call to
+ * [block][ci][ky·3+kx][co in block], and an AVX2/FMA micro-kernel keeps a
+ * block of 4 output channels × 16 output pixels in 8 registers while it
+ * runs over every (ci, ky, kx): two unaligned loads of padded input and one
+ * broadcast weight per output channel feed 8 FMAs.  (6 channels × 16 pixels
+ * in 12 registers measured 30 % slower: GCC spilled the accumulators every
+ * input channel.)  Images narrower than a vector have a second kernel with
+ * the output channels in the vector.  Each output value is one fixed-order
+ * sum, whatever the thread count.
  *
- * Used only on x86-64 CPUs with AVX2 and FMA (checked once) and for output
- * widths that are multiples of 8; everything else takes conv.c's GEMM path. */
+ * Used only on x86-64 CPUs with AVX2 and FMA and for output widths that are
+ * multiples of 8 or below 8; everything else takes conv.c's GEMM path. */
 #include "kernels.h"
 #include "parallel.h"
 
 #include <stddef.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define DIRECT_AVAILABLE 1
+#if DDIM_X86_KERNELS
 #include <immintrin.h>
-#else
-#define DIRECT_AVAILABLE 0
 #endif
 
 #define BLOCK_CHANNELS 4 /* output channels per micro-tile */
@@ -36,30 +34,13 @@
 #define NARROW_CHANNELS 16
 #define NARROW_PIXELS 4
 
-static int cpu_has_avx2_fma(void) {
-#if DIRECT_AVAILABLE
-  static int cached = -1;
-  if (cached < 0) {
-    __builtin_cpu_init();
-    cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }
-  return cached;
-#else
-  return 0;
-#endif
-}
-
-/* Whether the direct path computes this convolution: 3×3, stride 1, "same"
- * padding, output widths of 8, 16, 24 or 32 (whole vectors; wider images
- * would need cache blocking that this kernel does not do). */
+/* Whether the direct path computes this convolution: a same-size 3×3 one
+ * (ddim_conv_is_same_3x3) whose output width is a multiple of 8 (whole
+ * vectors) or, with its height, below 8 (the narrow kernel). */
 gboolean ddim_conv_direct_applies(const DdimConv *conv, int batch, int in_h, int in_w, int out_h,
                                   int out_w) {
-  if (!cpu_has_avx2_fma()) return FALSE;
-  if (conv->kernel != 3 || conv->stride != 1 || conv->pad_top != 1 || conv->pad_left != 1)
+  if (!ddim_cpu_has_avx2_fma() || !ddim_conv_is_same_3x3(conv, in_h, in_w, out_h, out_w))
     return FALSE;
-  const int eff_h = conv->upsample2x ? 2 * in_h : in_h;
-  const int eff_w = conv->upsample2x ? 2 * in_w : in_w;
-  if (out_h != eff_h || out_w != eff_w) return FALSE;
   /* The weights are reordered on every call; below 256 output pixels in
    * all that costs more than OpenBLAS's own packing. */
   if ((size_t)batch * (size_t)out_h * (size_t)out_w < 256) return FALSE;
@@ -141,7 +122,7 @@ static void pad_input(const DdimConv *conv, const float *x, int in_h, int in_w, 
   }
 }
 
-#if DIRECT_AVAILABLE
+#if DDIM_X86_KERNELS
 /* One micro-tile: `channels` (≤ BLOCK_CHANNELS) outputs × `vectors` (1 or
  * 2) runs of 8 output pixels whose windows start at window[v] in the
  * padded plane of channel 0 and which go to out[v] in the output plane of
@@ -194,9 +175,7 @@ dispatch_tile(int channels, int vectors, const float *const *window, size_t plan
         default : break;
   }
 }
-#endif
 
-#if DIRECT_AVAILABLE
 /* Narrow micro-tile: NARROW_CHANNELS outputs (two vectors) × `pixels`
  * output pixels whose windows start at window[p]; one broadcast input
  * value per pixel and two weight vectors feed 2·pixels FMAs per tap.  The
@@ -257,7 +236,7 @@ dispatch_narrow(int pixels, const float *padded, const size_t *window, size_t pl
  * so a block's weights stay in cache over every image. */
 static void narrow_batch(const DdimConv *conv, const float *padded, const float *packed, int batch,
                          int out_h, int out_w, float *y) {
-#if DIRECT_AVAILABLE
+#if DDIM_X86_KERNELS
   const int pw = out_w + 2, cin = conv->in_channels, cout = conv->out_channels;
   const size_t plane = padded_plane(out_h, out_w);
   const size_t padded_image = (size_t)cin * plane;
@@ -310,7 +289,7 @@ static void narrow_batch(const DdimConv *conv, const float *padded, const float 
 #define BAND_OUTPUT_BYTES (128 * 1024)
 static void direct_image(const DdimConv *conv, const float *padded, const float *packed, int out_h,
                          int out_w, float *y) {
-#if DIRECT_AVAILABLE
+#if DDIM_X86_KERNELS
   const int pw = out_w + 2, cin = conv->in_channels, cout = conv->out_channels;
   const size_t plane = padded_plane(out_h, out_w);
   const size_t out_plane = (size_t)out_h * (size_t)out_w;

@@ -130,15 +130,6 @@ static int band_tile_rows(const Variant *variant, const DdimConv *conv, int tile
   return (int)rows;
 }
 
-gboolean ddim_conv_winograd_applies(const DdimConv *conv, int in_h, int in_w, int out_h,
-                                    int out_w) {
-  if (conv->kernel != 3 || conv->stride != 1 || conv->pad_top != 1 || conv->pad_left != 1)
-    return FALSE;
-  const int eff_h = conv->upsample2x ? 2 * in_h : in_h;
-  const int eff_w = conv->upsample2x ? 2 * in_w : in_w;
-  return out_h == eff_h && out_w == eff_w;
-}
-
 size_t ddim_conv_winograd_scratch_elements(const DdimConv *conv, int tile, int batch, int out_h,
                                            int out_w) {
   const Variant *variant = variant_for(tile);

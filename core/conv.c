@@ -123,6 +123,14 @@ static void fill_bias(const float *bias, int channels, size_t pixels, float *y) 
   }
 }
 
+gboolean ddim_conv_is_same_3x3(const DdimConv *conv, int in_h, int in_w, int out_h, int out_w) {
+  if (conv->kernel != 3 || conv->stride != 1 || conv->pad_top != 1 || conv->pad_left != 1)
+    return FALSE;
+  const int eff_h = conv->upsample2x ? 2 * in_h : in_h;
+  const int eff_w = conv->upsample2x ? 2 * in_w : in_w;
+  return out_h == eff_h && out_w == eff_w;
+}
+
 void ddim_linear_cm(const float *weight, const float *bias, int out_features, int in_features,
                     const float *x, size_t n, float *y) {
   fill_bias(bias, out_features, n, y);

@@ -55,18 +55,8 @@ static float activate(DdimActivation act, float x) {
   }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if DDIM_X86_KERNELS
 #include <immintrin.h>
-#define SILU_FMA_AVAILABLE 1
-
-static int cpu_has_avx2_fma(void) {
-  static int cached = -1;
-  if (cached < 0) {
-    __builtin_cpu_init();
-    cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }
-  return cached;
-}
 
 /* dst = silu((src + offset)·a + b) with AVX2 and FMA: exp_approx's range
  * reduction and polynomial as FMAs, and 1/(1 + e) as the hardware
@@ -106,8 +96,6 @@ silu_row_fma(const float *src, float offset, float a, float b, float *dst, size_
   }
   for (; p < n; p++) dst[p] = silu((src[p] + offset) * a + b);
 }
-#else
-#define SILU_FMA_AVAILABLE 0
 #endif
 
 /* dst = act((src + offset)·a + b) over one row.  The activation is chosen
@@ -119,8 +107,8 @@ static void affine_row(const float *src, float offset, float a, float b, gboolea
   if (!apply_act) {
     for (size_t p = 0; p < n; p++) dst[p] = (src[p] + offset) * a + b;
   } else if (act == DDIM_ACT_SILU) {
-#if SILU_FMA_AVAILABLE
-    if (cpu_has_avx2_fma()) {
+#if DDIM_X86_KERNELS
+    if (ddim_cpu_has_avx2_fma()) {
       silu_row_fma(src, offset, a, b, dst, n);
       return;
     }

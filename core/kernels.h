@@ -35,6 +35,11 @@ size_t ddim_conv_batched_scratch_elements(const DdimConv *conv, int batch, int o
 void ddim_conv2d_batched(const DdimConv *conv, const float *x, int batch, int in_h, int in_w,
                          float *y, int out_h, int out_w, float *scratch);
 
+/* A 3×3, stride-1 convolution with "same" padding whose output is its
+ * (possibly ×2 upsampled) input's size: what the direct kernels and
+ * Winograd compute. */
+gboolean ddim_conv_is_same_3x3(const DdimConv *conv, int in_h, int in_w, int out_h, int out_w);
+
 /* ---- conv-direct.c ---- */
 
 /* 3×3 stride-1 convolutions of thin layers on small images, computed
@@ -51,7 +56,6 @@ void ddim_conv2d_direct(const DdimConv *conv, const float *x, int batch, int in_
  * fewer multiplications, float32 rounding differences only; the default for
  * large layers) or 4 (4× fewer, about two digits less precise; the fast
  * mode) — see ddim_model_set_convolutions.  Any output size. */
-gboolean ddim_conv_winograd_applies(const DdimConv *conv, int in_h, int in_w, int out_h, int out_w);
 size_t ddim_conv_winograd_scratch_elements(const DdimConv *conv, int tile, int batch, int out_h,
                                            int out_w);
 void ddim_conv2d_winograd(const DdimConv *conv, int tile, const float *x, int batch, int in_h,

@@ -24,6 +24,22 @@
  * thread. */
 #define DDIM_PARALLEL_MIN_GEMM_WORK (1 << 23)
 
+/* Hand-written AVX2/FMA kernels (conv-direct.c, groupnorm.c's SiLU) are
+ * compiled on x86-64 with GCC or Clang and run only where the CPU has both
+ * extensions.  __builtin_cpu_supports reads what libgcc's constructor found:
+ * no state of ours, so any thread may ask. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define DDIM_X86_KERNELS 1
+static inline int ddim_cpu_has_avx2_fma(void) {
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#else
+#define DDIM_X86_KERNELS 0
+static inline int ddim_cpu_has_avx2_fma(void) {
+  return 0;
+}
+#endif
+
 /* Element-wise kernels get an AVX2 copy besides the baseline one, chosen
  * once at load by the CPU (GCC target_clones; glibc ifunc).  Both copies do
  * the same operations in the same order (no FMA contraction under

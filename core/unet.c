@@ -414,7 +414,7 @@ static gboolean use_winograd(const DdimConv *conv, int batch, int in_h, int in_w
   const size_t pixels = (size_t)out_h * (size_t)out_w;
   const gboolean large = pixels >= 4096 && conv->in_channels >= 32;
   const gboolean wide = pixels >= 256 && conv->in_channels >= 128 && batch >= 4;
-  return (large || wide) && ddim_conv_winograd_applies(conv, in_h, in_w, out_h, out_w);
+  return (large || wide) && ddim_conv_is_same_3x3(conv, in_h, in_w, out_h, out_w);
 }
 
 static size_t max_size(size_t a, size_t b) {
