@@ -6,6 +6,11 @@
 #   fail MESSAGE         prints the current check (count) as failed, with the
 #                        first lines of $TMP/stderr and $TMP/stdout if present
 #   tap_check NAME CMD…  counts one check that passes when CMD succeeds
+#   same NAME A B        counts one check: files A and B have identical bytes
+#   refusal_problem STATUS PATTERN
+#                        prints why a run did not refuse as the ddim command
+#                        must (status 1, one stderr line "ddim: …" matching
+#                        PATTERN, grep -E); prints nothing when it did
 #   tap_done             prints the plan; the script's status (use last)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT INT TERM
@@ -28,6 +33,22 @@ tap_check() {
     shift
     count=$((count + 1))
     if "$@"; then tap_ok "$name"; else fail "$name"; fi
+}
+
+same() {
+    count=$((count + 1))
+    if cmp -s "$2" "$3"; then tap_ok "$1"; else fail "$1: $2 and $3 differ"; fi
+}
+
+refusal_problem() {
+    lines=$(wc -l <"$TMP/stderr")
+    if [ "$1" -ne 1 ]; then
+        echo "exit status $1, expected 1"
+    elif [ "$lines" -ne 1 ]; then
+        echo "$lines lines on stderr, expected 1"
+    elif ! grep -Eq "^ddim: .*($2)" "$TMP/stderr"; then
+        echo "message does not match '$2'"
+    fi
 }
 
 tap_done() {

@@ -23,14 +23,9 @@ expect_failure() {
     shift 2
     count=$((count + 1))
     "$DDIM" "$@" >"$TMP/stdout" 2>"$TMP/stderr"
-    status=$?
-    lines=$(wc -l <"$TMP/stderr")
-    if [ "$status" -ne 1 ]; then
-        fail "$name: exit status $status, expected 1"
-    elif [ "$lines" -ne 1 ]; then
-        fail "$name: $lines lines on stderr, expected 1"
-    elif ! grep -Eq "^ddim: .*($pattern)" "$TMP/stderr"; then
-        fail "$name: message does not match '$pattern'"
+    problem=$(refusal_problem $? "$pattern")
+    if [ -n "$problem" ]; then
+        fail "$name: $problem"
     else
         echo "ok $count - $name: $(cat "$TMP/stderr")"
     fi

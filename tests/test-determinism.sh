@@ -23,10 +23,6 @@ run() { # NAME ARGS...: runs ddim, which must succeed
     fi
 }
 
-same() { # NAME A B: identical bytes
-    tap_check "$1 ($2 and $3 identical)" cmp -s "$2" "$3"
-}
-
 common="--steps 8 --eta 0.5 --seed 1234 --count 3 --size 32x24"
 for threads in 1 2; do
     for attempt in a b; do

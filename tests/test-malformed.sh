@@ -34,17 +34,13 @@ refused() {
     rm -f "$TMP/out.png"
     (cd "$CORPUS" && timeout -s KILL "$LIMIT" "$DDIM" "$@") >"$TMP/stdout" 2>"$TMP/stderr"
     status=$?
-    lines=$(wc -l <"$TMP/stderr")
+    problem=$(refusal_problem "$status" "$pattern")
     if [ "$status" -eq 137 ]; then
         fail "$name: killed after ${LIMIT} s (hang?)"
     elif [ "$status" -gt 128 ]; then
         fail "$name: killed by signal $((status - 128))"
-    elif [ "$status" -ne 1 ]; then
-        fail "$name: exit status $status, expected 1"
-    elif [ "$lines" -ne 1 ]; then
-        fail "$name: $lines lines on stderr, expected 1"
-    elif ! grep -Eq "^ddim: .*($pattern)" "$TMP/stderr"; then
-        fail "$name: message does not match '$pattern'"
+    elif [ -n "$problem" ]; then
+        fail "$name: $problem"
     elif [ -n "$named" ] && ! grep -qF "$named" "$TMP/stderr"; then
         fail "$name: message does not name $named"
     elif [ -e "$TMP/out.png" ]; then

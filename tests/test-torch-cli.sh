@@ -49,12 +49,6 @@ refused() {
     fi
 }
 
-# same NAME A B: two files with identical bytes.
-same() {
-    count=$((count + 1))
-    if cmp -s "$2" "$3"; then echo "ok $count - $1"; else fail "$1: $2 and $3 differ"; fi
-}
-
 cd "$TORCH" || exit 1
 X=diffusers_st/x.npy
 
