@@ -7,6 +7,14 @@
   tools/tiling-measure.py crops DDIM MODEL IMAGE.png --steps S [--tile T]
       reconstruction PSNR of the whole image, tiled, and of its T×T crops,
       each reconstructed untiled (one batch)
+  tools/tiling-measure.py closed DDIM MODEL IMAGE.png --steps S [--size N] [--offset K]
+      on the N×N square at (K, K) of the picture (default 128, 0): the PSNR of
+      the engine's tiled reconstruction (MultiDiffusion), of its untiled T×T
+      crops, and of two closed-tile round trips over the engine's tile layout
+      (¼ overlap): every tile inverted and decoded on its own, the decodes
+      blended with the engine's weights; and the same tiles decoded from the
+      blend of their latents.  Also the mean squared error of the tiled and
+      crop reconstructions where one tile covers a pixel and where tiles overlap.
   tools/tiling-measure.py mask DDIM MODEL IMAGE.png --steps S --strength F
       masked vary with --mask-keep inversion and forward: the gradient step
       at the mask border (mean |∇| in the feather band / away from it) and the
@@ -107,6 +115,85 @@ def crops(args):
           f"{tile}x{tile} crops {cropped:.2f} dB")
 
 
+def tile_layout(length, tile):
+    """core/tiles.c's layout on one axis: n = 1 + ceil((L - T) / (T - o)) tiles,
+    o = T / 4, spread evenly; and each tile's weight profile (sin² ramps over
+    the strip it shares with a neighbour, at most half a tile)."""
+    overlap = tile // 4
+    n = 1 if length <= tile else 1 + (length - tile + (tile - overlap) - 1) // (tile - overlap)
+    origins = [0] * n if n == 1 else [(2 * i * (length - tile) + (n - 1)) // (2 * (n - 1)) for i in range(n)]
+
+    def ramp(d, width):
+        return 1.0 if width <= 0 or d >= width else np.sin(np.pi / 2 * (d + 0.5) / width) ** 2
+
+    weights = []
+    for i in range(n):
+        before = min(origins[i - 1] + tile - origins[i], tile // 2) if i > 0 else 0
+        after = min(origins[i] + tile - origins[i + 1], tile // 2) if i < n - 1 else 0
+        weights.append(np.array([ramp(d, before) * ramp(tile - 1 - d, after) for d in range(tile)]))
+    return origins, weights
+
+
+def closed_tiles(args):
+    channels, native = model_channels(args.ddim, args.model)
+    tile = args.tile or native
+    full = to_model(args.image, channels)
+    k, n = args.offset, args.size
+    x = full[:, k:k + n, k:k + n].copy()
+    origins, weights = tile_layout(n, tile)
+    boxes = [(oy, ox, np.outer(wy, wx)) for oy, wy in zip(origins, weights)
+             for ox, wx in zip(origins, weights)]
+
+    def cut(image):
+        return np.stack([image[:, oy:oy + tile, ox:ox + tile] for oy, ox, _ in boxes])
+
+    def blend(stack):
+        total, norm = np.zeros_like(x), np.zeros(x.shape[1:])
+        for (oy, ox, w), t in zip(boxes, stack):
+            total[:, oy:oy + tile, ox:ox + tile] += w * t
+            norm[oy:oy + tile, ox:ox + tile] += w
+        return total / norm
+
+    steps = ["--steps", str(args.steps)]
+    with tempfile.TemporaryDirectory() as tmp:
+        def file(name):
+            return os.path.join(tmp, name)
+        np.save(file("x.npy"), x[None])
+        run(args.ddim, "reconstruct", args.model, file("x.npy"), "-o", file("tiled.npy"), *steps)
+        tiled = np.load(file("tiled.npy"))[0]
+        crops = [x[:, i:i + tile, j:j + tile] for i in range(0, n - tile + 1, tile)
+                 for j in range(0, n - tile + 1, tile)]
+        np.save(file("crops.npy"), np.stack(crops))
+        run(args.ddim, "reconstruct", args.model, file("crops.npy"), "-o", file("crops-out.npy"), *steps)
+        back, cropped, index = np.load(file("crops-out.npy")), x.copy(), 0
+        for i in range(0, n - tile + 1, tile):
+            for j in range(0, n - tile + 1, tile):
+                cropped[:, i:i + tile, j:j + tile] = back[index]
+                index += 1
+        # Closed tiles: encode/decode without clipping, as reconstruct does.
+        np.save(file("tiles.npy"), cut(x))
+        run(args.ddim, "encode", args.model, file("tiles.npy"), "-o", file("z.npy"), *steps)
+        run(args.ddim, "decode", args.model, file("z.npy"), "-o", file("own.npy"), "--no-clip", *steps)
+        own = blend(np.load(file("own.npy")))
+        np.save(file("zb.npy"), cut(blend(np.load(file("z.npy")))))
+        run(args.ddim, "decode", args.model, file("zb.npy"), "-o", file("shared.npy"), "--no-clip", *steps)
+        shared = blend(np.load(file("shared.npy")))
+    coverage = np.zeros(x.shape[1:])
+    for oy, ox, _ in boxes:
+        coverage[oy:oy + tile, ox:ox + tile] += 1
+
+    def region_mse(image, where):
+        return float(np.mean((((image - x) / 2.0) ** 2).mean(0)[where]))
+
+    print(f"{n}x{n} at ({k}, {k}), {args.steps} steps, {len(boxes)} tiles of {tile}x{tile}: "
+          f"tiled {psnr(tiled, x):.2f} dB; {len(crops)} crops {psnr(cropped, x):.2f} dB; "
+          f"closed tiles {psnr(own, x):.2f} dB; closed tiles from the blended latent "
+          f"{psnr(shared, x):.2f} dB")
+    print(f"MSE where one tile covers / where tiles overlap: tiled "
+          f"{region_mse(tiled, coverage == 1):.4f} / {region_mse(tiled, coverage > 1):.4f}; "
+          f"crops {region_mse(cropped, coverage == 1):.4f} / {region_mse(cropped, coverage > 1):.4f}")
+
+
 def band_ratio(x, mask):
     """Mean |∇| over neighbour pairs in the feather band (or where the mask
     jumps) divided by the mean over all other pairs."""
@@ -165,7 +252,7 @@ def main():
     p = sub.add_parser("image")
     p.add_argument("out")
     p.add_argument("size", type=int)
-    for name in ("crops", "mask"):
+    for name in ("crops", "mask", "closed"):
         p = sub.add_parser(name)
         p.add_argument("ddim")
         p.add_argument("model")
@@ -176,6 +263,8 @@ def main():
         p.add_argument("--seed", type=int, default=1)
         p.add_argument("--save", default=None, help="PREFIX of PNGs of the results")
         p.add_argument("--threads", type=int, default=0)
+        p.add_argument("--size", type=int, default=128, help="closed: the square's side")
+        p.add_argument("--offset", type=int, default=0, help="closed: the square's corner")
     args = parser.parse_args()
     if getattr(args, "threads", 0):
         THREADS.extend(["--threads", str(args.threads)])
@@ -183,6 +272,8 @@ def main():
         make_image(args.out, args.size)
     elif args.command == "crops":
         crops(args)
+    elif args.command == "closed":
+        closed_tiles(args)
     else:
         mask_compare(args)
 
