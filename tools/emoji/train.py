@@ -340,6 +340,10 @@ def main():
     elif args.init_from:
         if os.path.exists(ckpt_path):
             raise SystemExit("%s exists: use --resume, or another --out" % ckpt_path)
+        for name in ("config.json", "diffusion_pytorch_model.safetensors", "loss_log.csv"):
+            if not os.path.isfile(os.path.join(args.init_from, name)):
+                raise SystemExit("--init-from %s: no %s (an exported model folder, e.g. "
+                                 "models/emoji32)" % (args.init_from, name))
         with open(os.path.join(args.init_from, "config.json")) as f:
             config = json.load(f)
         torch.manual_seed(args.seed)
