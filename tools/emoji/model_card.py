@@ -258,6 +258,11 @@ def main():
     if resumes:
         w("The run was stopped and continued %d time(s) with the same command plus `--resume` "
           "(train.py restores model, EMA, optimizer, data order and RNG states exactly).\n" % resumes)
+    if "anneal_from" in hp:
+        w("It ended with `--resume --anneal-steps %d` given at step %s: the learning rate fell "
+          "from %g to 0 along a half cosine over steps %s to %s.\n"
+          % (hp["anneal_steps"], format(hp["anneal_from"], ","), hp.get("lr", 0),
+             format(hp["anneal_from"], ","), format(hp["anneal_from"] + hp["anneal_steps"], ",")))
     w("| | |\n|---|---|")
     w("| steps | %s |" % format(steps, ","))
     w("| images seen | %s (%.1f epochs of %s images; random horizontal flips) |"
@@ -265,8 +270,12 @@ def main():
     w("| training wall time | %s (%.2f s per step) |" % (human(wall), wall / max(1, steps)))
     w("| hardware | %s |" % hardware)
     w("| batch | %d |" % hp.get("batch", 0))
-    w("| optimiser | Adam, lr %g (linear warm-up over %d steps), betas 0.9/0.999, gradient-norm "
-      "clipping at %g |" % (hp.get("lr", 0), hp.get("warmup", 0), hp.get("grad_clip", 0)))
+    anneal = ""
+    if "anneal_from" in hp:
+        anneal = ", cosine decay to 0 over the last %s steps" % format(hp["anneal_steps"], ",")
+    w("| optimiser | Adam, lr %g (linear warm-up over %d steps%s), betas 0.9/0.999, "
+      "gradient-norm clipping at %g |"
+      % (hp.get("lr", 0), hp.get("warmup", 0), anneal, hp.get("grad_clip", 0)))
     w("| EMA | decay min(%g, (1+s)/(10+s)); the exported weights are the EMA weights |"
       % hp.get("ema", 0))
     w("| objective | ε-MSE, t uniform in [0, 999], x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε (DDPM) |")

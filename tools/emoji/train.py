@@ -58,6 +58,8 @@ Run states and files in --out:
 Usage:
   train.py --data ~/.cache/ddim-emoji/emoji32.npz --out RUN [--threads 2]
   train.py --data ... --out RUN --resume          # continue exactly
+  train.py --data ... --out RUN --resume --anneal-steps N
+                                                  # finish: lr cosine to 0 over N steps
   train.py --data ... --out RUN --init-from models/emoji32
                      # continue from an exported model on a machine without the
                      # checkpoint: its EMA weights start both the model and the
@@ -265,6 +267,11 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--warmup", type=int, default=200, help="linear warm-up steps")
+    ap.add_argument("--anneal-steps", type=int, default=0, metavar="N",
+                    help="end the run with a cosine decay of the learning rate to 0 over the "
+                         "next N steps (counted from the step where the option is first given; "
+                         "recorded in the checkpoint, so --resume keeps it); the run stops "
+                         "when it ends")
     ap.add_argument("--ema", type=float, default=0.9995, help="EMA decay")
     ap.add_argument("--grad-clip", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
@@ -337,6 +344,12 @@ def main():
             if getattr(args, k) != hp[k] and ap.get_default(k) != getattr(args, k):
                 print("note: --%s %r ignored, the run uses %r" % (k, getattr(args, k), hp[k]))
             setattr(args, k, hp[k])
+        if "anneal_from" in hp:
+            if args.anneal_steps and args.anneal_steps != hp["anneal_steps"]:
+                print("note: --anneal-steps %d ignored, the run anneals over %d steps from step %d"
+                      % (args.anneal_steps, hp["anneal_steps"], hp["anneal_from"]))
+        elif args.anneal_steps:
+            hp["anneal_from"], hp["anneal_steps"] = ckpt["step"], args.anneal_steps
     elif args.init_from:
         if os.path.exists(ckpt_path):
             raise SystemExit("%s exists: use --resume, or another --out" % ckpt_path)
@@ -418,6 +431,10 @@ def main():
                   "(fresh optimizer, warm-up from step %d)"
                   % (args.init_from, step, images_seen, wall_before / 60, step))
 
+    if args.anneal_steps and "anneal_from" not in hp:
+        hp["anneal_from"], hp["anneal_steps"] = step, args.anneal_steps
+    anneal_end = hp["anneal_from"] + hp["anneal_steps"] if "anneal_from" in hp else None
+
     nparams = count_params(model)
     print("model: %s, %d parameters; data: %d train, %d held out; batch %d, lr %g, "
           "warm-up %d, EMA %g, device %s, %d threads"
@@ -481,6 +498,9 @@ def main():
         if args.max_steps and step >= args.max_steps:
             reason = "max-steps"
             break
+        if anneal_end is not None and step >= anneal_end:
+            reason = "annealed"
+            break
         if args.max_minutes and wall_before + time.monotonic() - t_start >= args.max_minutes * 60:
             reason = "max-minutes"
             break
@@ -509,6 +529,11 @@ def main():
 
         # Warm-up from the run's start (or from --init-from's step: fresh Adam moments).
         lr = args.lr * min(1.0, (step - hp.get("warmup_from", 0) + 1) / max(1, args.warmup))
+        if anneal_end is not None:
+            # Cosine decay to 0 at the end of the run (SGDR-style half cosine): the weights
+            # settle into the basin that constant-lr noise keeps them circling.
+            done = (step - hp["anneal_from"]) / max(1, hp["anneal_steps"])
+            lr *= 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
         for g_ in opt.param_groups:
             g_["lr"] = lr
         pred = model(xt, t.float())  # timesteps stay on the CPU (see above)
