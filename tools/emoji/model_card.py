@@ -17,6 +17,7 @@ import argparse
 import csv
 import datetime
 import json
+import math
 import os
 import re
 import subprocess
@@ -259,10 +260,15 @@ def main():
         w("The run was stopped and continued %d time(s) with the same command plus `--resume` "
           "(train.py restores model, EMA, optimizer, data order and RNG states exactly).\n" % resumes)
     if "anneal_from" in hp:
-        w("It ended with `--resume --anneal-steps %d` given at step %s: the learning rate fell "
-          "from %g to 0 along a half cosine over steps %s to %s.\n"
+        end = hp["anneal_from"] + hp["anneal_steps"]
+        w("`--resume --anneal-steps %d` was given at step %s: the learning rate falls from %g "
+          "to 0 along a half cosine over steps %s to %s%s.\n"
           % (hp["anneal_steps"], format(hp["anneal_from"], ","), hp.get("lr", 0),
-             format(hp["anneal_from"], ","), format(hp["anneal_from"] + hp["anneal_steps"], ",")))
+             format(hp["anneal_from"], ","), format(end, ","),
+             "" if steps >= end else
+             " (these weights are from step %s, where it was %.2g)"
+             % (format(steps, ","), hp.get("lr", 0) * 0.5 * (1 + math.cos(
+                 math.pi * (steps - hp["anneal_from"]) / hp["anneal_steps"])))))
     w("| | |\n|---|---|")
     w("| steps | %s |" % format(steps, ","))
     w("| images seen | %s (%.1f epochs of %s images; random horizontal flips) |"
@@ -272,7 +278,8 @@ def main():
     w("| batch | %d |" % hp.get("batch", 0))
     anneal = ""
     if "anneal_from" in hp:
-        anneal = ", cosine decay to 0 over the last %s steps" % format(hp["anneal_steps"], ",")
+        anneal = ", then a cosine decay to 0 over steps %s to %s" % (
+            format(hp["anneal_from"], ","), format(hp["anneal_from"] + hp["anneal_steps"], ","))
     w("| optimiser | Adam, lr %g (linear warm-up over %d steps%s), betas 0.9/0.999, "
       "gradient-norm clipping at %g |"
       % (hp.get("lr", 0), hp.get("warmup", 0), anneal, hp.get("grad_clip", 0)))

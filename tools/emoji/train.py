@@ -42,8 +42,9 @@ resolution where emoji are flat colour and outlines:
   diffusers defaults otherwise (positional embedding, flip_sin_to_cos true,
   freq_shift 0, downsample_padding 1, norm_eps 1e-5, SiLU, conv up/down).
 
-3,878,596 parameters (< 8 M).  training-notes.md: attention at 16x16 costs
-~60 % of a CPU training step, hence none above 4x4.
+3,878,596 parameters (< 8 M).  Attention at 8x8 as well costs 25 % more per
+training step (table above), hence attention only at 4x4.  What limits the
+samples at this size: tools/emoji/training-notes.md.
 
 Run states and files in --out:
   checkpoint.pt      model, EMA, optimizer, step, images seen, epoch order and
@@ -272,6 +273,12 @@ def main():
                          "next N steps (counted from the step where the option is first given; "
                          "recorded in the checkpoint, so --resume keeps it); the run stops "
                          "when it ends")
+    ap.add_argument("--loss-weight", default="uniform", choices=["uniform", "truncated-snr"],
+                    help="uniform: plain epsilon-MSE (DDPM L_simple); truncated-snr: epsilon-MSE "
+                         "times min(cap, max(1, 1/SNR(t))), i.e. max(SNR, 1) times the x0-MSE "
+                         "(Salimans & Ho 2022, sec. 4), capped at --weight-cap")
+    ap.add_argument("--weight-cap", type=float, default=1000.0,
+                    help="largest truncated-snr weight (1/SNR reaches 2.5e4 at t = 999)")
     ap.add_argument("--ema", type=float, default=0.9995, help="EMA decay")
     ap.add_argument("--grad-clip", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
@@ -340,7 +347,9 @@ def main():
             raise SystemExit("data has %d training images, checkpoint was trained on %d"
                              % (n_train, hp["n_train"]))
         # the hyper-parameters that define the run come from the checkpoint
-        for k in ("batch", "lr", "warmup", "ema", "grad_clip"):
+        hp.setdefault("loss_weight", "uniform")  # runs from before the option
+        hp.setdefault("weight_cap", ap.get_default("weight_cap"))
+        for k in ("batch", "lr", "warmup", "ema", "grad_clip", "loss_weight", "weight_cap"):
             if getattr(args, k) != hp[k] and ap.get_default(k) != getattr(args, k):
                 print("note: --%s %r ignored, the run uses %r" % (k, getattr(args, k), hp[k]))
             setattr(args, k, hp[k])
@@ -362,7 +371,8 @@ def main():
         torch.manual_seed(args.seed)
         hp = {"batch": args.batch, "lr": args.lr, "warmup": args.warmup, "ema": args.ema,
               "grad_clip": args.grad_clip, "seed": args.seed, "n_train": n_train,
-              "data": os.path.abspath(args.data), "init_from": os.path.abspath(args.init_from)}
+              "data": os.path.abspath(args.data), "init_from": os.path.abspath(args.init_from),
+              "loss_weight": args.loss_weight, "weight_cap": args.weight_cap}
     else:
         if os.path.exists(ckpt_path):
             raise SystemExit("%s exists: use --resume, or another --out" % ckpt_path)
@@ -376,7 +386,8 @@ def main():
         torch.manual_seed(args.seed)
         hp = {"batch": args.batch, "lr": args.lr, "warmup": args.warmup, "ema": args.ema,
               "grad_clip": args.grad_clip, "seed": args.seed, "n_train": n_train,
-              "data": os.path.abspath(args.data)}
+              "data": os.path.abspath(args.data),
+              "loss_weight": args.loss_weight, "weight_cap": args.weight_cap}
 
     model = UNet2DModel(config).to(device)
     ema_model = copy.deepcopy(model).eval()
@@ -431,15 +442,22 @@ def main():
                   "(fresh optimizer, warm-up from step %d)"
                   % (args.init_from, step, images_seen, wall_before / 60, step))
 
+    # truncated-snr weights per timestep (see the training step)
+    inverse_snr = (1 - acp) / acp
+    loss_weights = inverse_snr.clamp(1.0, hp["weight_cap"])
+    loss_weights = (loss_weights / loss_weights.mean()).float().to(device)
     if args.anneal_steps and "anneal_from" not in hp:
         hp["anneal_from"], hp["anneal_steps"] = step, args.anneal_steps
     anneal_end = hp["anneal_from"] + hp["anneal_steps"] if "anneal_from" in hp else None
 
     nparams = count_params(model)
     print("model: %s, %d parameters; data: %d train, %d held out; batch %d, lr %g, "
-          "warm-up %d, EMA %g, device %s, %d threads"
+          "warm-up %d, EMA %g, loss weight %s, device %s, %d threads"
           % (config["block_out_channels"], nparams, n_train, held_x.shape[0], args.batch,
-             args.lr, args.warmup, args.ema, args.device, torch.get_num_threads()),
+             args.lr, args.warmup, args.ema,
+             hp["loss_weight"] + (" (cap %g)" % hp["weight_cap"]
+                                  if hp["loss_weight"] != "uniform" else ""),
+             args.device, torch.get_num_threads()),
           flush=True)
 
     eval_sub = train_x[torch.arange(0, n_train, max(1, n_train // held_x.shape[0]))[:held_x.shape[0]]]
@@ -537,9 +555,17 @@ def main():
         for g_ in opt.param_groups:
             g_["lr"] = lr
         pred = model(xt, t.float())  # timesteps stay on the CPU (see above)
-        loss = F.mse_loss(pred, noise)
+        per_image = (pred - noise).pow(2).mean(dim=(1, 2, 3))
+        loss = per_image.mean()  # the epsilon-MSE, logged whatever the weighting
+        if hp["loss_weight"] == "truncated-snr":
+            # ε error e costs e·√((1−ᾱ)/ᾱ) in x̂₀: at t near T the uniform loss barely sees an
+            # error that wrecks x̂₀ (and with it the first DDIM steps). max(1, 1/SNR) puts the
+            # x̂₀ error in charge there; divided by its mean over t so the step size stays put.
+            train_loss = (per_image * loss_weights[t.to(device)]).mean()
+        else:
+            train_loss = loss
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        train_loss.backward()
         if args.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         opt.step()
