@@ -12,7 +12,11 @@ Checks:
   2. SIGTERM during training writes a checkpoint and exits 0; --resume goes on;
   3. --export writes config.json, scheduler_config.json, fp16 safetensors
      whose tensors are exactly the fp16 rounding of the EMA weights (read back
-     with tools/reference/io_st.py), loadable by tools/reference/unet2d.py.
+     with tools/reference/io_st.py), loadable by tools/reference/unet2d.py;
+  4. --anneal-steps given at a resume ends the run where it says, with the
+     half-cosine learning rate, and a later --resume keeps the first value;
+  5. --loss-weight truncated-snr trains differently but logs the plain
+     epsilon-MSE (the first step's loss equals the uniform run's).
 """
 
 import argparse
@@ -35,7 +39,7 @@ sys.path.insert(0, os.path.join(TOOLS, "reference"))
 from reference import io_st  # noqa: E402
 from reference.unet2d import UNet2DModel, load_unet  # noqa: E402
 
-TINY = '{"block_out_channels":[16,32,32],"norm_num_groups":8,"attention_head_dim":16}'
+TINY = '{"block_out_channels":[16,16,32,32],"norm_num_groups":8,"attention_head_dim":16}'
 
 
 def train_cmd(data, out, *extra):
@@ -121,7 +125,7 @@ def main():
         with open(os.path.join(e, "config.json")) as f:
             cfg = json.load(f)
         check(cfg["_class_name"] == "UNet2DModel" and cfg["in_channels"] == 4
-              and cfg["block_out_channels"] == [16, 32, 32], "config.json")
+              and cfg["block_out_channels"] == [16, 16, 32, 32], "config.json")
         with open(os.path.join(e, "scheduler_config.json")) as f:
             sch = json.load(f)
         check(sch["_class_name"] == "DDPMScheduler" and sch["beta_schedule"] == "linear"
@@ -144,6 +148,29 @@ def main():
         with torch.no_grad():
             diff = (m(x, t) - ref(x, t)).abs().max().item()
         check(diff < 0.05, "exported model loads; output vs fp32 EMA max diff %.2g" % diff)
+        # 4. annealing: from step 3 over 3 steps -> ends at 6; last lr at step 5 = lr/4
+        n = os.path.join(tmp, "anneal")
+        run(train_cmd(tiny, n, "--max-steps", "3"))
+        out = run(train_cmd(tiny, n, "--resume", "--anneal-steps", "3"))
+        cn = torch.load(os.path.join(n, "checkpoint.pt"))
+        check("checkpoint (annealed)" in out and cn["step"] == 6
+              and (cn["hparams"]["anneal_from"], cn["hparams"]["anneal_steps"]) == (3, 3),
+              "--anneal-steps 3 at step 3: the run ends at step 6")
+        lr = cn["optimizer"]["param_groups"][0]["lr"]
+        check(abs(lr - 3e-4 * 0.25) < 1e-12, "last step's lr is lr * (1 + cos(2pi/3)) / 2 (%g)" % lr)
+        out = run(train_cmd(tiny, n, "--resume", "--anneal-steps", "10"))
+        check("ignored" in out and torch.load(os.path.join(n, "checkpoint.pt"))["step"] == 6,
+              "a later --resume keeps the first --anneal-steps")
+
+        # 5. loss weighting
+        w = os.path.join(tmp, "weighted")
+        run(train_cmd(tiny, w, "--max-steps", "7", "--loss-weight", "truncated-snr"))
+        cw = torch.load(os.path.join(w, "checkpoint.pt"))
+        check(cw["hparams"]["loss_weight"] == "truncated-snr"
+              and cw["loss_log"][0][3] == ca["loss_log"][0][3],
+              "truncated-snr logs the plain epsilon-MSE (step 1: %g)" % cw["loss_log"][0][3])
+        check(not all(torch.equal(cw["model"][k], ca["model"][k]) for k in ca["model"]),
+              "truncated-snr changes the updates")
         print("smoke test passed")
     finally:
         if args.keep:
