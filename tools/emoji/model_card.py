@@ -31,7 +31,8 @@ sys.path.insert(0, HERE)
 import sheets  # noqa: E402
 
 # train.py's defaults: flags equal to these are left out of the command line.
-TRAIN_DEFAULTS = {"batch": 64, "lr": 3e-4, "warmup": 200, "ema": 0.9995, "grad_clip": 1.0, "seed": 0}
+TRAIN_DEFAULTS = {"batch": 64, "lr": 3e-4, "warmup": 200, "ema": 0.9995, "grad_clip": 1.0, "seed": 0,
+                  "loss_weight": "uniform", "weight_cap": 1000.0}
 
 
 def read_csv(path):
@@ -64,11 +65,17 @@ def training_command(run, hp, config, default_config):
     if data.startswith(home + os.sep):
         data = "~" + data[len(home):]
     cmd = ["/usr/bin/python3", "tools/emoji/train.py", "--data", data, "--out", run]
+    if "init_from" in hp:
+        source = hp["init_from"]
+        if source.startswith(os.getcwd() + os.sep):
+            source = os.path.relpath(source)
+        cmd += ["--init-from", source]
     flags = {"batch": "--batch", "lr": "--lr", "warmup": "--warmup", "ema": "--ema",
-             "grad_clip": "--grad-clip", "seed": "--seed"}
+             "grad_clip": "--grad-clip", "seed": "--seed", "loss_weight": "--loss-weight",
+             "weight_cap": "--weight-cap"}
     for key, flag in flags.items():
         if key in hp and hp[key] != TRAIN_DEFAULTS[key]:
-            cmd += [flag, "%g" % hp[key]]
+            cmd += [flag, hp[key] if isinstance(hp[key], str) else "%g" % hp[key]]
     if default_config is not None:
         changed = {k: v for k, v in config.items() if default_config.get(k) != v}
         if changed:
@@ -259,6 +266,11 @@ def main():
     if resumes:
         w("The run was stopped and continued %d time(s) with the same command plus `--resume` "
           "(train.py restores model, EMA, optimizer, data order and RNG states exactly).\n" % resumes)
+    if "init_from" in hp:
+        w("The run started from the exported weights in `%s` (their EMA weights for both the "
+          "model and the EMA; steps, images seen and logs continue from that export's; a fresh "
+          "Adam state with a new warm-up from step %s).\n"
+          % (hp["init_from"], format(hp.get("warmup_from", 0), ",")))
     if "anneal_from" in hp:
         end = hp["anneal_from"] + hp["anneal_steps"]
         w("`--resume --anneal-steps %d` was given at step %s: the learning rate falls from %g "
@@ -285,7 +297,12 @@ def main():
       % (hp.get("lr", 0), hp.get("warmup", 0), anneal, hp.get("grad_clip", 0)))
     w("| EMA | decay min(%g, (1+s)/(10+s)); the exported weights are the EMA weights |"
       % hp.get("ema", 0))
-    w("| objective | ε-MSE, t uniform in [0, 999], x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε (DDPM) |")
+    weighting = ""
+    if hp.get("loss_weight", "uniform") == "truncated-snr":
+        weighting = (" weighted by min(%g, max(1, 1/SNR(t))) (truncated SNR, Salimans & Ho 2022)"
+                     % hp.get("weight_cap", TRAIN_DEFAULTS["weight_cap"]))
+    w("| objective | ε-MSE%s, t uniform in [0, 999], x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε (DDPM) |"
+      % weighting)
     w("| seed | %d |" % hp.get("seed", 0))
     if loss_log:
         w("| final loss | %.4f (running mean) |" % loss_log[-1]["loss_ema"])
