@@ -23,35 +23,27 @@ Runs in PyTorch (tools/reference/unet2d.py), so it needs python3-torch.
 """
 
 import argparse
-import json
 import os
 import sys
 
-import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 
-import io_st  # noqa: E402
 import train  # noqa: E402
-from unet2d import UNet2DModel  # noqa: E402
+from unet2d import UNet2DModel, load_unet  # noqa: E402
 
 TIMESTEPS = [0, 10, 50, 100, 200, 400, 600, 700, 800, 900, 950, 999]
 
 
 def load_model(path, weights):
     if os.path.isdir(path):
-        with open(os.path.join(path, "config.json")) as f:
-            config = json.load(f)
-        tensors = io_st.load_file(os.path.join(path, "diffusion_pytorch_model.safetensors"))
-        state = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in tensors.items()}
-    else:
-        ckpt = torch.load(path, map_location="cpu")
-        config, state = ckpt["model_config"], ckpt[weights]
-    model = UNet2DModel(config)
-    model.load_state_dict(state)
+        return load_unet(path)[0]
+    ckpt = torch.load(path, map_location="cpu")
+    model = UNet2DModel(ckpt["model_config"])
+    model.load_state_dict(ckpt[weights])
     return model.eval()
 
 

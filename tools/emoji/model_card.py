@@ -17,7 +17,6 @@ import argparse
 import csv
 import datetime
 import json
-import math
 import os
 import re
 import subprocess
@@ -279,8 +278,7 @@ def main():
              format(hp["anneal_from"], ","), format(end, ","),
              "" if steps >= end else
              " (these weights are from step %s, where it was %.2g)"
-             % (format(steps, ","), hp.get("lr", 0) * 0.5 * (1 + math.cos(
-                 math.pi * (steps - hp["anneal_from"]) / hp["anneal_steps"])))))
+             % (format(steps, ","), ckpt["optimizer"]["param_groups"][0]["lr"])))
     w("| | |\n|---|---|")
     w("| steps | %s |" % format(steps, ","))
     w("| images seen | %s (%.1f epochs of %s images; random horizontal flips) |"

@@ -250,6 +250,14 @@ def export(ckpt, out_dir):
 
 # --------------------------------------------------------------------------
 
+def new_run_hparams(args, n_train):
+    """The hyper-parameters a new run (or --init-from) records; --resume reads them back."""
+    return {"batch": args.batch, "lr": args.lr, "warmup": args.warmup, "ema": args.ema,
+            "grad_clip": args.grad_clip, "seed": args.seed, "n_train": n_train,
+            "data": os.path.abspath(args.data),
+            "loss_weight": args.loss_weight, "weight_cap": args.weight_cap}
+
+
 class Stop:
     requested = None
 
@@ -353,12 +361,9 @@ def main():
             if getattr(args, k) != hp[k] and ap.get_default(k) != getattr(args, k):
                 print("note: --%s %r ignored, the run uses %r" % (k, getattr(args, k), hp[k]))
             setattr(args, k, hp[k])
-        if "anneal_from" in hp:
-            if args.anneal_steps and args.anneal_steps != hp["anneal_steps"]:
-                print("note: --anneal-steps %d ignored, the run anneals over %d steps from step %d"
-                      % (args.anneal_steps, hp["anneal_steps"], hp["anneal_from"]))
-        elif args.anneal_steps:
-            hp["anneal_from"], hp["anneal_steps"] = ckpt["step"], args.anneal_steps
+        if "anneal_from" in hp and args.anneal_steps and args.anneal_steps != hp["anneal_steps"]:
+            print("note: --anneal-steps %d ignored, the run anneals over %d steps from step %d"
+                  % (args.anneal_steps, hp["anneal_steps"], hp["anneal_from"]))
     elif args.init_from:
         if os.path.exists(ckpt_path):
             raise SystemExit("%s exists: use --resume, or another --out" % ckpt_path)
@@ -369,10 +374,8 @@ def main():
         with open(os.path.join(args.init_from, "config.json")) as f:
             config = json.load(f)
         torch.manual_seed(args.seed)
-        hp = {"batch": args.batch, "lr": args.lr, "warmup": args.warmup, "ema": args.ema,
-              "grad_clip": args.grad_clip, "seed": args.seed, "n_train": n_train,
-              "data": os.path.abspath(args.data), "init_from": os.path.abspath(args.init_from),
-              "loss_weight": args.loss_weight, "weight_cap": args.weight_cap}
+        hp = new_run_hparams(args, n_train)
+        hp["init_from"] = os.path.abspath(args.init_from)
     else:
         if os.path.exists(ckpt_path):
             raise SystemExit("%s exists: use --resume, or another --out" % ckpt_path)
@@ -384,10 +387,7 @@ def main():
                     text = f.read()
             config.update(json.loads(text))
         torch.manual_seed(args.seed)
-        hp = {"batch": args.batch, "lr": args.lr, "warmup": args.warmup, "ema": args.ema,
-              "grad_clip": args.grad_clip, "seed": args.seed, "n_train": n_train,
-              "data": os.path.abspath(args.data),
-              "loss_weight": args.loss_weight, "weight_cap": args.weight_cap}
+        hp = new_run_hparams(args, n_train)
 
     model = UNet2DModel(config).to(device)
     ema_model = copy.deepcopy(model).eval()
@@ -446,6 +446,7 @@ def main():
     inverse_snr = (1 - acp) / acp
     loss_weights = inverse_snr.clamp(1.0, hp["weight_cap"])
     loss_weights = (loss_weights / loss_weights.mean()).float().to(device)
+    # --anneal-steps counts from the step where it is first given (a new run's 0, a resume's)
     if args.anneal_steps and "anneal_from" not in hp:
         hp["anneal_from"], hp["anneal_steps"] = step, args.anneal_steps
     anneal_end = hp["anneal_from"] + hp["anneal_steps"] if "anneal_from" in hp else None
