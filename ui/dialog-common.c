@@ -105,7 +105,6 @@ static const char *channels_name(int channels) {
   return "?";
 }
 
-/* The job the dialog's current values describe (no pixels). */
 /* Generate's image size: width/height, 0 meaning the image's (new layers in
  * an open image) or else the model's. */
 static void generate_size(const DialogState *state, int *width, int *height) {
@@ -122,6 +121,7 @@ static void generate_size(const DialogState *state, int *width, int *height) {
     *height = new_layers && have_image ? gimp_image_get_height(state->image) : info->sample_height;
 }
 
+/* The job the dialog's current values describe (no pixels). */
 static gboolean describe_job(DialogState *state, PluginJob *job, GError **error) {
   plugin_job_init(job, state->kind, state->model);
   gboolean schedule_stored = FALSE;
