@@ -19,10 +19,14 @@ the network, and print
 
 MODEL is an exported folder (config.json, diffusion_pytorch_model.safetensors)
 or a train.py checkpoint (its EMA weights, or --weights model for the raw ones).
+A v-prediction model (scheduler_config.json's prediction_type, or the checkpoint's
+--prediction) is scored on the epsilon its output implies,
+eps = sqrt(abar) v + sqrt(1 - abar) x_t, so that the columns compare across objectives.
 Runs in PyTorch (tools/reference/unet2d.py), so it needs python3-torch.
 """
 
 import argparse
+import json
 import os
 import sys
 
@@ -39,12 +43,15 @@ TIMESTEPS = [0, 10, 50, 100, 200, 400, 600, 700, 800, 900, 950, 999]
 
 
 def load_model(path, weights):
+    """(network, prediction type) of an exported folder or a train.py checkpoint."""
     if os.path.isdir(path):
-        return load_unet(path)[0]
+        with open(os.path.join(path, "scheduler_config.json")) as f:
+            prediction = json.load(f).get("prediction_type", "epsilon")
+        return load_unet(path)[0], prediction
     ckpt = torch.load(path, map_location="cpu")
     model = UNet2DModel(ckpt["model_config"])
     model.load_state_dict(ckpt[weights])
-    return model.eval()
+    return model.eval(), ckpt["hparams"].get("prediction", "epsilon")
 
 
 def main():
@@ -60,14 +67,14 @@ def main():
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
-    model = load_model(args.model, args.weights)
+    model, prediction = load_model(args.model, args.weights)
     _, held = train.load_data(args.data)
     alpha_bar = train.alphas_cumprod()
     x0_power = float(held.pow(2).mean())
 
-    print("%d held-out images, seed %d, model %s%s"
+    print("%d held-out images, seed %d, model %s%s, %s"
           % (len(held), args.seed, args.model,
-             "" if os.path.isdir(args.model) else " (%s weights)" % args.weights))
+             "" if os.path.isdir(args.model) else " (%s weights)" % args.weights, prediction))
     print()
     print("| t | ᾱ_t | ε-MSE | trivial ε-MSE | x̂₀-MSE | x̂₀-MSE of x̂₀ = 0 | offset share |")
     print("|---|---|---|---|---|---|---|")
@@ -78,7 +85,8 @@ def main():
             gen = torch.Generator().manual_seed(args.seed * 1000 + t)
             eps = torch.randn(held.shape, generator=gen)
             x_t = a.sqrt() * held + (1 - a).sqrt() * eps
-            eps_pred = model(x_t, torch.full((len(held),), float(t)))
+            output = model(x_t, torch.full((len(held),), float(t)))
+            eps_pred = train.eps_from_prediction(output, x_t, a, prediction)
             error = eps_pred - eps
             mse = float(error.pow(2).mean())
             offset = float(error.mean(dim=(2, 3)).pow(2).mean())

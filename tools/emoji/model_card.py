@@ -31,7 +31,7 @@ import sheets  # noqa: E402
 
 # train.py's defaults: flags equal to these are left out of the command line.
 TRAIN_DEFAULTS = {"batch": 64, "lr": 3e-4, "warmup": 200, "ema": 0.9995, "grad_clip": 1.0, "seed": 0,
-                  "loss_weight": "uniform", "weight_cap": 1000.0}
+                  "loss_weight": "uniform", "weight_cap": 1000.0, "prediction": "epsilon"}
 
 
 def read_csv(path):
@@ -71,7 +71,7 @@ def training_command(run, hp, config, default_config):
         cmd += ["--init-from", source]
     flags = {"batch": "--batch", "lr": "--lr", "warmup": "--warmup", "ema": "--ema",
              "grad_clip": "--grad-clip", "seed": "--seed", "loss_weight": "--loss-weight",
-             "weight_cap": "--weight-cap"}
+             "weight_cap": "--weight-cap", "prediction": "--prediction"}
     for key, flag in flags.items():
         if key in hp and hp[key] != TRAIN_DEFAULTS[key]:
             cmd += [flag, hp[key] if isinstance(hp[key], str) else "%g" % hp[key]]
@@ -235,9 +235,13 @@ def main():
             with open(status) as f:
                 status = f.read()
         w("\n".join("> " + line if line else ">" for line in status.strip().split("\n")) + "\n")
+    v_prediction = hp.get("prediction", "epsilon") == "v_prediction"
     w("A diffusers `UNet2DModel` DDPM trained from scratch on emoji artwork: 32×32, 4 channels "
       "(premultiplied RGBA, so samples come out on a transparent layer), %s parameters, "
-      "ε-prediction, linear βs 1e-4…0.02, T = 1000.\n" % format(params, ","))
+      "%s, linear βs 1e-4…0.02, T = 1000.\n"
+      % (format(params, ","),
+         "v-prediction (`prediction_type` `v_prediction`: v = √ᾱ ε − √(1−ᾱ) x₀)"
+         if v_prediction else "ε-prediction"))
     w("This card is written by `tools/emoji/model_card.py --run %s --out %s` from the training "
       "run's checkpoint and logs (%s).\n"
       % (args.run, os.path.relpath(args.out, ROOT) if args.out.startswith(ROOT) else args.out,
@@ -270,9 +274,14 @@ def main():
           "model and the EMA; steps, images seen and logs continue from that export's; a fresh "
           "Adam state with a new warm-up from step %s).\n"
           % (hp["init_from"], format(hp.get("warmup_from", 0), ",")))
+        if "ema_from" in hp:
+            w("Those weights predicted %s; this run trains them to predict %s, so its EMA "
+              "restarts there: the (1+s)/(10+s) warm-up of the EMA decay counts s from step %s.\n"
+              % ("ε" if hp.get("init_prediction") == "epsilon" else hp.get("init_prediction"),
+                 "v" if v_prediction else "ε", format(hp["ema_from"], ",")))
     if "anneal_from" in hp:
         end = hp["anneal_from"] + hp["anneal_steps"]
-        w("`--resume --anneal-steps %d` was given at step %s: the learning rate falls from %g "
+        w("`--anneal-steps %d` was given at step %s: the learning rate falls from %g "
           "to 0 along a half cosine over steps %s to %s%s.\n"
           % (hp["anneal_steps"], format(hp["anneal_from"], ","), hp.get("lr", 0),
              format(hp["anneal_from"], ","), format(end, ","),
@@ -293,14 +302,21 @@ def main():
     w("| optimiser | Adam, lr %g (linear warm-up over %d steps%s), betas 0.9/0.999, "
       "gradient-norm clipping at %g |"
       % (hp.get("lr", 0), hp.get("warmup", 0), anneal, hp.get("grad_clip", 0)))
-    w("| EMA | decay min(%g, (1+s)/(10+s)); the exported weights are the EMA weights |"
-      % hp.get("ema", 0))
+    w("| EMA | decay min(%g, (1+s)/(10+s))%s; the exported weights are the EMA weights |"
+      % (hp.get("ema", 0),
+         ", s counted from step %s" % format(hp["ema_from"], ",") if "ema_from" in hp else ""))
     weighting = ""
     if hp.get("loss_weight", "uniform") == "truncated-snr":
         weighting = (" weighted by min(%g, max(1, 1/SNR(t))) (truncated SNR, Salimans & Ho 2022)"
                      % hp.get("weight_cap", TRAIN_DEFAULTS["weight_cap"]))
-    w("| objective | ε-MSE%s, t uniform in [0, 999], x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε (DDPM) |"
-      % weighting)
+    if v_prediction:
+        w("| objective | v-MSE%s with v = √ᾱ_t ε − √(1−ᾱ_t) x₀ (Salimans & Ho 2022), t uniform "
+          "in [0, 999], x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε (DDPM); the logged loss and the held-out "
+          "numbers are the ε-MSE of the implied ε̂ = √ᾱ_t v̂ + √(1−ᾱ_t) x_t, comparable with "
+          "ε-prediction runs |" % weighting)
+    else:
+        w("| objective | ε-MSE%s, t uniform in [0, 999], x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε (DDPM) |"
+          % weighting)
     w("| seed | %d |" % hp.get("seed", 0))
     if loss_log:
         w("| final loss | %.4f (running mean) |" % loss_log[-1]["loss_ema"])
@@ -337,9 +353,11 @@ def main():
     w("```sh\n/usr/bin/python3 tools/emoji/train.py --out %s --export models/%s\n```\n"
       % (args.run, args.name))
     w("writes `config.json`, `diffusion_pytorch_model.safetensors` (fp16 EMA weights) and "
-      "`scheduler_config.json` (DDPMScheduler, linear βs, `clip_sample` true), loadable "
+      "`scheduler_config.json` (DDPMScheduler, linear βs, `clip_sample` true, "
+      "`prediction_type` `%s`), loadable "
       "unchanged by diffusers' `UNet2DModel.from_pretrained` and by `ddim`.%s\n"
-      % ("" if export_note else " (Not exported into this folder yet.)"))
+      % (hp.get("prediction", "epsilon"),
+         "" if export_note else " (Not exported into this folder yet.)"))
     w("Sample quality, reconstruction error and nearest-neighbour checks: "
       "[docs/results.md](../../docs/results.md).\n")
     with open(os.path.join(args.out, "README.md"), "w") as f:

@@ -16,7 +16,11 @@ Checks:
   4. --anneal-steps given at a resume ends the run where it says, with the
      half-cosine learning rate, and a later --resume keeps the first value;
   5. --loss-weight truncated-snr trains differently but logs the plain
-     epsilon-MSE (the first step's loss equals the uniform run's).
+     epsilon-MSE (the first step's loss equals the uniform run's);
+  6. --prediction v_prediction from an epsilon export: the objective is
+     recorded and kept by --resume, the EMA restarts (first update is
+     0.1 * init + 0.9 * model), the export says prediction_type v_prediction,
+     and v -> epsilon conversion inverts the v target exactly.
 """
 
 import argparse
@@ -171,6 +175,37 @@ def main():
               "truncated-snr logs the plain epsilon-MSE (step 1: %g)" % cw["loss_log"][0][3])
         check(not all(torch.equal(cw["model"][k], ca["model"][k]) for k in ca["model"]),
               "truncated-snr changes the updates")
+
+        # 6. v-prediction from an epsilon export
+        v = os.path.join(tmp, "v")
+        out = run(train_cmd(tiny, v, "--init-from", e, "--prediction", "v_prediction",
+                            "--max-steps", str(cb["step"] + 1)))
+        cv = torch.load(os.path.join(v, "checkpoint.pt"))
+        hp = cv["hparams"]
+        check(hp["prediction"] == "v_prediction" and hp["init_prediction"] == "epsilon"
+              and hp["ema_from"] == cb["step"] and cv["step"] == cb["step"] + 1,
+              "--prediction v_prediction from an epsilon export: recorded, EMA restarts at %d"
+              % hp["ema_from"])
+        init = {k: torch.from_numpy(st[k].astype(np.float32)) for k in st}
+        check(all(torch.allclose(cv["ema"][k], 0.1 * init[k] + 0.9 * cv["model"][k], atol=1e-6)
+                  for k in init), "first EMA update after the restart: 0.1 * init + 0.9 * model")
+        run(train_cmd(tiny, v, "--resume", "--max-steps", str(cb["step"] + 2)))
+        check(torch.load(os.path.join(v, "checkpoint.pt"))["hparams"]["prediction"]
+              == "v_prediction", "--resume keeps v_prediction")
+        ve = os.path.join(tmp, "v-export")
+        run([sys.executable, os.path.join(HERE, "train.py"), "--out", v, "--export", ve])
+        with open(os.path.join(ve, "scheduler_config.json")) as f:
+            check(json.load(f)["prediction_type"] == "v_prediction",
+                  "export: scheduler_config.json prediction_type v_prediction")
+        sys.path.insert(0, HERE)
+        import train  # noqa: E402
+        g = torch.Generator().manual_seed(1)
+        x0, noise = torch.rand(3, 4, 8, 8, generator=g) * 2 - 1, torch.randn(3, 4, 8, 8, generator=g)
+        abar = train.alphas_cumprod()[torch.tensor([0, 500, 999])].float().view(-1, 1, 1, 1)
+        x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+        v_target = abar.sqrt() * noise - (1 - abar).sqrt() * x0
+        err = (train.eps_from_prediction(v_target, x_t, abar, "v_prediction") - noise).abs().max()
+        check(err < 1e-5, "eps_from_prediction(v target) == eps (max error %.1g)" % err)
         print("smoke test passed")
     finally:
         if args.keep:

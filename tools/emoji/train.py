@@ -7,7 +7,13 @@ RGBA, 32x32, arrays `train` and `heldout`.  Pixels are scaled to [-1, 1]
 
 Diffusion: DDPM, T = 1000, linear betas 1e-4 .. 0.02, epsilon objective
 (MSE between predicted and true noise), t uniform in [0, 999], passed to the
-network as the raw integer timestep (as a float tensor).
+network as the raw integer timestep (as a float tensor).  --prediction
+v_prediction trains v = sqrt(abar) eps - sqrt(1-abar) x0 instead (Salimans &
+Ho 2022; exported as the scheduler's prediction_type, which diffusers and
+`ddim` follow): near t = T its implied epsilon tends to the trivial
+x_t / sqrt(1-abar) by construction, where an epsilon network has to learn it
+(tools/emoji/training-notes.md).  Logged losses and held-out numbers are
+epsilon-MSEs either way.
 
 Optimisation: Adam (lr 3e-4, betas 0.9/0.999), 200 steps linear warm-up, gradient-norm
 clipping at 1, EMA of the weights (decay min(0.9995, (1+s)/(10+s))), random
@@ -66,6 +72,8 @@ Usage:
                      # checkpoint: its EMA weights start both the model and the
                      # EMA, its loss_log/eval_log continue (steps, images, wall
                      # time); Adam's moments start afresh, with a new warm-up
+  train.py --data ... --out RUN --init-from models/emoji32 --prediction v_prediction
+                     # the same, switching an epsilon model to v (the EMA restarts)
   train.py --out RUN --export DIR                 # EMA weights -> diffusers folder
 """
 
@@ -151,6 +159,14 @@ def alphas_cumprod():
     return torch.cumprod(1.0 - betas, dim=0)
 
 
+def eps_from_prediction(pred, xt, alpha_bar, prediction):
+    """The network's output as an epsilon prediction: for v, eps = sqrt(abar) v + sqrt(1-abar) x_t
+    (Salimans & Ho 2022, eq. in the v-parameterisation's appendix; diffusers' DDIMScheduler)."""
+    if prediction == "epsilon":
+        return pred
+    return alpha_bar.sqrt() * pred + (1 - alpha_bar).sqrt() * xt
+
+
 # --------------------------------------------------------------------------
 # small helpers
 
@@ -200,7 +216,8 @@ def load_data(path):
 # evaluation: fixed noise / timesteps, so numbers are comparable over a run
 
 @torch.no_grad()
-def eval_mse(model, images, device, acp, seed=1234, batch=128):
+def eval_mse(model, images, device, acp, prediction="epsilon", seed=1234, batch=128):
+    """Held-out epsilon-MSE, whatever the network predicts (so runs compare)."""
     g = torch.Generator().manual_seed(seed)
     n = images.shape[0]
     t = torch.randint(0, T, (n,), generator=g)
@@ -213,7 +230,8 @@ def eval_mse(model, images, device, acp, seed=1234, batch=128):
         a = acp[tt].float().view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * e
         pred = model(xt.to(device), tt.float())  # timesteps stay on the CPU
-        total += F.mse_loss(pred.float(), e.to(device), reduction="sum").item()
+        eps_pred = eps_from_prediction(pred.float(), xt.to(device), a.to(device), prediction)
+        total += F.mse_loss(eps_pred, e.to(device), reduction="sum").item()
     return total / images.numel()
 
 
@@ -229,6 +247,8 @@ def read_csv(path):
 
 def export(ckpt, out_dir):
     os.makedirs(out_dir, exist_ok=True)
+    scheduler_config = dict(SCHEDULER_CONFIG)
+    scheduler_config["prediction_type"] = ckpt["hparams"].get("prediction", "epsilon")
     config = ckpt["model_config"]
     ema = ckpt["ema"]
     tensors = {k: v.detach().to("cpu", torch.float32).numpy() for k, v in ema.items()}
@@ -241,7 +261,7 @@ def export(ckpt, out_dir):
     atomic_write_text(os.path.join(out_dir, "config.json"),
                       json.dumps(config, indent=2) + "\n")
     atomic_write_text(os.path.join(out_dir, "scheduler_config.json"),
-                      json.dumps(SCHEDULER_CONFIG, indent=2) + "\n")
+                      json.dumps(scheduler_config, indent=2) + "\n")
     write_csv(os.path.join(out_dir, "loss_log.csv"), LOSS_HEADER, ckpt["loss_log"])
     if ckpt.get("eval_log"):
         write_csv(os.path.join(out_dir, "eval_log.csv"), EVAL_HEADER, ckpt["eval_log"])
@@ -255,7 +275,8 @@ def new_run_hparams(args, n_train):
     return {"batch": args.batch, "lr": args.lr, "warmup": args.warmup, "ema": args.ema,
             "grad_clip": args.grad_clip, "seed": args.seed, "n_train": n_train,
             "data": os.path.abspath(args.data),
-            "loss_weight": args.loss_weight, "weight_cap": args.weight_cap}
+            "loss_weight": args.loss_weight, "weight_cap": args.weight_cap,
+            "prediction": args.prediction}
 
 
 class Stop:
@@ -287,6 +308,10 @@ def main():
                          "(Salimans & Ho 2022, sec. 4), capped at --weight-cap")
     ap.add_argument("--weight-cap", type=float, default=1000.0,
                     help="largest truncated-snr weight (1/SNR reaches 2.5e4 at t = 999)")
+    ap.add_argument("--prediction", default="epsilon", choices=["epsilon", "v_prediction"],
+                    help="what the network predicts (a new run's or --init-from's choice; "
+                         "exported as the scheduler's prediction_type): epsilon (DDPM), or "
+                         "v = sqrt(abar) eps - sqrt(1-abar) x0 (Salimans & Ho 2022)")
     ap.add_argument("--ema", type=float, default=0.9995, help="EMA decay")
     ap.add_argument("--grad-clip", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
@@ -357,7 +382,9 @@ def main():
         # the hyper-parameters that define the run come from the checkpoint
         hp.setdefault("loss_weight", "uniform")  # runs from before the option
         hp.setdefault("weight_cap", ap.get_default("weight_cap"))
-        for k in ("batch", "lr", "warmup", "ema", "grad_clip", "loss_weight", "weight_cap"):
+        hp.setdefault("prediction", "epsilon")
+        for k in ("batch", "lr", "warmup", "ema", "grad_clip", "loss_weight", "weight_cap",
+                  "prediction"):
             if getattr(args, k) != hp[k] and ap.get_default(k) != getattr(args, k):
                 print("note: --%s %r ignored, the run uses %r" % (k, getattr(args, k), hp[k]))
             setattr(args, k, hp[k])
@@ -438,6 +465,13 @@ def main():
                                                   float(loss_log[-1][2]))
                 loss_ema = float(loss_log[-1][4])
             hp["warmup_from"] = step
+            with open(os.path.join(args.init_from, "scheduler_config.json")) as f:
+                init_prediction = json.load(f).get("prediction_type", "epsilon")
+            if init_prediction != hp["prediction"]:
+                # A new objective: the EMA must forget the old one's weights, so its
+                # (1+s)/(10+s) warm-up counts from here.
+                hp["ema_from"] = step
+                hp["init_prediction"] = init_prediction
             print("initialised from %s at step %d, %d images seen, %.1f min trained "
                   "(fresh optimizer, warm-up from step %d)"
                   % (args.init_from, step, images_seen, wall_before / 60, step))
@@ -453,12 +487,12 @@ def main():
 
     nparams = count_params(model)
     print("model: %s, %d parameters; data: %d train, %d held out; batch %d, lr %g, "
-          "warm-up %d, EMA %g, loss weight %s, device %s, %d threads"
+          "warm-up %d, EMA %g, loss weight %s, prediction %s, device %s, %d threads"
           % (config["block_out_channels"], nparams, n_train, held_x.shape[0], args.batch,
              args.lr, args.warmup, args.ema,
              hp["loss_weight"] + (" (cap %g)" % hp["weight_cap"]
                                   if hp["loss_weight"] != "uniform" else ""),
-             args.device, torch.get_num_threads()),
+             hp["prediction"], args.device, torch.get_num_threads()),
           flush=True)
 
     eval_sub = train_x[torch.arange(0, n_train, max(1, n_train // held_x.shape[0]))[:held_x.shape[0]]]
@@ -469,8 +503,8 @@ def main():
         due = (reason != "periodic" or not eval_log
                or wall - eval_log[-1][2] >= args.eval_minutes * 60)
         if not args.no_eval and due and (not eval_log or eval_log[-1][0] != step):
-            hm = eval_mse(ema_model, held_x, device, acp)
-            tm = eval_mse(ema_model, eval_sub, device, acp)
+            hm = eval_mse(ema_model, held_x, device, acp, hp["prediction"])
+            tm = eval_mse(ema_model, eval_sub, device, acp, hp["prediction"])
             eval_log.append([step, images_seen, round(wall, 1), hm, tm])
             write_csv(os.path.join(args.out, "eval_log.csv"), EVAL_HEADER, eval_log)
             ev = " heldout %.5f train-subset %.5f" % (hm, tm)
@@ -556,22 +590,33 @@ def main():
         for g_ in opt.param_groups:
             g_["lr"] = lr
         pred = model(xt, t.float())  # timesteps stay on the CPU (see above)
-        per_image = (pred - noise).pow(2).mean(dim=(1, 2, 3))
-        loss = per_image.mean()  # the epsilon-MSE, logged whatever the weighting
+        if hp["prediction"] == "v_prediction":
+            # v = sqrt(abar) eps - sqrt(1-abar) x0: near t = T the target is -x0, so the
+            # implied eps (see eps_from_prediction) tends to x_t / sqrt(1-abar) by construction
+            # instead of having to be learnt (tools/emoji/training-notes.md, section 1).
+            target = a.sqrt() * noise - (1 - a).sqrt() * x0
+            per_image = (pred - target).pow(2).mean(dim=(1, 2, 3))
+            with torch.no_grad():
+                eps_mse = (eps_from_prediction(pred, xt, a, "v_prediction") - noise).pow(2).mean()
+            loss = eps_mse  # logged: the epsilon-MSE, comparable with epsilon runs
+            train_loss = per_image.mean()
+        else:
+            per_image = (pred - noise).pow(2).mean(dim=(1, 2, 3))
+            loss = per_image.mean()  # the epsilon-MSE, logged whatever the weighting
+            train_loss = loss
         if hp["loss_weight"] == "truncated-snr":
             # ε error e costs e·√((1−ᾱ)/ᾱ) in x̂₀: at t near T the uniform loss barely sees an
             # error that wrecks x̂₀ (and with it the first DDIM steps). max(1, 1/SNR) puts the
             # x̂₀ error in charge there; divided by its mean over t so the step size stays put.
             train_loss = (per_image * loss_weights[t.to(device)]).mean()
-        else:
-            train_loss = loss
         opt.zero_grad(set_to_none=True)
         train_loss.backward()
         if args.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         opt.step()
 
-        decay = min(args.ema, (1 + step) / (10 + step))
+        ema_step = step - hp.get("ema_from", 0)
+        decay = min(args.ema, (1 + ema_step) / (10 + ema_step))
         with torch.no_grad():
             for pe, pm in zip(ema_model.parameters(), model.parameters()):
                 pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
