@@ -47,6 +47,14 @@ void ddim_predict(DdimPrediction prediction, const float *x, const float *model_
   }
 }
 
+void ddim_predict_inverse(DdimPrediction prediction, const float *x, const float *model_output,
+                          size_t n, double alpha_bar_cur, double alpha_bar_t, float *x0_pred,
+                          float *eps_pred) {
+  ddim_predict(prediction, x, model_output, n, alpha_bar_t, x0_pred, eps_pred);
+  /* In place (element-wise read before write): ε stays, x̂_0 = (x − sqrt(1−ᾱ_cur)·ε)/sqrt(ᾱ_cur). */
+  ddim_predict(DDIM_PREDICTION_EPSILON, x, eps_pred, n, alpha_bar_cur, x0_pred, eps_pred);
+}
+
 void ddim_clip(float *x0_pred, size_t n, double range) {
   const float hi = (float)range, lo = -(float)range;
   for (size_t i = 0; i < n; i++) x0_pred[i] = x0_pred[i] < lo ? lo : x0_pred[i] > hi ? hi : x0_pred[i];

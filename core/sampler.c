@@ -451,10 +451,10 @@ static gboolean known_init(Run *run, GError **error) {
         ddim_noise_schedule_alpha_bar(schedule, i > 0 ? run->timesteps[i - 1] : -1);
     run->step = i + 1;
     if (!evaluate(run, x, n, t, run->model_output, error)) return FALSE;
-    ddim_predict(schedule->prediction_type, x, run->model_output, level_values, alpha_bar_cur,
-                 run->x0_pred, run->eps_pred);
-    ddim_step_inverse(ddim_noise_schedule_alpha_bar(schedule, t), run->x0_pred, run->eps_pred,
-                      level_values, x);
+    const double alpha_bar_next = ddim_noise_schedule_alpha_bar(schedule, t);
+    ddim_predict_inverse(schedule->prediction_type, x, run->model_output, level_values,
+                         alpha_bar_cur, alpha_bar_next, run->x0_pred, run->eps_pred);
+    ddim_step_inverse(alpha_bar_next, run->x0_pred, run->eps_pred, level_values, x);
     memcpy(run->known_levels + (size_t)i * level_values, x, sizeof(float) * level_values);
     if (!report(run, x, shape, tiles_total(run, n), tiles_total(run, n), error)) return FALSE;
   }
@@ -505,8 +505,10 @@ gboolean ddim_sample(DdimModel *model, const DdimParams *params, float *x, DdimS
 
 /* Deterministic inversion, ascending: ε is evaluated at the target timestep
  * on the current sample (diffusers DDIMInverseScheduler, null-text
- * inversion); x̂_0 uses the current level ᾱ_cur (1 for the clean image) and is
- * never clipped, since clipping breaks invertibility (diffusers #6634). */
+ * inversion; a v- or x_0-output is read as the ε it means at that timestep,
+ * see ddim_predict_inverse); x̂_0 uses the current level ᾱ_cur (1 for the
+ * clean image) and is never clipped, since clipping breaks invertibility
+ * (diffusers #6634). */
 static gboolean encode(Run *run, GError **error) {
   const DdimNoiseSchedule *schedule = &run->model->schedule;
   run->phase = DDIM_PHASE_ENCODE;
@@ -518,8 +520,8 @@ static gboolean encode(Run *run, GError **error) {
     const double alpha_bar_next = ddim_noise_schedule_alpha_bar(schedule, t);
     run->step = i + 1;
     if (!evaluate(run, run->x, run->shape.n, t, run->model_output, error)) return FALSE;
-    ddim_predict(schedule->prediction_type, run->x, run->model_output, run->count, alpha_bar_cur,
-                 run->x0_pred, run->eps_pred);
+    ddim_predict_inverse(schedule->prediction_type, run->x, run->model_output, run->count,
+                         alpha_bar_cur, alpha_bar_next, run->x0_pred, run->eps_pred);
     ddim_step_inverse(alpha_bar_next, run->x0_pred, run->eps_pred, run->count, run->x);
     const int tiles = tiles_total(run, run->shape.n);
     if (!report(run, run->x, run->shape, tiles, tiles, error)) return FALSE;

@@ -246,6 +246,40 @@ static void test_prediction_types_agree(void) {
   }
 }
 
+/* An inversion step reads a v- or x_0-output as the ε it means at the level the network
+ * was told (ᾱ_t), whatever level the sample is at (ᾱ_cur): all three prediction types
+ * then give the same ε and the same x̂_0 = (x − sqrt(1−ᾱ_cur)·ε)/sqrt(ᾱ_cur), and for ε
+ * it is ddim_predict at ᾱ_cur, bit for bit. */
+static void test_predict_inverse(void) {
+  const double at = 0.6, cur = 0.9;
+  Truth truth;
+  make_truth(&truth, at, 91);
+  float x[N], v[N], x0_sample[N];
+  fill_gaussianish(x, N, 92); /* any sample: the network's output is what matters */
+  for (int i = 0; i < N; i++) {
+    v[i] = (float)(sqrt(at) * truth.eps[i] - sqrt(1 - at) * truth.x0[i]);
+    /* the x_0 an x_0-model would give for this ε at ᾱ_t on this x */
+    x0_sample[i] = (float)((x[i] - sqrt(1 - at) * truth.eps[i]) / sqrt(at));
+  }
+  for (int i = 0; i < N; i++) /* a v-output consistent with ε on x at ᾱ_t */
+    v[i] = (float)(sqrt(at) * truth.eps[i] - sqrt(1 - at) * x0_sample[i]);
+  float x0_e[N], eps_e[N], x0_v[N], eps_v[N], x0_s[N], eps_s[N], x0_ref[N], eps_ref[N];
+  ddim_predict_inverse(DDIM_PREDICTION_EPSILON, x, truth.eps, N, cur, at, x0_e, eps_e);
+  ddim_predict_inverse(DDIM_PREDICTION_V, x, v, N, cur, at, x0_v, eps_v);
+  ddim_predict_inverse(DDIM_PREDICTION_SAMPLE, x, x0_sample, N, cur, at, x0_s, eps_s);
+  ddim_predict(DDIM_PREDICTION_EPSILON, x, truth.eps, N, cur, x0_ref, eps_ref);
+  g_assert_cmpmem(x0_e, sizeof x0_e, x0_ref, sizeof x0_ref);
+  g_assert_cmpmem(eps_e, sizeof eps_e, truth.eps, sizeof truth.eps);
+  g_assert_cmpfloat(max_abs_diff_f(eps_v, truth.eps, N), <=, 1e-5);
+  g_assert_cmpfloat(max_abs_diff_f(eps_s, truth.eps, N), <=, 1e-5);
+  g_assert_cmpfloat(max_abs_diff_f(x0_v, x0_ref, N), <=, 1e-5);
+  g_assert_cmpfloat(max_abs_diff_f(x0_s, x0_ref, N), <=, 1e-5);
+  /* Converting at ᾱ_cur instead (diffusers' inverse scheduler) gives another ε. */
+  float x0_cur[N], eps_cur[N];
+  ddim_predict(DDIM_PREDICTION_V, x, v, N, cur, x0_cur, eps_cur);
+  g_assert_cmpfloat(max_abs_diff_f(eps_cur, truth.eps, N), >, 0.05);
+}
+
 static void test_clip(void) {
   float v[] = {-3.0f, -1.0f, -0.999f, 0.0f, 0.5f, 1.0f, 1.0001f, 250.0f, -INFINITY, INFINITY};
   const float expected1[] = {-1.0f, -1.0f, -0.999f, 0.0f, 0.5f, 1.0f, 1.0f, 1.0f, -1.0f, 1.0f};
@@ -269,6 +303,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/ddim-step/stochastic-step", test_stochastic_step);
   g_test_add_func("/ddim-step/inverse-undoes-step", test_inverse_undoes_step);
   g_test_add_func("/ddim-step/prediction-types-agree", test_prediction_types_agree);
+  g_test_add_func("/ddim-step/predict-inverse", test_predict_inverse);
   g_test_add_func("/ddim-step/clip", test_clip);
   return g_test_run();
 }

@@ -255,14 +255,18 @@ def ddim_sample(model, sched, x_T, ts, eta=0.0, clip=False, clip_range=1.0,
 def ddim_invert(model, sched, x0_img, ts, prediction_type="epsilon", model_dtype=torch.float32,
                 trace=None):
     """Deterministic DDIM inversion (encode), ascending over `ts`: eps is
-    evaluated at the target timestep t on the current sample; the current
-    level is prev(t) (alpha_bar(-1) for the first).  No clipping."""
+    evaluated at the target timestep t on the current sample (a v or x0
+    output is converted to eps with alpha_bar(t)); the current level is
+    prev(t) (alpha_bar(-1) for the first).  No clipping."""
     x = np.asarray(x0_img, dtype=np.float64)
     for idx, t in enumerate(ts):
         t_cur = ts[idx - 1] if idx > 0 else -1
         a_cur, a_t = sched.alpha_bar(t_cur), sched.alpha_bar(t)
         out = _run_model_dtype(model, x, t, model_dtype)
-        x0, eps = _model_eps_x0(out, x, a_cur, prediction_type)
+        # the eps the output means at t (where the network was told x is), then x0 at the
+        # current level; for epsilon models this is diffusers' DDIMInverseScheduler exactly
+        _, eps = _model_eps_x0(out, x, a_t, prediction_type)
+        x0 = (x - math.sqrt(1.0 - a_cur) * eps) / math.sqrt(a_cur)
         x = math.sqrt(a_t) * x0 + math.sqrt(1.0 - a_t) * eps
         if trace is not None:
             trace.append((t_cur, t, a_cur, a_t))
