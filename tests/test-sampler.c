@@ -270,8 +270,9 @@ static void manual_decode(const DdimParams *params, float *x, DdimShape shape) {
   }
 }
 
-/* Encode: ascending, ε at the target t on the current sample, x̂_0 at the
- * current level (ᾱ(−1) for the clean image), never clipped. */
+/* Encode: ascending, ε at the target t on the current sample (a v-output
+ * converted at ᾱ_t), x̂_0 at the current level (ᾱ(−1) for the clean image),
+ * never clipped. */
 static void manual_encode(const DdimParams *params, float *x, DdimShape shape) {
   const DdimNoiseSchedule *schedule = &model->schedule;
   const size_t count = ddim_shape_elements(shape);
@@ -285,8 +286,12 @@ static void manual_encode(const DdimParams *params, float *x, DdimShape shape) {
     const double a_cur = i > 0 ? ddim_noise_schedule_alpha_bar(schedule, timesteps[i - 1]) : schedule->final_alpha_cumprod;
     for (int b = 0; b < shape.n; b++) tvec[b] = (float)t;
     g_assert_true(ddim_model_eps(model, x, shape, tvec, out, &error));
-    ddim_predict(schedule->prediction_type, x, out, count, a_cur, x0, eps);
-    ddim_step_inverse(ddim_noise_schedule_alpha_bar(schedule, t), x0, eps, count, x);
+    const double a_t = ddim_noise_schedule_alpha_bar(schedule, t);
+    /* the ε the output means at t (where the network was told x is), x̂_0 from it at a_cur */
+    ddim_predict(schedule->prediction_type, x, out, count, a_t, x0, eps);
+    const float sqrt_one_minus_cur = (float)sqrt(1.0 - a_cur), inv_sqrt_cur = (float)(1.0 / sqrt(a_cur));
+    for (size_t j = 0; j < count; j++) x0[j] = (x[j] - sqrt_one_minus_cur * eps[j]) * inv_sqrt_cur;
+    ddim_step_inverse(a_t, x0, eps, count, x);
   }
 }
 
