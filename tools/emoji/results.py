@@ -336,6 +336,12 @@ def render_table2(rows, count):
              "| spread (std. error over images) | " + " | ".join(
                  "%.6f" % (r["mse_images"].std(ddof=1) / np.sqrt(count) if count > 1 else 0)
                  for r in rows) + " |",
+             "| median over images | " + " | ".join("%.6f" % np.median(r["mse_images"])
+                                                     for r in rows) + " |",
+             "| images with MSE > 0.01 | " + " | ".join(str(int((r["mse_images"] > 0.01).sum()))
+                                                        for r in rows) + " |",
+             "| largest (one image) | " + " | ".join("%.4f" % r["mse_images"].max()
+                                                      for r in rows) + " |",
              "| s per image | " + " | ".join("%.2f" % (r["seconds"] / count) for r in rows) + " |"]
     return "\n".join(lines)
 
