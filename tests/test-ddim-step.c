@@ -257,12 +257,11 @@ static void test_predict_inverse(void) {
   float x[N], v[N], x0_sample[N];
   fill_gaussianish(x, N, 92); /* any sample: the network's output is what matters */
   for (int i = 0; i < N; i++) {
-    v[i] = (float)(sqrt(at) * truth.eps[i] - sqrt(1 - at) * truth.x0[i]);
-    /* the x_0 an x_0-model would give for this ε at ᾱ_t on this x */
+    /* the x_0 an x_0-model would give for this ε at ᾱ_t on this x, and the v-output
+     * consistent with both */
     x0_sample[i] = (float)((x[i] - sqrt(1 - at) * truth.eps[i]) / sqrt(at));
-  }
-  for (int i = 0; i < N; i++) /* a v-output consistent with ε on x at ᾱ_t */
     v[i] = (float)(sqrt(at) * truth.eps[i] - sqrt(1 - at) * x0_sample[i]);
+  }
   float x0_e[N], eps_e[N], x0_v[N], eps_v[N], x0_s[N], eps_s[N], x0_ref[N], eps_ref[N];
   ddim_predict_inverse(DDIM_PREDICTION_EPSILON, x, truth.eps, N, cur, at, x0_e, eps_e);
   ddim_predict_inverse(DDIM_PREDICTION_V, x, v, N, cur, at, x0_v, eps_v);
