@@ -228,9 +228,9 @@ def eval_mse(model, images, device, acp, prediction="epsilon", seed=1234, batch=
         tt = t[i:i + batch]
         e = noise[i:i + batch]
         a = acp[tt].float().view(-1, 1, 1, 1)
-        xt = a.sqrt() * x0 + (1 - a).sqrt() * e
-        pred = model(xt.to(device), tt.float())  # timesteps stay on the CPU
-        eps_pred = eps_from_prediction(pred.float(), xt.to(device), a.to(device), prediction)
+        xt = (a.sqrt() * x0 + (1 - a).sqrt() * e).to(device)
+        pred = model(xt, tt.float())  # timesteps stay on the CPU
+        eps_pred = eps_from_prediction(pred.float(), xt, a.to(device), prediction)
         total += F.mse_loss(eps_pred, e.to(device), reduction="sum").item()
     return total / images.numel()
 
@@ -394,7 +394,8 @@ def main():
     elif args.init_from:
         if os.path.exists(ckpt_path):
             raise SystemExit("%s exists: use --resume, or another --out" % ckpt_path)
-        for name in ("config.json", "diffusion_pytorch_model.safetensors", "loss_log.csv"):
+        for name in ("config.json", "scheduler_config.json", "diffusion_pytorch_model.safetensors",
+                     "loss_log.csv"):
             if not os.path.isfile(os.path.join(args.init_from, name)):
                 raise SystemExit("--init-from %s: no %s (an exported model folder, e.g. "
                                  "models/emoji32)" % (args.init_from, name))
