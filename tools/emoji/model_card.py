@@ -75,6 +75,9 @@ def training_command(run, hp, config, default_config):
     for key, flag in flags.items():
         if key in hp and hp[key] != TRAIN_DEFAULTS[key]:
             cmd += [flag, hp[key] if isinstance(hp[key], str) else "%g" % hp[key]]
+    if hp.get("anneal_from") == hp.get("warmup_from", 0):
+        # given when the run started (a --resume that adds it is described in the text)
+        cmd += ["--anneal-steps", "%d" % hp["anneal_steps"]]
     if default_config is not None:
         changed = {k: v for k, v in config.items() if default_config.get(k) != v}
         if changed:
@@ -281,9 +284,11 @@ def main():
                  "v" if v_prediction else "ε", format(hp["ema_from"], ",")))
     if "anneal_from" in hp:
         end = hp["anneal_from"] + hp["anneal_steps"]
-        w("`--anneal-steps %d` was given at step %s: the learning rate falls from %g "
+        w("`--anneal-steps %d` was given at step %s%s: the learning rate falls from %g "
           "to 0 along a half cosine over steps %s to %s%s.\n"
-          % (hp["anneal_steps"], format(hp["anneal_from"], ","), hp.get("lr", 0),
+          % (hp["anneal_steps"], format(hp["anneal_from"], ","),
+             " (in the command above)" if hp["anneal_from"] == hp.get("warmup_from", 0)
+             else " with `--resume`", hp.get("lr", 0),
              format(hp["anneal_from"], ","), format(end, ","),
              "" if steps >= end else
              " (these weights are from step %s, where it was %.2g)"
