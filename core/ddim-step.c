@@ -57,7 +57,8 @@ void ddim_predict_inverse(DdimPrediction prediction, const float *x, const float
 
 void ddim_clip(float *x0_pred, size_t n, double range) {
   const float hi = (float)range, lo = -(float)range;
-  for (size_t i = 0; i < n; i++) x0_pred[i] = x0_pred[i] < lo ? lo : x0_pred[i] > hi ? hi : x0_pred[i];
+  for (size_t i = 0; i < n; i++)
+    x0_pred[i] = x0_pred[i] < lo ? lo : x0_pred[i] > hi ? hi : x0_pred[i];
 }
 
 void ddim_step(double alpha_bar_t, double alpha_bar_prev, double eta, const float *x0_pred,

@@ -16,8 +16,9 @@ typedef struct {
   gboolean set_alpha_to_one;
   int steps_offset;
   DdimPrediction prediction_type;
-  float *betas;          /* T values, float32 as torch makes them */
-  float *alphas_cumprod; /* ᾱ_t = Π (1 − β_s), s ≤ t; double accumulation like torch's CPU cumprod */
+  float *betas; /* T values, float32 as torch makes them */
+  /* ᾱ_t = Π (1 − β_s), s ≤ t; double accumulation like torch's CPU cumprod */
+  float *alphas_cumprod;
   double final_alpha_cumprod; /* ᾱ used after the last step (t = −1) */
 } DdimNoiseSchedule;
 

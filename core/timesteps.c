@@ -26,9 +26,12 @@ gboolean ddim_schedule_from_name(const char *name, DdimSchedule *schedule) {
       return TRUE;
     }
   /* Accept the official and diffusers spellings too. */
-  if (g_ascii_strcasecmp(name, "quad") == 0) *schedule = DDIM_SCHEDULE_QUADRATIC;
-  else if (g_ascii_strcasecmp(name, "leading") == 0) *schedule = DDIM_SCHEDULE_UNIFORM;
-  else return FALSE;
+  if (g_ascii_strcasecmp(name, "quad") == 0)
+    *schedule = DDIM_SCHEDULE_QUADRATIC;
+  else if (g_ascii_strcasecmp(name, "leading") == 0)
+    *schedule = DDIM_SCHEDULE_UNIFORM;
+  else
+    return FALSE;
   return TRUE;
 }
 
@@ -49,13 +52,14 @@ static int normalise(int *values, int count, int num_train_timesteps) {
   return kept;
 }
 
-int ddim_timesteps_make(DdimSchedule schedule, int num_train_timesteps, int steps,
-                        int steps_offset, int **timesteps, GError **error) {
+int ddim_timesteps_make(DdimSchedule schedule, int num_train_timesteps, int steps, int steps_offset,
+                        int **timesteps, GError **error) {
   const int T = num_train_timesteps;
   *timesteps = NULL;
   if (steps < 1 || steps > T) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
-                "steps must be between 1 and %d (the model's training timesteps), not %d", T, steps);
+                "steps must be between 1 and %d (the model's training timesteps), not %d", T,
+                steps);
     return 0;
   }
   int *values = g_new(int, (gsize)steps + 2);

@@ -6,7 +6,7 @@
 
 /* Fill *timesteps (g_free) with the ascending, duplicate-free timesteps of a
  * schedule over T training steps; returns the count, or 0 with error set. */
-int ddim_timesteps_make(DdimSchedule schedule, int num_train_timesteps, int steps,
-                        int steps_offset, int **timesteps, GError **error);
+int ddim_timesteps_make(DdimSchedule schedule, int num_train_timesteps, int steps, int steps_offset,
+                        int **timesteps, GError **error);
 
 #endif

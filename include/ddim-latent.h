@@ -29,8 +29,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(DdimLatent, ddim_latent_free)
 GBytes *ddim_latent_serialize(const DdimLatent *latent);
 
 /* `source` names where the bytes came from, for messages. */
-DdimLatent *ddim_latent_parse(const guint8 *bytes, size_t size, const char *source,
-                              GError **error);
+DdimLatent *ddim_latent_parse(const guint8 *bytes, size_t size, const char *source, GError **error);
 
 /* Refuse a latent from another model, or one whose shape the model cannot run. */
 gboolean ddim_latent_check_model(const DdimLatent *latent, const DdimModel *model,

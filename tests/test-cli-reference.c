@@ -29,8 +29,8 @@ static void run_ddim(const char *const *args) {
   g_autofree char *standard_error = NULL;
   int status = 0;
   g_autoptr(GError) error = NULL;
-  gboolean spawned = g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
-                                  NULL, NULL, &standard_error, &status, &error);
+  gboolean spawned = g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_STDOUT_TO_DEV_NULL,
+                                  NULL, NULL, NULL, &standard_error, &status, &error);
   g_ptr_array_free(argv, TRUE);
   g_assert_no_error(error);
   g_assert_true(spawned);
@@ -54,15 +54,18 @@ static void test_model(gconstpointer data) {
   const char *name = data;
   JsonObject *entry =
       json_object_get_object_member(json_object_get_object_member(manifest, "models"), name);
-  g_autofree char *model = g_build_filename(fixtures_dir, json_object_get_string_member(entry, "path"), NULL);
+  g_autofree char *model =
+      g_build_filename(fixtures_dir, json_object_get_string_member(entry, "path"), NULL);
   JsonArray *cases = json_object_get_array_member(entry, "cases");
   int checked = 0;
   for (guint i = 0; i < json_array_get_length(cases); i++) {
     JsonObject *c = json_array_get_object_element(cases, i);
     const char *kind = json_object_get_string_member(c, "kind");
     if (strcmp(kind, "eps") != 0 && strcmp(kind, "sample") != 0) continue;
-    g_autofree char *input = g_build_filename(fixtures_dir, json_object_get_string_member(c, "input"), NULL);
-    g_autofree char *expected = g_build_filename(fixtures_dir, json_object_get_string_member(c, "output"), NULL);
+    g_autofree char *input =
+        g_build_filename(fixtures_dir, json_object_get_string_member(c, "input"), NULL);
+    g_autofree char *expected =
+        g_build_filename(fixtures_dir, json_object_get_string_member(c, "output"), NULL);
     g_autofree char *out = g_build_filename(scratch_dir, "out.npy", NULL);
     if (strcmp(kind, "eps") == 0) {
       JsonArray *timesteps = json_object_get_array_member(c, "timesteps");
@@ -84,20 +87,25 @@ static void test_model(gconstpointer data) {
       if (json_object_has_member(c, "strength") && !json_object_get_null_member(c, "strength") &&
           json_object_get_double_member(c, "strength") != 1.0)
         continue;
-      g_autofree char *steps = g_strdup_printf("%" G_GINT64_FORMAT, json_object_get_int_member(c, "steps"));
+      g_autofree char *steps =
+          g_strdup_printf("%" G_GINT64_FORMAT, json_object_get_int_member(c, "steps"));
       gint64 clip = json_object_get_int_member(c, "clip_param");
-      const char *args[] = {"generate", model, "--xt", input, "--eta", "0", "--steps", steps,
-                            "--schedule", json_object_get_string_member(c, "schedule"), "-o", out,
-                            clip < 0 ? NULL : clip ? "--clip" : "--no-clip", NULL};
+      /* clip_param: -1 the scheduler config's default (no flag), 0 --no-clip, 1 --clip */
+      const char *clip_flag = clip < 0 ? NULL : clip ? "--clip" : "--no-clip";
+      const char *schedule = json_object_get_string_member(c, "schedule");
+      const char *args[] = {"generate",   model,    "--xt", input, "--eta",   "0", "--steps", steps,
+                            "--schedule", schedule, "-o",   out,   clip_flag, NULL};
       run_ddim(args);
       double err = compare(out, expected, FALSE);
       double floor = json_object_has_member(c, "f32_vs_f64_max_rel")
-                         ? json_object_get_double_member(c, "f32_vs_f64_max_rel") : 0.0;
+                         ? json_object_get_double_member(c, "f32_vs_f64_max_rel")
+                         : 0.0;
       double scale = 0.0;
       {
         DdimShape shape;
         g_autofree float *ref = load(expected, &shape);
-        for (size_t k = 0; k < ddim_shape_elements(shape); k++) scale = fmax(scale, fabs((double)ref[k]));
+        for (size_t k = 0; k < ddim_shape_elements(shape); k++)
+          scale = fmax(scale, fabs((double)ref[k]));
       }
       g_test_message("%s %s: max abs error %.2e (reference spread %.2e, scale %.1f)", name,
                      json_object_get_string_member(c, "output"), err, floor, scale);
@@ -120,7 +128,8 @@ int main(int argc, char **argv) {
   g_autoptr(GError) error = NULL;
   if (!json_parser_load_from_file(parser, manifest_path, &error)) g_error("%s", error->message);
   manifest = json_node_get_object(json_parser_get_root(parser));
-  g_autoptr(GList) models = json_object_get_members(json_object_get_object_member(manifest, "models"));
+  g_autoptr(GList) models =
+      json_object_get_members(json_object_get_object_member(manifest, "models"));
   for (GList *it = models; it; it = it->next) {
     g_autofree char *path = g_strdup_printf("/cli-reference/%s", (const char *)it->data);
     g_test_add_data_func(path, it->data, test_model);

@@ -62,11 +62,14 @@ static void test_official_coefficients(void) {
 
   const struct {
     double eta, c1, c2;
-  } table[] = {{0.0, 0.0, 0.999245955}, {0.2, 0.181076787, 0.982702232}, {1.0, 0.905383936, 0.422814862}};
+  } table[] = {
+      {0.0, 0.0, 0.999245955}, {0.2, 0.181076787, 0.982702232}, {1.0, 0.905383936, 0.422814862}};
   for (size_t k = 0; k < G_N_ELEMENTS(table); k++) {
     double sigma = ddim_sigma(at, at_next, table[k].eta);
-    if (table[k].c1 == 0.0) g_assert_cmpfloat(sigma, ==, 0.0);
-    else g_assert_cmpfloat(fabs(sigma - table[k].c1) / table[k].c1, <=, 1e-6);
+    if (table[k].c1 == 0.0)
+      g_assert_cmpfloat(sigma, ==, 0.0);
+    else
+      g_assert_cmpfloat(fabs(sigma - table[k].c1) / table[k].c1, <=, 1e-6);
 
     /* The coefficients ddim_step applies: x0 = 0, ε = 1, z = 0 gives c2;
      * x0 = 1 gives sqrt(ᾱ_prev); z = 1 gives c1. */
@@ -89,7 +92,8 @@ static void test_sigma_properties(void) {
   g_assert_cmpfloat(fabs(ddim_sigma(a, b, 1.0) - sqrt(0.15)), <=, 1e-15);
   /* η = 1 between neighbours is the DDPM posterior σ̃² = (1−ᾱ_{t−1})/(1−ᾱ_t)·β_t. */
   const double prev = 0.9, beta = 0.02, cur = prev * (1.0 - beta);
-  g_assert_cmpfloat(fabs(pow(ddim_sigma(cur, prev, 1.0), 2) - (1 - prev) / (1 - cur) * beta), <=, 1e-15);
+  g_assert_cmpfloat(fabs(pow(ddim_sigma(cur, prev, 1.0), 2) - (1 - prev) / (1 - cur) * beta), <=,
+                    1e-15);
   /* Equal levels (a duplicate timestep) and the last step (ᾱ_prev = 1): σ = 0. */
   g_assert_cmpfloat(ddim_sigma(0.3, 0.3, 1.0), ==, 0.0);
   g_assert_cmpfloat(ddim_sigma(0.3, 1.0, 1.0), ==, 0.0);
@@ -139,7 +143,8 @@ static void test_step_lands_on_forward_process(void) {
     double expected[N];
     ddim_predict(DDIM_PREDICTION_EPSILON, truth.xt, truth.eps, N, truth.at, x0, eps);
     ddim_step(truth.at, prev, 0.0, x0, eps, NULL, N, out);
-    for (int i = 0; i < N; i++) expected[i] = sqrt(prev) * truth.x0[i] + sqrt(1.0 - prev) * truth.eps[i];
+    for (int i = 0; i < N; i++)
+      expected[i] = sqrt(prev) * truth.x0[i] + sqrt(1.0 - prev) * truth.eps[i];
     double tolerance = 4e-7 * sqrt(prev / truth.at) + 1e-6;
     g_assert_cmpfloat(max_abs_diff(out, expected, N), <=, tolerance);
   }

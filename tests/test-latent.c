@@ -61,11 +61,11 @@ static void test_malformed(void) {
     guint8 value;
     const char *what;
   } corruptions[] = {
-      {0, 'X', "magic"},          {8, 2, "version"},
-      {12, '!', "identity"},      {44, 0, "steps 0"},
-      {48, 9, "schedule"},        {59, 0x7f, "strength"},
-      {60, 0, "batch 0"},         {64, 200, "channels 200"},
-      {71, 0x7f, "height huge"},  {75, 0x80, "width negative"},
+      {0, 'X', "magic"},         {8, 2, "version"},
+      {12, '!', "identity"},     {44, 0, "steps 0"},
+      {48, 9, "schedule"},       {59, 0x7f, "strength"},
+      {60, 0, "batch 0"},        {64, 200, "channels 200"},
+      {71, 0x7f, "height huge"}, {75, 0x80, "width negative"},
   };
   for (size_t i = 0; i < G_N_ELEMENTS(corruptions); i++) {
     memcpy(bad, good, size);
@@ -95,7 +95,8 @@ static void test_other_model_refused(void) {
   ddim_params_init(&params);
   DdimShape shape = {1, 3, 16, 16};
   g_autofree float *zeros = g_new0(float, 3 * 16 * 16);
-  g_autoptr(DdimLatent) own = ddim_latent_new(ddim_model_get_info(model)->identity, &params, shape, zeros);
+  g_autoptr(DdimLatent) own =
+      ddim_latent_new(ddim_model_get_info(model)->identity, &params, shape, zeros);
   g_assert_true(ddim_latent_check_model(own, model, "layer", &error));
   g_assert_no_error(error);
   own->shape.h = 10; /* not a multiple of 4 */

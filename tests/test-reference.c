@@ -74,10 +74,12 @@ static void run_case(DdimModel *model, const char *model_name, JsonObject *test_
   if (strcmp(kind, "eps") == 0) {
     JsonArray *timesteps = json_object_get_array_member(test_case, "timesteps");
     g_autofree float *t = g_new(float, shape.n);
-    for (int b = 0; b < shape.n; b++) t[b] = (float)json_array_get_double_element(timesteps, (guint)b);
+    for (int b = 0; b < shape.n; b++)
+      t[b] = (float)json_array_get_double_element(timesteps, (guint)b);
     g_assert_true(ddim_model_eps(model, x, shape, t, out, &error));
     double err = relative_error(out, expected, count);
-    g_test_message("%s %s: eps relative error %.2e", model_name, get_string(test_case, "output"), err);
+    g_test_message("%s %s: eps relative error %.2e", model_name, get_string(test_case, "output"),
+                   err);
     g_assert_cmpfloat(err, <=, 1e-5);
     return;
   }
@@ -138,7 +140,8 @@ static void run_case(DdimModel *model, const char *model_name, JsonObject *test_
    * (clipping makes some untrained-model trajectories ill-conditioned), the
    * bound is a few times that noise floor. */
   if (json_object_has_member(test_case, "f32_vs_f64_max_rel"))
-    tolerance = fmax(tolerance, 4.0 * json_object_get_double_member(test_case, "f32_vs_f64_max_rel"));
+    tolerance =
+        fmax(tolerance, 4.0 * json_object_get_double_member(test_case, "f32_vs_f64_max_rel"));
   g_test_message("%s %s: max error %.2e (scale %.2f)", model_name, get_string(test_case, "output"),
                  err, scale);
   if (!g_getenv("DDIM_TEST_REPORT_ONLY")) g_assert_cmpfloat(err, <=, tolerance);
@@ -146,14 +149,15 @@ static void run_case(DdimModel *model, const char *model_name, JsonObject *test_
 
 static void test_model(gconstpointer data) {
   const char *model_name = data;
-  JsonObject *entry = json_object_get_object_member(json_object_get_object_member(manifest, "models"),
-                                                    model_name);
+  JsonObject *entry =
+      json_object_get_object_member(json_object_get_object_member(manifest, "models"), model_name);
   g_autofree char *path = fixture_path(get_string(entry, "path"));
   g_autoptr(GError) error = NULL;
   g_autoptr(DdimModel) model = ddim_model_load(path, &error);
   g_assert_no_error(error);
   const DdimModelInfo *info = ddim_model_get_info(model);
-  g_assert_cmpuint(info->parameter_count, ==, (guint64)json_object_get_int_member(entry, "parameter_count"));
+  g_assert_cmpuint(info->parameter_count, ==,
+                   (guint64)json_object_get_int_member(entry, "parameter_count"));
   g_assert_cmpint(info->size_multiple, ==, (int)json_object_get_int_member(entry, "size_multiple"));
   g_assert_cmpstr(info->weights_dtype, ==, get_string(entry, "weights_dtype"));
 
@@ -163,7 +167,8 @@ static void test_model(gconstpointer data) {
   for (GList *it = keys; it; it = it->next) {
     int t = atoi(it->data);
     double expected = json_object_get_double_member(probe, it->data);
-    g_assert_cmpfloat(fabs(model->schedule.alphas_cumprod[t] - expected), <=, 2e-6 * expected + 1e-12);
+    g_assert_cmpfloat(fabs(model->schedule.alphas_cumprod[t] - expected), <=,
+                      2e-6 * expected + 1e-12);
   }
 
   JsonArray *cases = json_object_get_array_member(entry, "cases");
@@ -181,11 +186,14 @@ static void test_philox_known_answers(void) {
   g_assert_cmpuint(json_array_get_length(vectors), >=, 3);
   for (guint i = 0; i < json_array_get_length(vectors); i++) {
     JsonObject *v = json_array_get_object_element(vectors, i);
-    JsonArray *c = json_object_get_array_member(v, "counter"), *k = json_object_get_array_member(v, "key"),
+    JsonArray *c = json_object_get_array_member(v, "counter"),
+              *k = json_object_get_array_member(v, "key"),
               *o = json_object_get_array_member(v, "output");
     uint32_t counter[4], key[2], out[4];
-    for (guint j = 0; j < 4; j++) counter[j] = (uint32_t)strtoul(json_array_get_string_element(c, j), NULL, 16);
-    for (guint j = 0; j < 2; j++) key[j] = (uint32_t)strtoul(json_array_get_string_element(k, j), NULL, 16);
+    for (guint j = 0; j < 4; j++)
+      counter[j] = (uint32_t)strtoul(json_array_get_string_element(c, j), NULL, 16);
+    for (guint j = 0; j < 2; j++)
+      key[j] = (uint32_t)strtoul(json_array_get_string_element(k, j), NULL, 16);
     ddim_philox4x32_10(counter, key, out);
     for (guint j = 0; j < 4; j++)
       g_assert_cmphex(out[j], ==, (uint32_t)strtoul(json_array_get_string_element(o, j), NULL, 16));
@@ -240,7 +248,8 @@ int main(int argc, char **argv) {
   g_test_add_func("/philox/known-answers", test_philox_known_answers);
   g_test_add_func("/philox/normals", test_philox_normals);
   g_test_add_func("/slerp/reference", test_slerp_reference);
-  g_autoptr(GList) models = json_object_get_members(json_object_get_object_member(manifest, "models"));
+  g_autoptr(GList) models =
+      json_object_get_members(json_object_get_object_member(manifest, "models"));
   for (GList *it = models; it; it = it->next) {
     g_autofree char *name = g_strdup_printf("/reference/%s", (const char *)it->data);
     g_test_add_data_func(name, it->data, test_model);

@@ -50,9 +50,12 @@ static void put_u16(guint8 *dst, uint16_t value) {
 static double reference_half(uint16_t h) {
   int sign = h >> 15, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
   double magnitude;
-  if (exponent == 0) magnitude = ldexp((double)mantissa, -24); /* subnormal: m·2^-24 */
-  else if (exponent == 31) magnitude = mantissa ? NAN : INFINITY;
-  else magnitude = ldexp(1.0 + mantissa / 1024.0, exponent - 15);
+  if (exponent == 0)
+    magnitude = ldexp((double)mantissa, -24); /* subnormal: m·2^-24 */
+  else if (exponent == 31)
+    magnitude = mantissa ? NAN : INFINITY;
+  else
+    magnitude = ldexp(1.0 + mantissa / 1024.0, exponent - 15);
   return sign ? -magnitude : magnitude;
 }
 
@@ -60,9 +63,12 @@ static double reference_half(uint16_t h) {
 static double reference_bf16(uint16_t b) {
   int sign = b >> 15, exponent = (b >> 7) & 0xff, mantissa = b & 0x7f;
   double magnitude;
-  if (exponent == 0) magnitude = ldexp((double)mantissa, -133); /* m/128 · 2^-126 */
-  else if (exponent == 255) magnitude = mantissa ? NAN : INFINITY;
-  else magnitude = ldexp(1.0 + mantissa / 128.0, exponent - 127);
+  if (exponent == 0)
+    magnitude = ldexp((double)mantissa, -133); /* m/128 · 2^-126 */
+  else if (exponent == 255)
+    magnitude = mantissa ? NAN : INFINITY;
+  else
+    magnitude = ldexp(1.0 + mantissa / 128.0, exponent - 127);
   return sign ? -magnitude : magnitude;
 }
 
@@ -79,10 +85,9 @@ static void assert_same_value(float got, double expected) {
 
 static void test_valid_mixed_dtypes(void) {
   /* Header order differs from offset order: the reader must not care. */
-  const char *header =
-      "{\"c\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[32,36]},"
-      "\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
-      "\"b\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[24,32]}}";
+  const char *header = "{\"c\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[32,36]},"
+                       "\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+                       "\"b\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[24,32]}}";
   guint8 data[36];
   const float a_values[6] = {1.0f, -2.5f, 3.25f, 0.0f, 1e-30f, -65504.0f};
   for (int i = 0; i < 6; i++) put_f32(data + 4 * i, a_values[i]);
@@ -143,7 +148,8 @@ static void test_valid_mixed_dtypes(void) {
 
 /* Every binary16 pattern: normals, subnormals, ±0, ±inf, NaN. */
 static void test_half_all_patterns(void) {
-  for (uint32_t h = 0; h <= 0xffff; h++) assert_same_value(ddim_half_to_float((uint16_t)h), reference_half((uint16_t)h));
+  for (uint32_t h = 0; h <= 0xffff; h++)
+    assert_same_value(ddim_half_to_float((uint16_t)h), reference_half((uint16_t)h));
   /* Spot checks written out by hand. */
   g_assert_true(ddim_half_to_float(0x0001) == 5.9604644775390625e-08f); /* 2^-24 */
   g_assert_true(ddim_half_to_float(0x03ff) == 6.097555160522461e-05f);  /* 1023·2^-24 */
@@ -159,7 +165,8 @@ static void test_half_all_patterns(void) {
 }
 
 static void test_bf16_all_patterns(void) {
-  for (uint32_t b = 0; b <= 0xffff; b++) assert_same_value(ddim_bf16_to_float((uint16_t)b), reference_bf16((uint16_t)b));
+  for (uint32_t b = 0; b <= 0xffff; b++)
+    assert_same_value(ddim_bf16_to_float((uint16_t)b), reference_bf16((uint16_t)b));
   g_assert_true(ddim_bf16_to_float(0x4049) == 3.140625f);
   g_assert_true(isinf(ddim_bf16_to_float(0xff80)) && ddim_bf16_to_float(0xff80) < 0);
   g_assert_true(signbit(ddim_bf16_to_float(0x8000)));
@@ -187,10 +194,10 @@ static void test_f16_tensor_specials(void) {
  * any offset: conversions must not assume alignment. */
 static void test_unaligned_data_start(void) {
   for (int pad = 0; pad < 8; pad++) {
-    g_autoptr(GString) header = g_string_new(
-        "{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},"
-        "\"h\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[12,14]},"
-        "\"g\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[14,16]}}");
+    g_autoptr(GString) header =
+        g_string_new("{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},"
+                     "\"h\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[12,14]},"
+                     "\"g\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[14,16]}}");
     for (int i = 0; i < pad; i++) g_string_append_c(header, ' '); /* trailing spaces are allowed */
     guint8 data[16];
     const float values[3] = {0.1f, -7.0f, 3.0e38f};
@@ -340,7 +347,8 @@ static void test_bad_length_field(void) {
   g_autofree guint8 *enormous = build_raw(UINT64_MAX, header, header_len, data, 4, &size);
   expect_format_error(enormous, size, "header length 2^64-1");
 
-  g_autofree guint8 *high_bit = build_raw((uint64_t)1 << 63 | header_len, header, header_len, data, 4, &size);
+  g_autofree guint8 *high_bit =
+      build_raw((uint64_t)1 << 63 | header_len, header, header_len, data, 4, &size);
   expect_format_error(high_bit, size, "header length with the top bit set");
 }
 
@@ -380,7 +388,8 @@ static void test_bad_header_text(void) {
   const char with_nul[] = "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}\0  ";
   guint8 data[4] = {0};
   size_t size;
-  g_autofree guint8 *bytes = build_raw(sizeof with_nul - 1, with_nul, sizeof with_nul - 1, data, 4, &size);
+  g_autofree guint8 *bytes =
+      build_raw(sizeof with_nul - 1, with_nul, sizeof with_nul - 1, data, 4, &size);
   expect_format_error(bytes, size, "NUL byte in the header");
   const char nul_in_name[] = "{\"a\0b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
   g_autofree guint8 *bytes2 =

@@ -88,7 +88,8 @@ static void test_batch_matches_single_runs(void) {
   g_autofree float *noise = noise_for(seed, batch);
   for (int k = 0; k < 3; k++) {
     g_autofree float *single = noise_for(seed + (uint64_t)k, one);
-    g_assert_cmpmem(noise + k * per_image, per_image * sizeof(float), single, per_image * sizeof(float));
+    g_assert_cmpmem(noise + k * per_image, per_image * sizeof(float), single,
+                    per_image * sizeof(float));
   }
   /* Distinct images get distinct noise. */
   g_assert_true(memcmp(noise, noise + per_image, per_image * sizeof(float)) != 0);
@@ -254,14 +255,16 @@ static void manual_decode(const DdimParams *params, float *x, DdimShape shape) {
   g_autofree int *timesteps = NULL;
   int n = ddim_model_timesteps(model, params->schedule, params->steps, &timesteps, &error);
   g_assert_cmpint(n, >, 0);
-  g_autofree float *out = g_new(float, count), *x0 = g_new(float, count), *eps = g_new(float, count);
+  g_autofree float *out = g_new(float, count), *x0 = g_new(float, count),
+                   *eps = g_new(float, count);
   g_autofree float *noise = g_new(float, count), *tvec = g_new(float, shape.n);
   for (int i = n - 1; i >= 0; i--) {
     const int t = timesteps[i], prev = i > 0 ? timesteps[i - 1] : -1;
     for (int b = 0; b < shape.n; b++) tvec[b] = (float)t;
     g_assert_true(ddim_model_eps(model, x, shape, tvec, out, &error));
     const double a_t = ddim_noise_schedule_alpha_bar(schedule, t);
-    const double a_prev = prev >= 0 ? ddim_noise_schedule_alpha_bar(schedule, prev) : schedule->final_alpha_cumprod;
+    const double a_prev =
+        prev >= 0 ? ddim_noise_schedule_alpha_bar(schedule, prev) : schedule->final_alpha_cumprod;
     ddim_predict(schedule->prediction_type, x, out, count, a_t, x0, eps);
     if (params->clip > 0 || (params->clip < 0 && schedule->clip_sample))
       ddim_clip(x0, count, schedule->clip_sample_range);
@@ -279,17 +282,20 @@ static void manual_encode(const DdimParams *params, float *x, DdimShape shape) {
   g_autoptr(GError) error = NULL;
   g_autofree int *timesteps = NULL;
   int n = ddim_model_timesteps(model, params->schedule, params->steps, &timesteps, &error);
-  g_autofree float *out = g_new(float, count), *x0 = g_new(float, count), *eps = g_new(float, count);
+  g_autofree float *out = g_new(float, count), *x0 = g_new(float, count),
+                   *eps = g_new(float, count);
   g_autofree float *tvec = g_new(float, shape.n);
   for (int i = 0; i < n; i++) {
     const int t = timesteps[i];
-    const double a_cur = i > 0 ? ddim_noise_schedule_alpha_bar(schedule, timesteps[i - 1]) : schedule->final_alpha_cumprod;
+    const double a_cur = i > 0 ? ddim_noise_schedule_alpha_bar(schedule, timesteps[i - 1])
+                               : schedule->final_alpha_cumprod;
     for (int b = 0; b < shape.n; b++) tvec[b] = (float)t;
     g_assert_true(ddim_model_eps(model, x, shape, tvec, out, &error));
     const double a_t = ddim_noise_schedule_alpha_bar(schedule, t);
     /* the ε the output means at t (where the network was told x is), x̂_0 from it at a_cur */
     ddim_predict(schedule->prediction_type, x, out, count, a_t, x0, eps);
-    const float sqrt_one_minus_cur = (float)sqrt(1.0 - a_cur), inv_sqrt_cur = (float)(1.0 / sqrt(a_cur));
+    const float sqrt_one_minus_cur = (float)sqrt(1.0 - a_cur),
+                inv_sqrt_cur = (float)(1.0 / sqrt(a_cur));
     for (size_t j = 0; j < count; j++) x0[j] = (x[j] - sqrt_one_minus_cur * eps[j]) * inv_sqrt_cur;
     ddim_step_inverse(a_t, x0, eps, count, x);
   }
@@ -326,7 +332,8 @@ static void test_matches_manual_loop(void) {
     g_assert_no_error(error);
     manual_decode(&params, b, shape);
     for (size_t i = 0; i < count; i++)
-      if (!(fabs(a[i] - b[i]) <= 1e-6)) g_error("decode case %zu: x[%zu] = %.8g, manual %.8g", k, i, a[i], b[i]);
+      if (!(fabs(a[i] - b[i]) <= 1e-6))
+        g_error("decode case %zu: x[%zu] = %.8g, manual %.8g", k, i, a[i], b[i]);
 
     g_autofree float *c = copy_of(start, shape), *d = copy_of(start, shape);
     for (size_t i = 0; i < count; i++) c[i] = d[i] = tanhf(c[i]);
@@ -334,7 +341,8 @@ static void test_matches_manual_loop(void) {
     g_assert_no_error(error);
     manual_encode(&params, d, shape);
     for (size_t i = 0; i < count; i++)
-      if (!(fabs(c[i] - d[i]) <= 1e-6)) g_error("encode case %zu: x[%zu] = %.8g, manual %.8g", k, i, c[i], d[i]);
+      if (!(fabs(c[i] - d[i]) <= 1e-6))
+        g_error("encode case %zu: x[%zu] = %.8g, manual %.8g", k, i, c[i], d[i]);
   }
   model->schedule.clip_sample = TRUE;
 }
@@ -437,8 +445,8 @@ static void expect_invalid(const DdimParams *params, DdimShape shape, int code) 
   g_autofree float *x = g_new0(float, ddim_shape_elements(shape));
   for (size_t i = 0; i < ddim_shape_elements(shape); i++) x[i] = 0.25f;
   g_autofree float *before = copy_of(x, shape);
-  gboolean (*runs[])(DdimModel *, const DdimParams *, float *, DdimShape, GError **) = {
-      ddim_sample, ddim_invert, ddim_vary};
+  gboolean (*runs[])(DdimModel *, const DdimParams *, float *, DdimShape,
+                     GError **) = {ddim_sample, ddim_invert, ddim_vary};
   for (size_t k = 0; k < G_N_ELEMENTS(runs); k++) {
     g_autoptr(GError) error = NULL;
     g_assert_false(runs[k](model, params, x, shape, &error));
@@ -493,7 +501,8 @@ static void test_check_shape(void) {
     g_assert_nonnull(strstr(error->message, "multiples of 2"));
     g_clear_error(&error);
   }
-  const DdimShape bad[] = {{0, 1, 8, 8}, {1, 2, 8, 8}, {1, 1, 0, 8}, {1, 1, -2, 8}, {1, 1, 8, 1 << 20}};
+  const DdimShape bad[] = {
+      {0, 1, 8, 8}, {1, 2, 8, 8}, {1, 1, 0, 8}, {1, 1, -2, 8}, {1, 1, 8, 1 << 20}};
   for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
     g_assert_false(ddim_model_check_shape(model, bad[i], &error));
     g_assert_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT);
@@ -533,7 +542,8 @@ static void test_slerp(void) {
   /* Any α keeps the norm for orthogonal equal-norm inputs: cos² + sin². */
   ddim_slerp(a, b, n, 0.3, out);
   g_assert_cmpfloat(fabs(norm(out, n) - norm(a, n)) / norm(a, n), <=, 1e-6);
-  for (int i = 0; i < n / 2; i++) g_assert_cmpfloat(fabs(out[i] - cos(0.3 * M_PI / 2) * a[i]), <=, 1e-6);
+  for (int i = 0; i < n / 2; i++)
+    g_assert_cmpfloat(fabs(out[i] - cos(0.3 * M_PI / 2) * a[i]), <=, 1e-6);
 
   /* Parallel inputs: the weights tend to lerp's, no NaN. */
   float twice[n];

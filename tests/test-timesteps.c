@@ -13,7 +13,8 @@
 static int make(DdimSchedule schedule, int T, int steps, int offset, int **out) {
   g_autoptr(GError) error = NULL;
   int n = ddim_timesteps_make(schedule, T, steps, offset, out, &error);
-  if (n == 0) g_error("%s S=%d: %s", ddim_schedule_name(schedule), steps, error ? error->message : "?");
+  if (n == 0)
+    g_error("%s S=%d: %s", ddim_schedule_name(schedule), steps, error ? error->message : "?");
   g_assert_no_error(error);
   return n;
 }
@@ -87,7 +88,8 @@ static int count_unique_sorted(const int *seq, int n) {
 static void test_quadratic(void) {
   const int s10[] = {0, 9, 39, 88, 158, 246, 355, 483, 632, 800};
   assert_list(DDIM_SCHEDULE_QUADRATIC, 1000, 10, 0, s10, 10);
-  const int s20[] = {0, 2, 8, 19, 35, 55, 79, 108, 141, 179, 221, 268, 319, 374, 434, 498, 567, 640, 718, 800};
+  const int s20[] = {0,   2,   8,   19,  35,  55,  79,  108, 141, 179,
+                     221, 268, 319, 374, 434, 498, 567, 640, 718, 800};
   assert_list(DDIM_SCHEDULE_QUADRATIC, 1000, 20, 0, s20, 20);
 
   /* S = 50: 50 entries [0, 0, 1, 2, 5, 8, 11, 16, ..., 736, 767, 800], 49 unique. */
@@ -101,9 +103,7 @@ static void test_quadratic(void) {
   g_assert_cmpint(t[n - 1], ==, 800);
 
   /* Unique counts from the reference table. */
-  const struct {
-    int steps, unique;
-  } counts[] = {{100, 96}, {200, 187}, {1000, 688}};
+  const struct { int steps, unique; } counts[] = {{100, 96}, {200, 187}, {1000, 688}};
   for (size_t k = 0; k < G_N_ELEMENTS(counts); k++) {
     g_autofree int *u = NULL;
     int m = make(DDIM_SCHEDULE_QUADRATIC, 1000, counts[k].steps, 0, &u);
@@ -123,7 +123,8 @@ static void test_quadratic(void) {
     int m = make(DDIM_SCHEDULE_QUADRATIC, 1000, S, 0, &got);
     if (m != u) g_error("quad S=%d: %d unique, expected %d", S, m, u);
     for (int i = 0; i < m; i++)
-      if (got[i] != unique[i]) g_error("quad S=%d: t[%d] = %d, expected %d", S, i, got[i], unique[i]);
+      if (got[i] != unique[i])
+        g_error("quad S=%d: t[%d] = %d, expected %d", S, i, got[i], unique[i]);
   }
   /* Values landing just below an integer are truncated like numpy
    * (reference §1.3).  S = 101: (i·step)² = 0.08·i² in exact arithmetic, so
@@ -227,7 +228,8 @@ static void test_linspace(void) {
     }
     if (m != u) g_error("linspace S=%d: %d values, expected %d", S, m, u);
     for (int i = 0; i < m; i++)
-      if (got[i] != expected[i]) g_error("linspace S=%d: t[%d] = %d, expected %d", S, i, got[i], expected[i]);
+      if (got[i] != expected[i])
+        g_error("linspace S=%d: t[%d] = %d, expected %d", S, i, got[i], expected[i]);
   }
 }
 

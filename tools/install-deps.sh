@@ -5,9 +5,10 @@ set -euo pipefail
 
 # clang + libclang-rt-dev (libclang-rt-14-dev on Debian 12: the runtime of
 # the default clang): the libFuzzer targets (tools/fuzz.sh);
-# valgrind: the memcheck test (tests/test-valgrind.sh).
+# valgrind: the memcheck test (tests/test-valgrind.sh);
+# clang-format: the formatting test (tests/test-format.sh).
 packages=(gcc meson ninja-build pkg-config libglib2.0-dev libjson-glib-dev libopenblas-dev libopenblas-openmp-dev
-          libpng-dev clang libclang-rt-dev valgrind)
+          libpng-dev clang libclang-rt-dev valgrind clang-format)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||

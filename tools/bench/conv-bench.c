@@ -73,8 +73,10 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < in_count; i++) x[i] = (float)g_rand_double_range(rand, -1, 1);
   size_t scratch_elements = ddim_conv_scratch_elements(&conv, h, w);
   scratch_elements = MAX(scratch_elements, ddim_conv_direct_scratch_elements(&conv, batch, h, w));
-  scratch_elements = MAX(scratch_elements, ddim_conv_winograd_scratch_elements(&conv, 2, batch, h, w));
-  scratch_elements = MAX(scratch_elements, ddim_conv_winograd_scratch_elements(&conv, 4, batch, h, w));
+  scratch_elements =
+      MAX(scratch_elements, ddim_conv_winograd_scratch_elements(&conv, 2, batch, h, w));
+  scratch_elements =
+      MAX(scratch_elements, ddim_conv_winograd_scratch_elements(&conv, 4, batch, h, w));
   float *scratch = g_new(float, scratch_elements);
   float *reference = g_new(float, out_count), *y = g_new(float, out_count);
   const double flops = 2.0 * cout * cin * 9.0 * h * w * batch;
