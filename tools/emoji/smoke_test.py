@@ -16,7 +16,8 @@ Checks:
   4. --anneal-steps given at a resume ends the run where it says, with the
      half-cosine learning rate, and a later --resume keeps the first value;
   5. --loss-weight truncated-snr trains differently but logs the plain
-     epsilon-MSE (the first step's loss equals the uniform run's);
+     epsilon-MSE (the first step's loss equals the uniform run's), and is
+     refused with --prediction v_prediction;
   6. --prediction v_prediction from an epsilon export: the objective is
      recorded and kept by --resume, the EMA restarts (first update is
      0.1 * init + 0.9 * model), the export says prediction_type v_prediction,
@@ -175,6 +176,12 @@ def main():
               "truncated-snr logs the plain epsilon-MSE (step 1: %g)" % cw["loss_log"][0][3])
         check(not all(torch.equal(cw["model"][k], ca["model"][k]) for k in ca["model"]),
               "truncated-snr changes the updates")
+        r = subprocess.run(train_cmd(tiny, os.path.join(tmp, "weighted-v"), "--max-steps", "1",
+                                     "--loss-weight", "truncated-snr", "--prediction", "v_prediction"),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        check(r.returncode == 2 and "already weights large t" in r.stdout
+              and not os.path.exists(os.path.join(tmp, "weighted-v")),
+              "truncated-snr with v_prediction is refused (it would weight large t twice)")
 
         # 6. v-prediction from an epsilon export
         v = os.path.join(tmp, "v")

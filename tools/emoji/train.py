@@ -303,7 +303,8 @@ def main():
                          "recorded in the checkpoint, so --resume keeps it); the run stops "
                          "when it ends")
     ap.add_argument("--loss-weight", default="uniform", choices=["uniform", "truncated-snr"],
-                    help="uniform: plain epsilon-MSE (DDPM L_simple); truncated-snr: epsilon-MSE "
+                    help="uniform: the plain MSE of the prediction (epsilon: DDPM L_simple; v with "
+                         "--prediction v_prediction); truncated-snr (epsilon only): epsilon-MSE "
                          "times min(cap, max(1, 1/SNR(t))), i.e. max(SNR, 1) times the x0-MSE "
                          "(Salimans & Ho 2022, sec. 4), capped at --weight-cap")
     ap.add_argument("--weight-cap", type=float, default=1000.0,
@@ -334,6 +335,11 @@ def main():
     ap.add_argument("--export", metavar="DIR",
                     help="only export the EMA weights of OUT/checkpoint.pt as a diffusers folder")
     args = ap.parse_args()
+    if args.loss_weight == "truncated-snr" and args.prediction == "v_prediction" and not args.resume:
+        # the v-MSE is already the ε-MSE over ᾱ = (1 + 1/SNR) times it: the x̂₀ error is in
+        # charge at large t by construction, and the truncated-SNR weight would count it twice
+        ap.error("--loss-weight truncated-snr weights an ε-MSE; with --prediction v_prediction "
+                 "the v-MSE already weights large t (it is the ε-MSE times 1 + 1/SNR)")
 
     torch.set_num_threads(args.threads)
     try:
