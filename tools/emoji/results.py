@@ -74,6 +74,7 @@ GFLOPS = 60.0
 DEFAULT_SAMPLES = 500
 DEFAULT_RECON = 100
 HELDOUT_SHUFFLE_SEED = 1
+DIVERGED_MSE = 0.01  # Table 2: a round trip this far off lost the image
 
 
 def estimate_text(samples, recon, gflops=GFLOPS, gflop=GFLOP_PER_EVAL, etas=ETAS, steps=STEPS,
@@ -210,6 +211,13 @@ class Cells:
         return np.concatenate(parts)[:len(originals)], seconds, printed
 
 
+def heldout_order(data_path):
+    """Table 2's fixed order of the held-out images: file-name order shuffled, so that
+    the first K mix the categories (file-name order starts with flags and keycaps)."""
+    order = np.argsort(np.load(data_path)["heldout_names"])
+    return order[np.random.default_rng(HELDOUT_SHUFFLE_SEED).permutation(len(order))]
+
+
 def heldout_dir(work):
     return os.path.join(work, "heldout-shuffle%d" % HELDOUT_SHUFFLE_SEED)
 
@@ -338,12 +346,62 @@ def render_table2(rows, count):
                  for r in rows) + " |",
              "| median over images | " + " | ".join("%.6f" % np.median(r["mse_images"])
                                                      for r in rows) + " |",
-             "| images with MSE > 0.01 | " + " | ".join(str(int((r["mse_images"] > 0.01).sum()))
+             "| images with MSE > %g | " % DIVERGED_MSE + " | ".join(
+                 str(int((r["mse_images"] > DIVERGED_MSE).sum()))
                                                         for r in rows) + " |",
              "| largest (one image) | " + " | ".join("%.4f" % r["mse_images"].max()
                                                       for r in rows) + " |",
              "| s per image | " + " | ".join("%.2f" % (r["seconds"] / count) for r in rows) + " |"]
     return "\n".join(lines)
+
+
+def diverged_check(runner, work, rows, originals, fine_steps=1000):
+    """For each image whose S-step round trip is off by more than DIVERGED_MSE,
+    which half of it loses the image: its S-step latent decoded with `fine_steps`
+    (is the latent right?), and its `fine_steps` latent decoded with S steps (does
+    the S-step decoder follow the ODE from the right latent?).  Per image and S,
+    cached in work/diverged."""
+    folder = os.path.join(work, "diverged")
+    os.makedirs(folder, exist_ok=True)
+
+    entries = []
+    for row in rows:
+        steps = row["steps"]
+        if steps == fine_steps:
+            continue
+        for image in np.where(row["mse_images"] > DIVERGED_MSE)[0]:
+            image = int(image)
+            source = os.path.join(folder, "image%03d.npy" % image)
+            if not os.path.exists(source):
+                save_atomic(source, originals[image:image + 1])
+            paths = {}
+            for s in (steps, fine_steps):
+                paths[s] = os.path.join(folder, "image%03d-xt-S%d.npy" % (image, s))
+                if not os.path.exists(paths[s]):
+                    run_to(runner, ["encode", runner.model, source, "--steps", str(s)], paths[s])
+            decodes = {"latent_S_decoded_fine": (paths[steps], fine_steps),
+                       "latent_fine_decoded_S": (paths[fine_steps], steps)}
+            entry = {"steps": steps, "image": image, "round_trip": float(row["mse_images"][image])}
+            for name, (latent, s) in decodes.items():
+                out = os.path.join(folder, "image%03d-%s-S%d.npy" % (image, name, steps))
+                if not os.path.exists(out):
+                    run_to(runner, ["decode", runner.model, latent, "--steps", str(s), "--no-clip"],
+                           out)
+                entry[name] = float(per_dim_mse(np.load(out), originals[image:image + 1])[0])
+            entries.append(entry)
+            print("  diverged S=%d image %d: round trip %.4f, S-step latent decoded with %d "
+                  "steps %.4f, %d-step latent decoded with S steps %.4f"
+                  % (steps, image, entry["round_trip"], fine_steps,
+                     entry["latent_S_decoded_fine"], fine_steps, entry["latent_fine_decoded_S"]),
+                  flush=True)
+    return entries
+
+
+def run_to(runner, args, path):
+    """ddim ARGS -o PATH, written atomically."""
+    part = path + ".part.npy"
+    runner.run(args + ["-o", part])
+    os.replace(part, path)
 
 
 def clipping_check(runner, work, batch, steps):
@@ -443,13 +501,8 @@ def main():
     os.makedirs(work, exist_ok=True)
     cells = Cells(work, runner, args.batch)
 
-    data = np.load(args.data)
     train, held = quality.load_dataset(args.data)
-    # A fixed shuffle of the held-out images in file-name order, so that the first K
-    # mix the categories (file-name order starts with flags and keycaps).
-    order = np.argsort(data["heldout_names"])
-    order = order[np.random.default_rng(HELDOUT_SHUFFLE_SEED).permutation(len(order))]
-    held_sorted = held[order]
+    held_sorted = held[heldout_order(args.data)]
     held_model = (held_sorted * 2.0 - 1.0).astype(np.float32)  # x = 2p - 1
     heldout_chunks(work, held_model, args.batch)
 
@@ -472,7 +525,9 @@ def main():
             print("Table 2", flush=True)
             rows = table2(cells, args, held_model)
             check = clipping_check(runner, work, args.batch, min(args.recon_steps))
-            sections["table2"] = (rows, check)
+            diverged = diverged_check(runner, work, rows, held_model[:args.recon_images],
+                                      max(args.recon_steps))
+            sections["table2"] = (rows, check, diverged)
         if "sheets" in parts:
             print("sheets", flush=True)
             x, _ = cells.samples(0.0, SHEET_STEPS, args.seeds[0], SHEET_COUNT)
@@ -619,7 +674,7 @@ def write_doc(args, info, identity, held_dist, sections, wall, parts, images_dir
         w("![reconstructions](%s)\n" % rel(os.path.join(images_dir, "emoji-reconstructions.png"),
                                              doc_dir))
     if "table2" in sections:
-        rows, check = sections["table2"]
+        rows, check, diverged = sections["table2"]
         w("## Table 2: reconstruction error (per-dimension MSE on [0, 1])\n")
         w("%d held-out images encoded to x_T with S steps (deterministic DDIM inversion) and "
           "decoded with S steps, η = 0, no clipping (`ddim reconstruct`); the error is the mean "
@@ -632,6 +687,23 @@ def write_doc(args, info, identity, held_dist, sections, wall, parts, images_dir
           % max(r["relative_diff_to_printed"] for r in rows))
         w("The paper's Table 2 (CIFAR-10, S = 10 … 1000): 0.014, 0.0065, 0.0023, 0.0009, "
           "0.0004, 0.0001, 0.0001.\n")
+        if diverged:
+            fine = max(args.recon_steps)
+            w("**The images that diverge.** For each image whose round trip is off by more than "
+              "%g, the same two halves with %d steps in one of them: its S-step latent decoded "
+              "with %d steps (is the latent right?), and its %d-step latent decoded with S steps "
+              "(does the S-step decoder follow the ODE from the right latent?). Both cross "
+              "decodes start at their own schedule's last timestep (%d steps: t = 999, S "
+              "steps: t = 1000 − 1000/S), so neither is an exact round trip.\n"
+              % (DIVERGED_MSE, fine, fine, fine, fine))
+            w("| S | image | round trip (S, S) | S-step latent, %d-step decode | %d-step latent, "
+              "S-step decode |" % (fine, fine))
+            w("|---|---|---|---|---|")
+            for e in diverged:
+                w("| %d | %d | %.4f | %.4f | %.4f |"
+                  % (e["steps"], e["image"], e["round_trip"], e["latent_S_decoded_fine"],
+                     e["latent_fine_decoded_S"]))
+            w("")
         w("Check at S = %d on %d images: `ddim reconstruct` equals `ddim encode` then "
           "`ddim decode --no-clip` (largest difference %.3g); decoding with `--clip` (the "
           "scheduler config's default for `decode`) gives MSE %.6f instead of %.6f.\n"

@@ -227,10 +227,12 @@ def _run_model(model, x64, t):
 
 
 def ddim_sample(model, sched, x_T, ts, eta=0.0, clip=False, clip_range=1.0,
-                prediction_type="epsilon", seed=None, model_dtype=torch.float32, trace=None):
+                prediction_type="epsilon", seed=None, model_dtype=torch.float32, trace=None,
+                x0_trace=None):
     """Decode x_T (numpy (N,C,H,W)) along ascending list `ts`, from ts[-1]
     down to -1.  eta > 0 needs `seed`: the noise of the step leaving t is
-    stream (2<<32)|t, image k seed + k.  Returns float32."""
+    stream (2<<32)|t, image k seed + k.  x0_trace, a list, receives (t, x0)
+    for every step (x0 before clipping).  Returns float32."""
     x = np.asarray(x_T, dtype=np.float64)
     for idx in range(len(ts) - 1, -1, -1):
         t = ts[idx]
@@ -238,6 +240,8 @@ def ddim_sample(model, sched, x_T, ts, eta=0.0, clip=False, clip_range=1.0,
         a_t, a_prev = sched.alpha_bar(t), sched.alpha_bar(t_prev)
         out = _run_model_dtype(model, x, t, model_dtype)
         x0, eps = _model_eps_x0(out, x, a_t, prediction_type)
+        if x0_trace is not None:
+            x0_trace.append((t, x0.copy()))
         if clip:
             x0 = np.clip(x0, -clip_range, clip_range)
         sigma = eta * math.sqrt((1.0 - a_prev) / (1.0 - a_t)) * math.sqrt(1.0 - a_t / a_prev)
