@@ -26,12 +26,13 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tools", "reference"))
 import ddim_ref  # noqa: E402
 import quality  # noqa: E402
-from results import heldout_order  # noqa: E402
+from results import heldout_order, per_dim_mse  # noqa: E402
 from unet2d import load_unet  # noqa: E402
 
 
 def mse01(a, b):
-    """Per-dimension MSE on [0, 1] of two model-space arrays."""
+    """Per-dimension MSE on [0, 1] of two model-space arrays, not clamped (x̂₀ may leave
+    [−1, 1]; results.per_dim_mse clamps as an image is)."""
     return float((((a - b) / 2.0) ** 2).mean())
 
 
@@ -85,8 +86,7 @@ def main():
                                                 mse01(coarse[1][t], fine[1][t])))
     print("round trip MSE: %d-step decode %.4f, %d-step decode %.4f (clamped to [0, 1]: "
           "%.4f, %.4f)" % (args.steps, mse01(coarse[0], image), args.fine, mse01(fine[0], image),
-                           mse01(np.clip(coarse[0], -1, 1), image),
-                           mse01(np.clip(fine[0], -1, 1), image)))
+                           per_dim_mse(coarse[0], image)[0], per_dim_mse(fine[0], image)[0]))
     return 0
 
 

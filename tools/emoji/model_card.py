@@ -58,6 +58,11 @@ def cpu_name():
     return "unknown CPU"
 
 
+def anneal_given_at_start(hp):
+    """--anneal-steps came with the command that started the run (not with a --resume)."""
+    return "anneal_from" in hp and hp["anneal_from"] == hp.get("warmup_from", 0)
+
+
 def training_command(run, hp, config, default_config):
     data = hp.get("data", "~/.cache/ddim-emoji/emoji32.npz")
     home = os.path.expanduser("~")
@@ -75,7 +80,7 @@ def training_command(run, hp, config, default_config):
     for key, flag in flags.items():
         if key in hp and hp[key] != TRAIN_DEFAULTS[key]:
             cmd += [flag, hp[key] if isinstance(hp[key], str) else "%g" % hp[key]]
-    if hp.get("anneal_from") == hp.get("warmup_from", 0):
+    if anneal_given_at_start(hp):
         # given when the run started (a --resume that adds it is described in the text)
         cmd += ["--anneal-steps", "%d" % hp["anneal_steps"]]
     if default_config is not None:
@@ -287,7 +292,7 @@ def main():
         w("`--anneal-steps %d` was given at step %s%s: the learning rate falls from %g "
           "to 0 along a half cosine over steps %s to %s%s.\n"
           % (hp["anneal_steps"], format(hp["anneal_from"], ","),
-             " (in the command above)" if hp["anneal_from"] == hp.get("warmup_from", 0)
+             " (in the command above)" if anneal_given_at_start(hp)
              else " with `--resume`", hp.get("lr", 0),
              format(hp["anneal_from"], ","), format(end, ","),
              "" if steps >= end else

@@ -117,6 +117,14 @@ class Runner:
             raise SystemExit("failed (%d): %s\n%s" % (r.returncode, " ".join(cmd), r.stderr.strip()))
         return r.stdout, seconds
 
+    def run_to(self, args, path):
+        """ddim ARGS -o PATH, the file written atomically (a stopped run leaves no
+        half-written PATH for the cache to reuse); returns what run() does."""
+        part = path + ".part.npy"
+        result = self.run(args + ["-o", part])
+        os.replace(part, path)
+        return result
+
     def info(self):
         out, _ = self.run(["info", self.model], budgeted=False)
         fields = {}
@@ -168,11 +176,9 @@ class Cells:
             path = os.path.join(folder, "b%d-%06d.npy" % (self.batch, start))
             meta = path[:-4] + ".json"
             if not (os.path.exists(path) and os.path.exists(meta)):
-                out = path + ".part.npy"
-                args = ["generate", self.runner.model, "-o", out, "--count", str(self.batch),
+                args = ["generate", self.runner.model, "--count", str(self.batch),
                         "--steps", str(steps), "--eta", "%g" % eta, "--seed", str(seed + start)]
-                _, took = self.runner.run(args)
-                os.replace(out, path)
+                _, took = self.runner.run_to(args, path)
                 write_json(meta, {"seconds": took, "command": "ddim " + " ".join(args)})
                 print("  generate eta=%g S=%d seeds %d..%d: %.1f s"
                       % (eta, steps, seed + start, seed + start + self.batch - 1, took), flush=True)
@@ -192,10 +198,8 @@ class Cells:
             meta = path[:-4] + ".json"
             if not (os.path.exists(path) and os.path.exists(meta)):
                 source = os.path.join(heldout_dir(self.work), "b%d-%06d.npy" % (self.batch, start))
-                out = path + ".part.npy"
-                args = ["reconstruct", self.runner.model, source, "-o", out, "--steps", str(steps)]
-                stdout, took = self.runner.run(args)
-                os.replace(out, path)
+                args = ["reconstruct", self.runner.model, source, "--steps", str(steps)]
+                stdout, took = self.runner.run_to(args, path)
                 write_json(meta, {"seconds": took, "command": "ddim " + " ".join(args),
                                   "printed": stdout.strip().splitlines()[-1]})
                 print("  reconstruct S=%d images %d..%d: %.1f s"
@@ -378,15 +382,15 @@ def diverged_check(runner, work, rows, originals, fine_steps=1000):
             for s in (steps, fine_steps):
                 paths[s] = os.path.join(folder, "image%03d-xt-S%d.npy" % (image, s))
                 if not os.path.exists(paths[s]):
-                    run_to(runner, ["encode", runner.model, source, "--steps", str(s)], paths[s])
+                    runner.run_to(["encode", runner.model, source, "--steps", str(s)], paths[s])
             decodes = {"latent_S_decoded_fine": (paths[steps], fine_steps),
                        "latent_fine_decoded_S": (paths[fine_steps], steps)}
             entry = {"steps": steps, "image": image, "round_trip": float(row["mse_images"][image])}
             for name, (latent, s) in decodes.items():
                 out = os.path.join(folder, "image%03d-%s-S%d.npy" % (image, name, steps))
                 if not os.path.exists(out):
-                    run_to(runner, ["decode", runner.model, latent, "--steps", str(s), "--no-clip"],
-                           out)
+                    runner.run_to(["decode", runner.model, latent, "--steps", str(s), "--no-clip"],
+                                  out)
                 entry[name] = float(per_dim_mse(np.load(out), originals[image:image + 1])[0])
             entries.append(entry)
             print("  diverged S=%d image %d: round trip %.4f, S-step latent decoded with %d "
@@ -395,13 +399,6 @@ def diverged_check(runner, work, rows, originals, fine_steps=1000):
                      entry["latent_S_decoded_fine"], fine_steps, entry["latent_fine_decoded_S"]),
                   flush=True)
     return entries
-
-
-def run_to(runner, args, path):
-    """ddim ARGS -o PATH, written atomically."""
-    part = path + ".part.npy"
-    runner.run(args + ["-o", part])
-    os.replace(part, path)
 
 
 def clipping_check(runner, work, batch, steps):
