@@ -3,8 +3,7 @@
 
 #include "cli-args.h"
 #include "ddim-pixels.h"
-#include "npy.h"
-#include "png-io.h"
+#include "ddim-io.h"
 
 #include <math.h>
 #include <string.h>

@@ -3,7 +3,7 @@
 
 #include "cli-args.h"
 #include "ddim-pixels.h"
-#include "png-io.h"
+#include "ddim-io.h"
 
 #include <string.h>
 

@@ -1,15 +1,14 @@
 /* ddim.c — the ddim command: DDIM sampling, inversion, reconstruction,
  * variation and interpolation with a diffusers UNet2DModel on the CPU.
+ * This file holds the subcommand table, the options and main(); the
+ * subcommands run in commands-*.c (see cli.h).
  *
  * Every failure prints one line "ddim: <message>" on stderr and exits with
  * status 1; success exits 0. */
 #include "cli-args.h"
 #include "cli-images.h"
-#include "cli-preview.h"
-#include "cli-progress.h"
+#include "cli.h"
 #include "ddim-convert.h"
-#include "ddim.h"
-#include "npy.h"
 
 #include <locale.h>
 #include <math.h>
@@ -28,520 +27,52 @@
 #endif
 #define DEFAULT_MODEL_NAME "emoji32"
 
-/* Larger batches gain little on a CPU and only delay the first result. */
-#define MAX_BATCH 256
+/* ---- Running a job -------------------------------------------------------- */
 
-typedef struct Cli Cli;
-
-/* Which options a subcommand takes. */
-enum {
-  OPT_SAMPLING = 1 << 0, /* --steps --eta --schedule --clip --no-clip --seed */
-  OPT_OUTPUT = 1 << 1,   /* -o */
-  OPT_STRENGTH = 1 << 2,
-  OPT_RESIZE = 1 << 3,
-  OPT_GENERATE = 1 << 4, /* --xt --save-xt --count --size */
-  OPT_TIMESTEP = 1 << 5,
-  OPT_FRAMES = 1 << 6,
-  OPT_DTYPE = 1 << 7, /* convert: --dtype */
-  OPT_MASK = 1 << 8,  /* --mask --mask-keep (and --image for generate, decode) */
-};
-
-typedef struct {
-  const char *name;
-  const char *arguments; /* the positionals, MODEL first */
-  int argument_count;    /* including MODEL */
-  guint options;
-  double default_strength;
-  const char *summary;
-  const char *description;
-  gboolean (*run)(Cli *cli, GError **error);
-} Command;
-
-struct Cli {
-  const Command *command;
-  /* Option values as given; NULL when absent. */
-  char *output, *xt_path, *save_xt_path;
-  char *steps_text, *eta_text, *schedule_text, *seed_text, *threads_text, *max_memory_text;
-  char *count_text, *size_text, *strength_text, *timestep_text, *frames_text;
-  char *config, *dtype_text;
-  char *preview_every_text, *preview_path;
-  char *tile_text, *overlap_text, *mask_path, *mask_keep_text, *known_path;
-  int clip; /* -1 not given, 0 --no-clip, 1 --clip */
-  gboolean resize;
-  char *convolutions_text;
-  char **positionals;
-  /* Set up from them. */
-  DdimParams params;
-  gboolean seed_given;
-  guint64 max_memory;
-  char *model_path;
-  const char *const *inputs; /* the positionals after MODEL */
-  DdimModel *model;
-  const DdimModelInfo *info;
-  CliProgress progress;
-  CliPreview preview;
-};
-
-/* ---- Running ------------------------------------------------------------ */
-
-typedef enum {
-  RUN_DECODE,
-  RUN_ENCODE,
-  RUN_VARY,
-} RunKind;
-
-static guint64 physical_memory(void) {
-  long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
-  return pages > 0 && page_size > 0 ? (guint64)pages * (guint64)page_size : 0;
+void cli_job_init(Cli *cli, DdimJob *job, DdimWorkflow workflow, DdimShape image) {
+  ddim_job_init(job, workflow, cli->model);
+  job->params = cli->params;
+  job->image = image;
+  job->image.n = 1;
 }
 
-/* The largest batch whose run fits in about half of the RAM (or the
- * --max-memory limit); at least 1, and the core says no if even that fails. */
-static int batch_size_for(Cli *cli, const DdimParams *params, DdimShape shape) {
-  /* A tiled run's network memory is bounded by its batch of tiles. */
-  if (ddim_params_tiling(cli->model, params, shape, NULL, NULL, NULL))
-    return MIN(shape.n, MAX_BATCH);
-  guint64 budget = physical_memory() / 2;
-  if (cli->max_memory && (budget == 0 || cli->max_memory < budget)) budget = cli->max_memory;
-  int low = 1, high = MIN(shape.n, MAX_BATCH);
-  while (low < high) {
-    int middle = low + (high - low + 1) / 2;
-    DdimShape part = shape;
-    part.n = middle;
-    if (budget == 0 || ddim_model_memory_needed(cli->model, part) <= budget)
-      low = middle;
-    else
-      high = middle - 1;
-  }
-  return low;
+/* After every network evaluation: the bar on stderr (with the batch when a
+ * phase runs in several), and the preview PNG when one is due (a failed
+ * write stops the run). */
+static gboolean report_progress(const DdimJobProgress *report, gpointer data) {
+  Cli *cli = data;
+  g_autofree char *label = report->batch_count < report->images
+                               ? g_strdup_printf("images %d-%d of %d", report->batch_first + 1,
+                                                 report->batch_first + report->batch_count,
+                                                 report->images)
+                               : NULL;
+  if (g_strcmp0(label, cli->progress.label) != 0) cli_progress_set_label(&cli->progress, label);
+  cli_progress_report(report->step, &cli->progress);
+  return cli_preview_report(&cli->preview, report->step);
 }
 
-/* The up-front memory check: a tiled run's network sees one batch of tiles
- * at a time (the sampler sizes that batch to the memory it is allowed), so
- * check one tile rather than the whole image. */
-static gboolean check_run_memory(Cli *cli, const DdimParams *params, DdimShape shape,
-                                 GError **error) {
-  int tile_w = 0, tile_h = 0;
-  if (ddim_params_tiling(cli->model, params, shape, &tile_w, &tile_h, NULL))
-    shape = (DdimShape){1, shape.c, tile_h, tile_w};
-  return ddim_model_check_memory(cli->model, shape, error);
-}
-
-/* One sampler call per batch that fits; image k keeps seed + k. */
-static gboolean run_batched(Cli *cli, RunKind kind, const DdimParams *params, float *x,
-                            DdimShape shape, GError **error) {
-  int batch = batch_size_for(cli, params, shape);
-  size_t image_values = (size_t)shape.c * shape.h * shape.w;
-  DdimShape first_part = shape;
-  first_part.n = MIN(batch, shape.n);
-  gboolean ok = check_run_memory(cli, params, first_part, error);
-  for (int first = 0; ok && first < shape.n; first += batch) {
-    DdimShape part = shape;
-    part.n = MIN(batch, shape.n - first);
-    DdimParams part_params = *params;
-    part_params.seed = params->seed + (guint64)first;
-    if (params->known && params->known_count > 1) {
-      part_params.known = params->known + (size_t)first * image_values;
-      part_params.known_count = part.n;
-    }
-    g_autofree char *label =
-        batch < shape.n ? g_strdup_printf("images %d-%d of %d", first + 1, first + part.n, shape.n)
-                        : NULL;
-    cli_progress_set_label(&cli->progress, label);
-    float *part_x = x + (size_t)first * image_values;
-    switch (kind) {
-    case RUN_DECODE:
-      ok = ddim_sample(cli->model, &part_params, part_x, part, error);
-      break;
-    case RUN_ENCODE:
-      ok = ddim_invert(cli->model, &part_params, part_x, part, error);
-      break;
-    case RUN_VARY:
-      ok = ddim_vary(cli->model, &part_params, part_x, part, error);
-      break;
-    }
-  }
+gboolean cli_run_job(Cli *cli, const DdimJob *job, DdimJobResult *result, GError **error) {
+  DdimJob with_progress = *job;
+  with_progress.progress = report_progress;
+  with_progress.progress_data = cli;
+  gboolean ok = ddim_job_run(cli->model, &with_progress, result, error);
   cli_progress_finish(&cli->progress);
   return ok;
 }
 
 /* The seed matters only for noise: generated x_T, SDEdit, or η > 0. */
-static void announce_seed(Cli *cli, gboolean uses_noise) {
+void cli_announce_seed(Cli *cli, gboolean uses_noise) {
   if (!cli->seed_given && (uses_noise || cli->params.eta > 0.0))
     g_printerr("seed=%" G_GUINT64_FORMAT "\n", cli->params.seed);
 }
 
-static gboolean require_output(Cli *cli, gboolean png_allowed, GError **error) {
+gboolean cli_require_output(Cli *cli, gboolean png_allowed, GError **error) {
   if (cli->output == NULL) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT, "%s needs an output file: -o %s",
                 cli->command->name, png_allowed ? "OUT.png or -o OUT.npy" : "OUT.npy");
     return FALSE;
   }
   return cli_check_output(cli->output, png_allowed, error);
-}
-
-/* A tensor for `shape`, refused up front when it exceeds the machine's
- * memory: with overcommit the allocation could succeed and the run be killed
- * later. */
-static float *new_tensor(DdimShape shape, GError **error) {
-  size_t values = ddim_shape_elements(shape);
-  guint64 memory = physical_memory();
-  float *tensor = NULL;
-  if (values && values <= G_MAXSIZE / sizeof(float) &&
-      (memory == 0 || values * sizeof(float) <= memory))
-    tensor = g_try_new(float, values);
-  if (tensor == NULL)
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
-                "%d images of %dx%d need more memory than this machine has", shape.n, shape.w,
-                shape.h);
-  return tensor;
-}
-
-static float *copy_floats(const float *values, size_t count, GError **error) {
-  float *copy = g_try_new(float, count);
-  if (copy == NULL)
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY, "not enough memory for %zu values", count);
-  else
-    memcpy(copy, values, count * sizeof(float));
-  return copy;
-}
-
-/* ---- Masks -------------------------------------------------------------- */
-
-/* Sets up a masked run from --mask (and --image: the known image, for
- * generate and decode; vary keeps its own input).  *mask and *known receive
- * what params points to. */
-static gboolean set_up_mask(Cli *cli, DdimShape shape, gboolean needs_known, DdimParams *params,
-                            float **mask, CliTensor *known, GError **error) {
-  if (cli->mask_path == NULL) {
-    if (cli->known_path) {
-      g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
-                  "--image %s is the image kept outside --mask; give --mask too", cli->known_path);
-      return FALSE;
-    }
-    return TRUE;
-  }
-  if (!cli_load_mask(cli->mask_path, shape.w, shape.h, mask, error)) return FALSE;
-  params->mask = *mask;
-  if (!needs_known) return TRUE;
-  if (cli->known_path == NULL) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
-                "%s --mask needs --image IN: the image whose pixels outside the mask are kept",
-                cli->command->name);
-    return FALSE;
-  }
-  if (!cli_load_image(cli->model, params, cli->known_path, FALSE, known, error)) return FALSE;
-  if (known->shape.w != shape.w || known->shape.h != shape.h ||
-      (known->shape.n != 1 && known->shape.n != shape.n)) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
-                "%s: %d image(s) of %dx%d; the run makes %d of %dx%d", cli->known_path,
-                known->shape.n, known->shape.w, known->shape.h, shape.n, shape.w, shape.h);
-    return FALSE;
-  }
-  params->known = known->data;
-  params->known_count = known->shape.n;
-  return TRUE;
-}
-
-/* ---- Subcommands -------------------------------------------------------- */
-
-static const char *prediction_name(DdimPrediction prediction) {
-  switch (prediction) {
-  case DDIM_PREDICTION_EPSILON:
-    return "epsilon";
-  case DDIM_PREDICTION_SAMPLE:
-    return "sample";
-  case DDIM_PREDICTION_V:
-    return "v_prediction";
-  }
-  return "unknown";
-}
-
-static char *format_double(double value) {
-  char buffer[G_ASCII_DTOSTR_BUF_SIZE];
-  return g_strdup(g_ascii_formatd(buffer, sizeof buffer, "%g", value));
-}
-
-static char *format_count(guint64 count) {
-  char buffer[G_ASCII_DTOSTR_BUF_SIZE];
-  if (count >= 1000000)
-    return g_strdup_printf("%s M", g_ascii_formatd(buffer, sizeof buffer, "%.1f", count / 1e6));
-  if (count >= 1000)
-    return g_strdup_printf("%s k", g_ascii_formatd(buffer, sizeof buffer, "%.1f", count / 1e3));
-  return g_strdup_printf("%" G_GUINT64_FORMAT, count);
-}
-
-static gboolean run_info(Cli *cli, GError **error) {
-  (void)error;
-  const DdimModelInfo *info = cli->info;
-  DdimShape native = {1, info->in_channels, info->sample_height, info->sample_width};
-  g_autofree char *parameters = format_count(info->parameter_count);
-  g_autofree char *weight_size = g_format_size_full(info->weight_bytes, G_FORMAT_SIZE_IEC_UNITS);
-  uint64_t run_bytes = ddim_model_memory_needed(cli->model, native);
-  g_autofree char *run_size = run_bytes == UINT64_MAX
-                                  ? g_strdup("too large to run")
-                                  : g_format_size_full(run_bytes, G_FORMAT_SIZE_IEC_UNITS);
-  g_autofree char *beta_start = format_double(info->beta_start);
-  g_autofree char *beta_end = format_double(info->beta_end);
-  g_autofree char *clip_range = format_double(info->clip_sample_range);
-
-  g_print("model:           %s\n", cli->model_path);
-  g_print("source:          %s\n", ddim_model_get_source(cli->model));
-  g_print("resolution:      %dx%d (other sizes: multiples of %d)\n", info->sample_width,
-          info->sample_height, info->size_multiple);
-  g_print("channels:        %d in, %d out\n", info->in_channels, info->out_channels);
-  g_print("size multiple:   %d\n", info->size_multiple);
-  g_print("parameters:      %s (%" G_GUINT64_FORMAT ")\n", parameters, info->parameter_count);
-  g_print("weights:         %s as stored, %s in memory as float32\n",
-          info->weights_dtype ? info->weights_dtype : "?", weight_size);
-  g_print("schedule:        %s betas, T=%d, beta %s to %s\n",
-          info->beta_schedule ? info->beta_schedule : "?", info->num_train_timesteps, beta_start,
-          beta_end);
-  g_print("prediction:      %s\n", prediction_name(info->prediction_type));
-  if (info->clip_sample)
-    g_print("clip default:    on (x0 clipped to [-%s, %s])\n", clip_range, clip_range);
-  else
-    g_print("clip default:    off\n");
-  g_print("final alpha:     %s, steps_offset %d\n",
-          info->set_alpha_to_one ? "1 (set_alpha_to_one)" : "alpha_bar_0", info->steps_offset);
-  g_print("config:          %s\n",
-          info->config_path ? info->config_path : "(built in; see source)");
-  g_print("weights file:    %s\n", info->weights_path ? info->weights_path : "-");
-  g_print("scheduler:       %s\n",
-          info->scheduler_path ? info->scheduler_path : "(no scheduler_config.json; defaults)");
-  if (info->identity) g_print("identity:        %s\n", info->identity);
-  g_print("memory per run:  %s (batch 1, %dx%d)\n", run_size, info->sample_width,
-          info->sample_height);
-  return TRUE;
-}
-
-static gboolean run_eps(Cli *cli, GError **error) {
-  if (!require_output(cli, FALSE, error)) return FALSE;
-  if (cli->timestep_text == NULL) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT, "eps needs --timestep T");
-    return FALSE;
-  }
-  double timestep;
-  if (!cli_parse_double(cli->timestep_text, "--timestep", 0.0, cli->info->num_train_timesteps - 1.0,
-                        &timestep, error))
-    return FALSE;
-  g_auto(CliTensor) x = {0};
-  if (!cli_load_latent(cli->model, NULL, cli->inputs[0], &x, error)) return FALSE;
-  size_t count = ddim_shape_elements(x.shape);
-  g_autofree float *eps = g_try_new(float, count);
-  g_autofree float *timesteps = g_new(float, x.shape.n);
-  if (eps == NULL) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY, "not enough memory for %zu values", count);
-    return FALSE;
-  }
-  for (int k = 0; k < x.shape.n; k++) timesteps[k] = (float)timestep;
-  return ddim_model_eps(cli->model, x.data, x.shape, timesteps, eps, error) &&
-         ddim_npy_write(cli->output, eps, x.shape, x.rank == 4, error);
-}
-
-static gboolean run_generate(Cli *cli, GError **error) {
-  const DdimModelInfo *info = cli->info;
-  if (!require_output(cli, TRUE, error)) return FALSE;
-  if (cli->save_xt_path && !cli_check_output(cli->save_xt_path, FALSE, error)) return FALSE;
-  int count = 1, width = info->sample_width, height = info->sample_height;
-  if (cli->count_text && !cli_parse_int(cli->count_text, "--count", 1, G_MAXINT, &count, error))
-    return FALSE;
-  if (cli->size_text && !cli_parse_size(cli->size_text, "--size", &width, &height, error))
-    return FALSE;
-
-  g_auto(CliTensor) x = {0};
-  gboolean with_batch_dim;
-  if (cli->xt_path) {
-    if (!cli_load_latent(cli->model, &cli->params, cli->xt_path, &x, error)) return FALSE;
-    if (cli->count_text && count != x.shape.n) {
-      g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
-                  "--count %d does not match the %d latent(s) in %s", count, x.shape.n,
-                  cli->xt_path);
-      return FALSE;
-    }
-    if (cli->size_text && (width != x.shape.w || height != x.shape.h)) {
-      g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
-                  "--size %dx%d does not match the %dx%d latents in %s", width, height, x.shape.w,
-                  x.shape.h, cli->xt_path);
-      return FALSE;
-    }
-    with_batch_dim = x.rank == 4;
-  } else {
-    DdimShape one = {1, info->in_channels, height, width};
-    GError *shape_error = NULL;
-    if (!ddim_params_check_shape(cli->model, &cli->params, one, &shape_error)) {
-      g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT, "--size %dx%d: %s", width, height,
-                  shape_error->message);
-      g_error_free(shape_error);
-      return FALSE;
-    }
-    /* Refuse a run that cannot fit before x_T is allocated and drawn. */
-    if (!check_run_memory(cli, &cli->params, one, error)) return FALSE;
-    x.shape = (DdimShape){count, info->in_channels, height, width};
-    x.data = new_tensor(x.shape, error);
-    if (x.data == NULL) return FALSE;
-    ddim_noise(cli->params.seed, DDIM_STREAM_INITIAL, x.shape, x.data);
-    with_batch_dim = count > 1;
-  }
-  DdimParams params = cli->params;
-  g_autofree float *mask = NULL;
-  g_auto(CliTensor) known = {0};
-  if (!set_up_mask(cli, x.shape, TRUE, &params, &mask, &known, error)) return FALSE;
-  if (cli->save_xt_path &&
-      !ddim_npy_write(cli->save_xt_path, x.data, x.shape, with_batch_dim, error))
-    return FALSE;
-  announce_seed(cli, cli->xt_path == NULL);
-  return run_batched(cli, RUN_DECODE, &params, x.data, x.shape, error) &&
-         cli_save_images(cli->output, x.data, x.shape, with_batch_dim, x.shape.w, x.shape.h, error);
-}
-
-static gboolean run_encode(Cli *cli, GError **error) {
-  if (!require_output(cli, FALSE, error)) return FALSE;
-  g_auto(CliTensor) x = {0};
-  if (!cli_load_image(cli->model, &cli->params, cli->inputs[0], cli->resize, &x, error))
-    return FALSE;
-  DdimParams params = ddim_params_for_encode(&cli->params);
-  return run_batched(cli, RUN_ENCODE, &params, x.data, x.shape, error) &&
-         ddim_npy_write(cli->output, x.data, x.shape, x.rank == 4, error);
-}
-
-static gboolean run_decode(Cli *cli, GError **error) {
-  if (!require_output(cli, TRUE, error)) return FALSE;
-  g_auto(CliTensor) x = {0};
-  if (!cli_load_latent(cli->model, &cli->params, cli->inputs[0], &x, error)) return FALSE;
-  DdimParams params = cli->params;
-  g_autofree float *mask = NULL;
-  g_auto(CliTensor) known = {0};
-  if (!set_up_mask(cli, x.shape, TRUE, &params, &mask, &known, error)) return FALSE;
-  announce_seed(cli, FALSE);
-  return run_batched(cli, RUN_DECODE, &params, x.data, x.shape, error) &&
-         cli_save_images(cli->output, x.data, x.shape, x.rank == 4, x.shape.w, x.shape.h, error);
-}
-
-static gboolean run_reconstruct(Cli *cli, GError **error) {
-  if (!require_output(cli, TRUE, error)) return FALSE;
-  g_auto(CliTensor) x = {0};
-  if (!cli_load_image(cli->model, &cli->params, cli->inputs[0], cli->resize, &x, error))
-    return FALSE;
-  size_t count = ddim_shape_elements(x.shape);
-  g_autofree float *original = copy_floats(x.data, count, error);
-  if (original == NULL) return FALSE;
-  DdimParams encode = ddim_params_for_encode(&cli->params);
-  DdimParams decode = ddim_params_for_inverse_decode(&cli->params);
-  announce_seed(cli, FALSE);
-  if (!run_batched(cli, RUN_ENCODE, &encode, x.data, x.shape, error) ||
-      !run_batched(cli, RUN_DECODE, &decode, x.data, x.shape, error))
-    return FALSE;
-  /* Measured in model space, before the 8-bit quantisation of a PNG. */
-  double mse = ddim_mse_01(original, x.data, count);
-  double psnr = ddim_psnr_from_mse(mse);
-  if (!cli_save_images(cli->output, x.data, x.shape, x.rank == 4, x.file_width, x.file_height,
-                       error))
-    return FALSE;
-  char mse_text[G_ASCII_DTOSTR_BUF_SIZE], psnr_text[G_ASCII_DTOSTR_BUF_SIZE];
-  g_ascii_formatd(mse_text, sizeof mse_text, "%.6g", mse);
-  g_ascii_formatd(psnr_text, sizeof psnr_text, "%.2f", psnr);
-  g_print("mse=%s psnr=%s\n", mse_text, psnr_text);
-  return TRUE;
-}
-
-static gboolean run_vary(Cli *cli, GError **error) {
-  if (!require_output(cli, TRUE, error)) return FALSE;
-  g_auto(CliTensor) x = {0};
-  if (!cli_load_image(cli->model, &cli->params, cli->inputs[0], cli->resize, &x, error))
-    return FALSE;
-  if (cli->mask_path && cli->resize && (x.file_width != x.shape.w || x.file_height != x.shape.h)) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
-                "--mask works at the image's own size; leave out --resize");
-    return FALSE;
-  }
-  if (cli->known_path) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
-                "vary keeps its own input outside --mask; --image is for generate and decode");
-    return FALSE;
-  }
-  DdimParams params = cli->params;
-  g_autofree float *mask = NULL;
-  if (!set_up_mask(cli, x.shape, FALSE, &params, &mask, NULL, error)) return FALSE;
-  announce_seed(cli, TRUE);
-  return run_batched(cli, RUN_VARY, &params, x.data, x.shape, error) &&
-         cli_save_images(cli->output, x.data, x.shape, x.rank == 4, x.file_width, x.file_height,
-                         error);
-}
-
-static gboolean run_interpolate(Cli *cli, GError **error) {
-  if (!require_output(cli, TRUE, error)) return FALSE;
-  if (cli->frames_text == NULL) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
-                "interpolate needs --frames K (2 or more, the ends included)");
-    return FALSE;
-  }
-  int frames;
-  if (!cli_parse_int(cli->frames_text, "--frames", 2, 4096, &frames, error)) return FALSE;
-  g_auto(CliTensor) a = {0};
-  g_auto(CliTensor) b = {0};
-  if (!cli_load_image(cli->model, &cli->params, cli->inputs[0], cli->resize, &a, error) ||
-      !cli_load_image(cli->model, &cli->params, cli->inputs[1], cli->resize, &b, error))
-    return FALSE;
-  for (int i = 0; i < 2; i++) {
-    const CliTensor *end = i == 0 ? &a : &b;
-    if (end->shape.n != 1) {
-      g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
-                  "%s: holds %d images; interpolate needs one at each end", cli->inputs[i],
-                  end->shape.n);
-      return FALSE;
-    }
-  }
-  if (a.file_width != b.file_width || a.file_height != b.file_height || a.shape.w != b.shape.w ||
-      a.shape.h != b.shape.h) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
-                "%s is %dx%d and %s is %dx%d; interpolate needs two images of the same size",
-                cli->inputs[0], a.file_width, a.file_height, cli->inputs[1], b.file_width,
-                b.file_height);
-    return FALSE;
-  }
-  /* Both ends are encoded in one batch of two. */
-  size_t image_values = ddim_shape_elements(a.shape);
-  DdimShape ends_shape = a.shape;
-  ends_shape.n = 2;
-  DdimShape frames_shape = a.shape;
-  frames_shape.n = frames;
-  g_autofree float *ends = new_tensor(ends_shape, error);
-  if (ends == NULL) return FALSE;
-  g_autofree float *sequence = new_tensor(frames_shape, error);
-  if (sequence == NULL) return FALSE;
-  memcpy(ends, a.data, image_values * sizeof(float));
-  memcpy(ends + image_values, b.data, image_values * sizeof(float));
-  DdimParams encode = ddim_params_for_encode(&cli->params);
-  announce_seed(cli, FALSE);
-  if (!run_batched(cli, RUN_ENCODE, &encode, ends, ends_shape, error)) return FALSE;
-  for (int k = 0; k < frames; k++)
-    ddim_slerp(ends, ends + image_values, image_values, (double)k / (frames - 1),
-               sequence + (size_t)k * image_values);
-  DdimParams decode = ddim_params_for_inverse_decode(&cli->params);
-  return run_batched(cli, RUN_DECODE, &decode, sequence, frames_shape, error) &&
-         cli_save_images(cli->output, sequence, frames_shape, TRUE, a.file_width, a.file_height,
-                         error);
-}
-
-static gboolean run_convert(Cli *cli, GError **error) {
-  if (cli->output == NULL) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
-                "convert needs an output folder: -o OUT_DIR");
-    return FALSE;
-  }
-  DdimConvertDtype dtype = DDIM_CONVERT_F32;
-  if (cli->dtype_text && strcmp(cli->dtype_text, "source") == 0) {
-    dtype = DDIM_CONVERT_SOURCE_DTYPE;
-  } else if (cli->dtype_text && strcmp(cli->dtype_text, "f32") != 0) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
-                "--dtype: unknown dtype '%s' (use f32 or source)", cli->dtype_text);
-    return FALSE;
-  }
-  if (!ddim_model_convert(cli->model, cli->output, dtype, error)) return FALSE;
-  g_print("wrote %s (config.json, diffusion_pytorch_model.safetensors, scheduler_config.json)\n",
-          cli->output);
-  return TRUE;
 }
 
 /* ---- The command line --------------------------------------------------- */
@@ -556,43 +87,43 @@ static const char model_note[] =
     ")\nis installed.\n"
     "Images are .png or .npy (float32 (C,H,W) or (N,C,H,W) in [-1, 1]); latents are .npy.";
 
-static const Command commands[] = {
+static const CliCommand commands[] = {
     {"info", "MODEL", 1, 0, 1.0, "Describe a model: size, channels, schedule, files, memory.", NULL,
-     run_info},
+     cli_run_info},
     {"eps", "MODEL X.npy", 2, OPT_OUTPUT | OPT_TIMESTEP, 1.0,
      "Evaluate the network once: write eps(X, T) for every image of X.npy.",
-     "The output has the same rank as the input.", run_eps},
+     "The output has the same rank as the input.", cli_run_eps},
     {"generate", "MODEL", 1, OPT_SAMPLING | OPT_OUTPUT | OPT_GENERATE | OPT_MASK, 1.0,
      "Sample new images from Gaussian noise.",
      "With --count K, OUT may hold %d or %03d for the image number; otherwise -000, -001, ...\n"
      "goes before the extension.  A .npy OUT holds all K images in one (K,C,H,W) file.\n"
      "All images are sampled as one batch when memory allows.",
-     run_generate},
+     cli_run_generate},
     {"encode", "MODEL IN", 2, OPT_SAMPLING | OPT_OUTPUT | OPT_STRENGTH | OPT_RESIZE, 1.0,
      "Invert an image to its DDIM latent x_T (deterministic).",
-     "--strength F stops the inversion at that fraction of the schedule.", run_encode},
+     "--strength F stops the inversion at that fraction of the schedule.", cli_run_encode},
     {"decode", "MODEL XT.npy", 2, OPT_SAMPLING | OPT_OUTPUT | OPT_STRENGTH | OPT_MASK, 1.0,
      "Sample images from latents (e.g. from encode or --save-xt).",
      "--strength F starts from that fraction of the schedule, to match an encode with it.",
-     run_decode},
+     cli_run_decode},
     {"reconstruct", "MODEL IN", 2, OPT_SAMPLING | OPT_OUTPUT | OPT_STRENGTH | OPT_RESIZE, 1.0,
      "Encode an image and decode it again; print how close the result is.",
      "The last line printed is 'mse=<v> psnr=<dB>', measured on the [0, 1] scale in model\n"
      "space before 8-bit quantisation.  The encode never clips.",
-     run_reconstruct},
+     cli_run_reconstruct},
     {"vary", "MODEL IN", 2, OPT_SAMPLING | OPT_OUTPUT | OPT_STRENGTH | OPT_RESIZE | OPT_MASK, 0.5,
      "Make a variation of an image (SDEdit): add noise up to --strength, then denoise.",
-     "--strength F (default 0.5): 0 keeps the image, 1 replaces it entirely.", run_vary},
+     "--strength F (default 0.5): 0 keeps the image, 1 replaces it entirely.", cli_run_vary},
     {"interpolate", "MODEL A B", 3, OPT_SAMPLING | OPT_OUTPUT | OPT_RESIZE | OPT_FRAMES, 1.0,
      "Encode two images and decode K frames along the spherical path between their latents.",
-     "The frames include both ends.  OUT names them like generate --count does.", run_interpolate},
+     "The frames include both ends.  OUT names them like generate --count does.", cli_run_interpolate},
     {"convert", "MODEL", 1, OPT_OUTPUT | OPT_DTYPE, 1.0,
      "Write a model (e.g. a PyTorch .bin/.ckpt) as a diffusers safetensors folder.",
      "-o OUT_DIR receives config.json, diffusion_pytorch_model.safetensors and\n"
      "scheduler_config.json; the folder then opens without unpickling anything and gives\n"
      "bit-identical results.  --dtype f32 (default) stores float32, --dtype source keeps\n"
      "each tensor's stored dtype.",
-     run_convert},
+     cli_run_convert},
 };
 
 static gboolean on_clip_option(const char *option_name, const char *value, gpointer data,
@@ -698,7 +229,7 @@ static GOptionEntry *command_entries(Cli *cli) {
 }
 
 static gboolean parse_command_line(Cli *cli, int argc, char **argv, GError **error) {
-  const Command *command = cli->command;
+  const CliCommand *command = cli->command;
   g_autofree char *program = g_strdup_printf("ddim %s", command->name);
   g_set_prgname(program);
   /* MODEL may be left out (the default model), so the usage shows it optional. */
@@ -741,17 +272,9 @@ static char *default_model(GError **error) {
   return NULL;
 }
 
-/* After every network evaluation: the bar on stderr, and the preview PNG
- * when one is due (a failed write stops the run). */
-static gboolean report_progress(const DdimProgress *report, gpointer data) {
-  Cli *cli = data;
-  cli_progress_report(report, &cli->progress);
-  return cli_preview_report(&cli->preview, report);
-}
-
 /* Turns the option texts into values, then loads the model. */
 static gboolean set_up(Cli *cli, GError **error) {
-  const Command *command = cli->command;
+  const CliCommand *command = cli->command;
   /* Threads first: everything after may already use them. */
   if (cli->threads_text) {
     int threads;
@@ -835,8 +358,6 @@ static gboolean set_up(Cli *cli, GError **error) {
   if (!cli_preview_init(&cli->preview, cli->preview_every_text, cli->preview_path, cli->output,
                         error))
     return FALSE;
-  params->progress = report_progress;
-  params->progress_data = cli;
   return TRUE;
 }
 
@@ -907,7 +428,7 @@ static char *printable_message(const char *message) {
   return g_string_free(out, FALSE);
 }
 
-static const Command *find_command(const char *name) {
+static const CliCommand *find_command(const char *name) {
   for (guint i = 0; i < G_N_ELEMENTS(commands); i++)
     if (strcmp(commands[i].name, name) == 0) return &commands[i];
   return NULL;

@@ -3,7 +3,7 @@
  * Bytes go to ddim_npy_parse (magic, version, the Python-literal header,
  * shape, dtype, data length); an accepted array has every value read.
  * Built and run by tools/fuzz.sh. */
-#include "npy.h"
+#include "ddim-io.h"
 
 #include <stdint.h>
 

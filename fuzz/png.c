@@ -3,7 +3,7 @@
  * Bytes go to ddim_png_read_memory (libpng with our size limits and error
  * landing); an accepted image has every value read and checked to lie in
  * [0, 1].  Built and run by tools/fuzz.sh. */
-#include "png-io.h"
+#include "ddim-io.h"
 
 #include <stdint.h>
 

@@ -3,7 +3,7 @@
  * -o EPS.npy` and `ddim generate MODEL --xt XT.npy --eta 0 --steps S -o OUT.npy`
  * for every fixture model, compared with the manifest's expected outputs. */
 #include "ddim.h"
-#include "npy.h"
+#include "ddim-io.h"
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>

@@ -1,5 +1,5 @@
 /* test-npy.c — .npy reading and writing, and refusal of malformed files. */
-#include "npy.h"
+#include "ddim-io.h"
 
 #include <glib/gstdio.h>
 #include <string.h>

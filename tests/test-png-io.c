@@ -1,5 +1,5 @@
 /* test-png-io.c — PNG round trips, libpng's other layouts, damaged files. */
-#include "png-io.h"
+#include "ddim-io.h"
 
 #include <glib/gstdio.h>
 #include <math.h>

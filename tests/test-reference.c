@@ -7,7 +7,7 @@
  * Every case is run here and compared. */
 #include "ddim.h"
 #include "model.h"
-#include "npy.h"
+#include "ddim-io.h"
 #include "rng.h"
 
 #include <json-glib/json-glib.h>

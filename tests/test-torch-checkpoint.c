@@ -13,7 +13,7 @@
 #include "ddim-convert.h"
 #include "ddpm-original.h"
 #include "model.h"
-#include "npy.h"
+#include "ddim-io.h"
 #include "torch-checkpoint.h"
 
 #include <glib/gstdio.h>

@@ -33,14 +33,16 @@ CC=${CC:-clang}
 case $CC in *clang*) ;; *) echo "fuzz.sh: libFuzzer needs clang (CC=$CC)" >&2; exit 2 ;; esac
 
 # The core sources, as core/meson.build lists them.
-CORE=$(sed -n "s/^ *'\([a-z0-9_-]*\.c\)',*$/\1/p" "$ROOT/core/meson.build" | sed "s|^|$ROOT/core/|")
+CORE=$(sed -n "s/^ *'\([a-z]*\/[a-z0-9_-]*\.c\)',*$/\1/p" "$ROOT/core/meson.build" | sed "s|^|$ROOT/core/|")
 PACKAGES="glib-2.0 json-glib-1.0 libpng"
 if pkg-config --exists openblas; then PACKAGES="$PACKAGES openblas"; else PACKAGES="$PACKAGES cblas"; fi
 
 mkdir -p "$OUT/$TARGET-corpus" "$OUT/$TARGET-artifacts" "$OUT/core"
 FLAGS="-std=c11 -g -O1 -D_GNU_SOURCE -fno-sanitize-recover=undefined"
 # shellcheck disable=SC2086
-INCLUDES="-I$ROOT/include -I$ROOT/core $(pkg-config --cflags $PACKAGES)"
+# Every layer folder of core/ (see docs/architecture.md), as core/meson.build has them.
+CORE_DIRS=$(for dir in "$ROOT"/core/*/; do printf -- '-I%s ' "${dir%/}"; done)
+INCLUDES="-I$ROOT/include $CORE_DIRS $(pkg-config --cflags $PACKAGES)"
 # The core is compiled once (-fsanitize=fuzzer-no-link: instrumented for
 # coverage, no main) and shared by every target; a source or header newer
 # than its object is compiled again.  Targets may be built in parallel, so

@@ -11,7 +11,7 @@
  * warm-up call, and each one's largest difference from the GEMM result
  * relative to its largest value.  Single-threaded unless OMP_NUM_THREADS
  * says otherwise; CPU time is what a loaded machine disturbs least. */
-#include "../../core/kernels.h"
+#include "kernels.h"
 
 #include <glib.h>
 #include <math.h>

@@ -8,7 +8,7 @@
  * achieved GFLOP/s, this process's sgemm peak on large square matrices, the
  * OpenBLAS kernel, and the peak resident memory. */
 #include "ddim.h"
-#include "npy.h"
+#include "ddim-io.h"
 
 #include <cblas.h>
 #include <stdio.h>

@@ -1,11 +1,11 @@
-/* npy.c — reading and writing NumPy .npy tensors (see npy.h).
+/* npy.c — reading and writing NumPy .npy tensors (see ddim-io.h).
  *
  * The header is a Python literal such as
  *   {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 8, 8), }
  * It is parsed here by a small recursive-descent reader that understands only
  * what a header may hold (strings, True/False, tuples of integers), so a
  * hostile file can at worst produce an error message. */
-#include "npy.h"
+#include "ddim-io.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,9 +1,9 @@
-/* png-io.c — PNG reading and writing through libpng (see png-io.h).
+/* png-io.c — PNG reading and writing through libpng (see ddim-io.h).
  *
  * libpng reports errors by longjmp; everything that must be released after
  * such a jump lives in a heap-allocated state struct, so no local variable
  * changes between setjmp and longjmp. */
-#include "png-io.h"
+#include "ddim-io.h"
 
 #include <errno.h>
 #include <fcntl.h>

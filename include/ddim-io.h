@@ -1,0 +1,98 @@
+/* ddim-io.h — the image and tensor files of the front ends: NumPy .npy
+ * tensors and PNG pictures (public: the `ddim` command writes and reads its
+ * files with these; the GIMP plug-in moves pixels through GEGL instead).
+ *
+ * .npy — NumPy .npy files holding model-space tensors.
+ *
+ * Reading accepts format versions 1.0, 2.0 and 3.0, little-endian float32
+ * ('<f4') or float64 ('<f8', converted to float32), C order, of shape
+ * (C, H, W) or (N, C, H, W).  Everything in the file is validated before use
+ * and a problem is reported in the DDIM_ERROR domain with a message that
+ * starts with the file name.
+ *
+ * Writing produces version 1.0 '<f4' files whose header is padded so that the
+ * data starts at a multiple of 64 bytes, as NumPy does.  The file is written
+ * under a temporary name in the same folder and renamed over the target, so
+ * a failed write never leaves a partial file behind.
+ *
+ * PNG — PNG files as interleaved float pixels.
+ *
+ * Reading takes any PNG libpng understands (1–16 bits, grey, grey+alpha,
+ * palette, RGB, RGBA, tRNS transparency, interlaced) and gives straight-alpha
+ * pixels in [0, 1] with 1 (grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA)
+ * channels; palettes become RGB and tRNS becomes an alpha channel.  16-bit
+ * samples keep their precision.  Gamma and colour profiles are ignored: the
+ * values are used as stored, like 8-bit sRGB.
+ *
+ * Writing produces an 8-bit PNG with the image's channel layout, quantising
+ * each value as uint8(clamp(p·255 + 0.5)).  The file is written under a
+ * temporary name beside the target and renamed into place.
+ *
+ * Errors are in the DDIM_ERROR domain and the message starts with the file
+ * name.  Images are limited to DDIM_IMAGE_MAX_SIDE pixels per side and
+ * DDIM_IMAGE_MAX_PIXELS pixels in all.
+ */
+#ifndef DDIM_IO_H
+#define DDIM_IO_H
+
+#include "ddim.h"
+
+G_BEGIN_DECLS
+
+/* ---- NumPy .npy ------------------------------------------------------------- */
+
+/* Largest header (the Python dict) accepted, in bytes; NumPy's own limit is
+ * 10000 unless the reader is told otherwise. */
+#define DDIM_NPY_MAX_HEADER_BYTES (1 << 20)
+
+/* Reads a tensor.  A rank-3 file gives shape->n = 1.  *data receives
+ * ddim_shape_elements(*shape) floats (g_free them). */
+gboolean ddim_npy_read(const char *path, float **data, DdimShape *shape, GError **error);
+
+/* As ddim_npy_read, and *rank receives 3 or 4 (whether the file had N). */
+gboolean ddim_npy_read_with_rank(const char *path, float **data, DdimShape *shape, int *rank,
+                                 GError **error);
+
+/* As ddim_npy_read_with_rank, from `size` bytes in memory (fuzzing, tests);
+ * `name` starts the messages.  rank may be NULL. */
+gboolean ddim_npy_parse(const guint8 *bytes, size_t size, const char *name, float **data,
+                        DdimShape *shape, int *rank, GError **error);
+
+/* Writes shape as (N, C, H, W) when with_batch_dim, else as (C, H, W), which
+ * needs shape.n == 1. */
+gboolean ddim_npy_write(const char *path, const float *data, DdimShape shape,
+                        gboolean with_batch_dim, GError **error);
+
+/* ---- PNG ------------------------------------------------------------------ */
+
+#define DDIM_IMAGE_MAX_SIDE 16384
+#define DDIM_IMAGE_MAX_PIXELS ((gint64)1 << 28)
+
+typedef struct {
+  int width, height;
+  int channels;  /* 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA */
+  float *pixels; /* height rows of width × channels values */
+} DdimImage;
+
+/* A zero-filled image; fails with a message naming `name` when the size is
+ * out of the limits or the memory cannot be had. */
+DdimImage *ddim_image_new(int width, int height, int channels, const char *name, GError **error);
+void ddim_image_free(DdimImage *image);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DdimImage, ddim_image_free)
+
+static inline gboolean ddim_image_has_alpha(const DdimImage *image) {
+  return image->channels == 2 || image->channels == 4;
+}
+
+/* Checks width × height against the limits; `name` starts the message. */
+gboolean ddim_image_check_size(gint64 width, gint64 height, const char *name, GError **error);
+
+DdimImage *ddim_png_read(const char *path, GError **error);
+/* As ddim_png_read, from `size` bytes in memory (fuzzing, tests); `name`
+ * starts the messages. */
+DdimImage *ddim_png_read_memory(const guint8 *bytes, size_t size, const char *name, GError **error);
+gboolean ddim_png_write(const char *path, const DdimImage *image, GError **error);
+
+G_END_DECLS
+
+#endif /* DDIM_IO_H */
