@@ -89,7 +89,8 @@ typedef struct {
   int count;
   /* input_count tensors of `image`'s size in model space (borrowed): images
    * (ENCODE, RECONSTRUCT, VARY; INTERPOLATE: the two ends) or latents
-   * (DECODE; GENERATE instead of fresh noise).  NULL for GENERATE from noise. */
+   * (DECODE; GENERATE instead of fresh noise).  GENERATE from noise has
+   * none (input_count 0).  ddim_job_estimate needs only input_count. */
   const float *inputs;
   int input_count;
   gboolean from_inversion; /* DECODE: the latents came from ENCODE (decoded without

@@ -1,18 +1,22 @@
 /* plugin.h — names and entry points shared by the DDIM plug-in's files.
  *
  * One executable ("ddim", installed as <plug-ins>/ddim/ddim) registers six
- * procedures under Filters ▸ DDIM.  Each procedure's run function follows the
- * same three phases, so that the computation can later move to a worker
- * thread without touching libgimp from it:
+ * procedures under Filters ▸ DDIM, one per workflow of the core's job API
+ * (ddim-job.h).  Each procedure's run function follows the same three
+ * phases, so that the computation runs on a worker thread without touching
+ * libgimp from it:
  *   1. read: arguments, the model and the input pixels (main thread, PDB);
- *   2. compute: a DdimJob on plain memory (job.h; no libgimp, no GTK);
+ *   2. compute: a DdimJob on plain memory (ddim_job_run; no libgimp, no GTK);
  *   3. write: every new layer and parasite in one undo group (main thread).
+ * The plug-in uses its dialogs (ui/), never the other way round.
  * Nothing is added to the image before phase 3, so GIMP's Cancel (which
  * kills the plug-in) leaves the image as it was. */
 #ifndef DDIM_PLUGIN_H
 #define DDIM_PLUGIN_H
 
 #include <libgimp/gimp.h>
+
+#include "ddim-job.h"
 
 #define PLUG_IN_BINARY "ddim"
 #define PLUG_IN_ROLE "ddim-gimp"
@@ -25,15 +29,6 @@
 #define PROC_ENCODE "plug-in-ddim-encode"
 #define PROC_DECODE "plug-in-ddim-decode"
 
-/* What a procedure does; the dialogs and the run-time estimate use it. */
-typedef enum {
-  PLUGIN_GENERATE,
-  PLUGIN_RECONSTRUCT,
-  PLUGIN_VARY,
-  PLUGIN_INTERPOLATE,
-  PLUGIN_ENCODE,
-  PLUGIN_DECODE,
-} PluginKind;
 
 /* procedures-*.c: define a procedure's arguments, and run it. */
 GimpProcedure *plugin_generate_new(GimpPlugIn *plug_in);

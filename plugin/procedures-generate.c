@@ -109,16 +109,20 @@ static gboolean generate(PluginRun *run, GimpImage *image, GimpDrawable **drawab
     if (height == 0) height = info->sample_height;
   }
 
-  g_auto(PluginJob) job = {0};
-  plugin_job_init(&job, PLUGIN_GENERATE, run->model);
-  plugin_read_params(config, &job.params, NULL);
+  DdimJob job;
+  plugin_run_job_init(run, &job, NULL);
   job.count = count;
-  plugin_job_set_size(&job, width, height, plugin_read_scale(config));
+  ddim_job_fit_size(&job, run->model, width, height, plugin_read_scale(config));
+  /* With a selection: inpainting, the layer kept outside it (shared by the batch). */
+  g_autofree float *known_tensor = NULL;
   if (mask && job.image.w == width && job.image.h == height) {
-    job.input = plugin_pixels_to_tensor(&known, job.image);
-    job.mask = mask;
+    known_tensor = plugin_pixels_to_tensor(&known, job.image);
+    job.params.mask = mask;
+    job.params.known = known_tensor;
+    job.params.known_count = 1;
   }
-  if (!plugin_run_job(run, &job, error)) return FALSE;
+  g_auto(DdimJobResult) result = {0};
+  if (!plugin_run_job(run, &job, &result, error)) return FALSE;
 
   /* Everything is computed; now the image changes, in one undo step. */
   gboolean alpha = info->in_channels == 4 || (source && known.has_alpha);
@@ -132,15 +136,15 @@ static gboolean generate(PluginRun *run, GimpImage *image, GimpDrawable **drawab
   }
   g_autofree char *scaled = plugin_scaled_note(&job.image, width, height);
   size_t values = ddim_shape_elements(job.image);
-  GimpLayer **layers = g_new0(GimpLayer *, job.outputs + 1);
-  for (int k = 0; k < job.outputs; k++) {
+  GimpLayer **layers = g_new0(GimpLayer *, result.outputs + 1);
+  for (int k = 0; k < result.outputs; k++) {
     guint64 seed = job.params.seed + (guint64)k;
     g_autofree char *seed_text = g_strdup_printf("%" G_GUINT64_FORMAT, seed);
     /* TRANSLATORS: a new layer's name: the seed, then nothing or " (scaled from 32×32)". */
     g_autofree char *name = g_strdup_printf(_("DDIM generate seed=%s%s"), seed_text, scaled);
     GimpLayer *layer = plugin_layer_new(target, name, width, height, alpha);
     g_autofree float *rgba =
-        plugin_tensor_to_rgba(job.output + (size_t)k * values, job.image, width, height,
+        plugin_tensor_to_rgba(result.images + (size_t)k * values, job.image, width, height,
                               plugin_pixels_format(GIMP_DRAWABLE(layer)));
     if (source) {
       /* Exactly the layer outside the selection (and its transparency). */
@@ -151,10 +155,10 @@ static gboolean generate(PluginRun *run, GimpImage *image, GimpDrawable **drawab
       gimp_image_insert_layer(target, layer, NULL, output == PLUGIN_OUTPUT_NEW_IMAGE ? 0 : -1);
     }
     plugin_layer_write(layer, rgba);
-    DdimParams latent_params = job.latent_params;
+    DdimParams latent_params = result.latent_params;
     latent_params.seed = seed;
     g_autoptr(DdimLatent) latent = ddim_latent_new(info->identity, &latent_params, job.image,
-                                                   job.latents + (size_t)k * values);
+                                                   result.latents + (size_t)k * values);
     plugin_latent_attach(GIMP_ITEM(layer), latent, FALSE);
     layers[k] = layer;
   }
@@ -177,8 +181,8 @@ static GimpValueArray *generate_run(GimpProcedure *procedure, GimpRunMode run_mo
   GError *error = NULL;
   GimpImage *target = NULL;
   GimpLayer **layers = NULL;
-  plugin_run_init(&run, procedure, run_mode, config, PLUGIN_GENERATE);
-  gboolean ok = plugin_run_begin(&run, image, drawables, &error) &&
+  plugin_run_init(&run, procedure, run_mode, config, DDIM_WORKFLOW_GENERATE);
+  gboolean ok = plugin_run_begin(&run, image, drawables, NULL, &error) &&
                 generate(&run, image, drawables, &target, &layers, &error);
   GimpValueArray *result = plugin_run_result(&run, ok, error);
   if (ok) {

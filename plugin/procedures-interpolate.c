@@ -76,19 +76,20 @@ static gboolean interpolate(PluginRun *run, GimpImage *image, GimpLayer *first, 
   PluginPixels ends[2];
   plugin_pixels_read(GIMP_DRAWABLE(first), FALSE, 0, &ends[0], error);
   plugin_pixels_read(GIMP_DRAWABLE(last), FALSE, 0, &ends[1], error);
-  g_auto(PluginJob) job = {0};
-  plugin_job_init(&job, PLUGIN_INTERPOLATE, run->model);
-  plugin_read_params(run->config, &job.params, NULL);
-  g_object_get(run->config, "frames", &job.count, NULL);
+  DdimJob job;
+  plugin_run_job_init(run, &job, NULL);
   /* At the first frame's size; the last is scaled to it if it differs. */
-  plugin_job_set_size(&job, ends[0].width, ends[0].height, plugin_read_scale(run->config));
+  ddim_job_fit_size(&job, run->model, ends[0].width, ends[0].height,
+                    plugin_read_scale(run->config));
   size_t values = ddim_shape_elements(job.image);
-  job.input = g_new(float, 2 * values);
+  g_autofree float *inputs = g_new(float, 2 * values);
   for (int i = 0; i < 2; i++) {
     g_autofree float *tensor = plugin_pixels_to_tensor(&ends[i], job.image);
-    memcpy(job.input + i * values, tensor, values * sizeof(float));
+    memcpy(inputs + i * values, tensor, values * sizeof(float));
   }
-  gboolean ok = plugin_run_job(run, &job, error);
+  job.inputs = inputs;
+  g_auto(DdimJobResult) result = {0};
+  gboolean ok = plugin_run_job(run, &job, &result, error);
   if (ok) {
     const DdimModelInfo *info = ddim_model_get_info(run->model);
     int width = ends[0].width, height = ends[0].height;
@@ -96,13 +97,13 @@ static gboolean interpolate(PluginRun *run, GimpImage *image, GimpLayer *first, 
     gboolean same_size = ends[1].width == width && ends[1].height == height;
     gboolean alpha = ends[0].has_alpha || ends[1].has_alpha || info->in_channels == 4;
     g_autofree char *scaled = plugin_scaled_note(&job.image, width, height);
-    float **frames = g_new0(float *, job.outputs);
-    for (int k = 0; k < job.outputs; k++) {
-      frames[k] = plugin_tensor_to_rgba(job.output + (size_t)k * values, job.image, width, height,
+    float **frames = g_new0(float *, result.outputs);
+    for (int k = 0; k < result.outputs; k++) {
+      frames[k] = plugin_tensor_to_rgba(result.images + (size_t)k * values, job.image, width, height,
                                         ends[0].format);
       if (info->in_channels != 4) {
         /* The model has no alpha: blend the ends' transparency. */
-        float t = (float)(k + 1) / (float)(job.outputs + 1);
+        float t = (float)ddim_frame_alpha(job.frame_spacing, k, result.outputs);
         for (size_t i = 0; i < area; i++) {
           float from = ends[0].rgba[i * 4 + 3];
           float to = same_size ? ends[1].rgba[i * 4 + 3] : from;
@@ -112,19 +113,20 @@ static gboolean interpolate(PluginRun *run, GimpImage *image, GimpLayer *first, 
     }
 
     gimp_image_undo_group_start(image);
-    GimpLayer **layers = g_new0(GimpLayer *, job.outputs + 1);
+    GimpLayer **layers = g_new0(GimpLayer *, result.outputs + 1);
     GimpLayer *below = first;
-    for (int k = 0; k < job.outputs; k++) {
-      g_autofree char *alpha_text = plugin_format_number((double)(k + 1) / (job.outputs + 1));
+    for (int k = 0; k < result.outputs; k++) {
+      g_autofree char *alpha_text =
+          plugin_format_number(ddim_frame_alpha(job.frame_spacing, k, result.outputs));
       /* TRANSLATORS: a new layer's name: frame k of K, its α, then nothing or
          " (scaled from 32×32)". */
       g_autofree char *name = g_strdup_printf(_("DDIM interpolate %d/%d α=%s%s"), k + 1,
-                                              job.outputs, alpha_text, scaled);
+                                              result.outputs, alpha_text, scaled);
       GimpLayer *layer = plugin_layer_new(image, name, width, height, alpha);
       plugin_layer_insert_above(image, layer, below, ends[0].x, ends[0].y);
       plugin_layer_write(layer, frames[k]);
-      g_autoptr(DdimLatent) latent = ddim_latent_new(info->identity, &job.latent_params, job.image,
-                                                     job.latents + (size_t)k * values);
+      g_autoptr(DdimLatent) latent = ddim_latent_new(info->identity, &result.latent_params, job.image,
+                                                     result.latents + (size_t)k * values);
       plugin_latent_attach(GIMP_ITEM(layer), latent, TRUE);
       layers[k] = below = layer;
       g_free(frames[k]);
@@ -145,10 +147,10 @@ static GimpValueArray *interpolate_run(GimpProcedure *procedure, GimpRunMode run
   PluginRun run;
   GError *error = NULL;
   GimpLayer **layers = NULL, *first = NULL, *last = NULL;
-  plugin_run_init(&run, procedure, run_mode, config, PLUGIN_INTERPOLATE);
+  plugin_run_init(&run, procedure, run_mode, config, DDIM_WORKFLOW_INTERPOLATE);
   gboolean ok = (two_layers(procedure, image, drawables, &first, &last, &error) ||
                  plugin_run_calling_error(&run)) &&
-                plugin_run_begin(&run, image, drawables, &error) &&
+                plugin_run_begin(&run, image, drawables, NULL, &error) &&
                 interpolate(&run, image, first, last, &layers, &error);
   GimpValueArray *result = plugin_run_result(&run, ok, error);
   if (ok) GIMP_VALUES_SET_CORE_OBJECT_ARRAY(result, 1, layers);

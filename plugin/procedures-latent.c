@@ -67,16 +67,17 @@ GimpProcedure *plugin_decode_new(GimpPlugIn *plug_in) {
 static gboolean encode(PluginRun *run, GimpImage *image, GimpLayer *layer, GError **error) {
   PluginPixels pixels;
   plugin_pixels_read(GIMP_DRAWABLE(layer), FALSE, 0, &pixels, error);
-  g_auto(PluginJob) job = {0};
-  plugin_job_init(&job, PLUGIN_ENCODE, run->model);
-  plugin_read_params(run->config, &job.params, NULL);
-  plugin_job_set_size(&job, pixels.width, pixels.height, plugin_read_scale(run->config));
-  job.input = plugin_pixels_to_tensor(&pixels, job.image);
+  DdimJob job;
+  plugin_run_job_init(run, &job, NULL);
+  ddim_job_fit_size(&job, run->model, pixels.width, pixels.height, plugin_read_scale(run->config));
+  g_autofree float *input = plugin_pixels_to_tensor(&pixels, job.image);
+  job.inputs = input;
   plugin_pixels_clear(&pixels);
-  if (!plugin_run_job(run, &job, error)) return FALSE;
+  g_auto(DdimJobResult) result = {0};
+  if (!plugin_run_job(run, &job, &result, error)) return FALSE;
   const DdimModelInfo *info = ddim_model_get_info(run->model);
   g_autoptr(DdimLatent) latent =
-      ddim_latent_new(info->identity, &job.latent_params, job.image, job.latents);
+      ddim_latent_new(info->identity, &result.latent_params, job.image, result.latents);
   gimp_image_undo_group_start(image);
   plugin_latent_attach(GIMP_ITEM(layer), latent, TRUE);
   gimp_image_undo_group_end(image);
@@ -89,10 +90,10 @@ static GimpValueArray *encode_run(GimpProcedure *procedure, GimpRunMode run_mode
   (void)data;
   PluginRun run;
   GError *error = NULL;
-  plugin_run_init(&run, procedure, run_mode, config, PLUGIN_ENCODE);
+  plugin_run_init(&run, procedure, run_mode, config, DDIM_WORKFLOW_ENCODE);
   GimpLayer *layer = plugin_single_layer(procedure, drawables, &error);
   gboolean ok = (layer || plugin_run_calling_error(&run)) &&
-                plugin_run_begin(&run, image, drawables, &error) &&
+                plugin_run_begin(&run, image, drawables, NULL, &error) &&
                 encode(&run, image, layer, &error);
   GimpValueArray *result = plugin_run_result(&run, ok, error);
   plugin_run_end(&run);
@@ -120,28 +121,25 @@ static gboolean decode(PluginRun *run, GimpImage *image, GimpLayer *source,
     return plugin_run_calling_error(run);
   }
 
-  g_auto(PluginJob) job = {0};
-  plugin_job_init(&job, PLUGIN_DECODE, run->model);
+  DdimJob job;
   gboolean schedule_stored = FALSE;
-  plugin_read_params(run->config, &job.params, &schedule_stored);
-  if (job.params.steps == 0) job.params.steps = stored->steps;
-  if (schedule_stored) job.params.schedule = stored->schedule;
-  /* A partial latent (strength < 1) is decoded from the level it was encoded to. */
-  job.params.strength = stored->strength;
-  job.image = stored->shape;
+  plugin_run_job_init(run, &job, &schedule_stored);
+  plugin_job_for_latent(&job, stored, schedule_stored);
   job.from_inversion = from_inversion;
-  job.input = g_memdup2(stored->data, ddim_shape_elements(stored->shape) * sizeof(float));
-  job.latent_params.steps = stored->steps;
-  job.latent_params.schedule = stored->schedule;
-  job.latent_params.strength = stored->strength;
-  job.latent_params.seed = job.params.seed;
-  if (!plugin_run_job(run, &job, error)) return FALSE;
+  job.inputs = stored->data;
+  g_auto(DdimJobResult) result = {0};
+  if (!plugin_run_job(run, &job, &result, error)) return FALSE;
+  /* The new layer keeps the stored latent, as it was encoded. */
+  DdimParams latent_params = job.params;
+  latent_params.steps = stored->steps;
+  latent_params.schedule = stored->schedule;
+  latent_params.strength = stored->strength;
 
   PluginPixels pixels;
   plugin_pixels_read(GIMP_DRAWABLE(source), FALSE, 0, &pixels, error);
   const DdimModelInfo *info = ddim_model_get_info(run->model);
   g_autofree float *rgba =
-      plugin_tensor_to_rgba(job.output, job.image, pixels.width, pixels.height, pixels.format);
+      plugin_tensor_to_rgba(result.images, job.image, pixels.width, pixels.height, pixels.format);
   if (info->in_channels != 4)
     plugin_rgba_copy_alpha(rgba, pixels.rgba, (size_t)pixels.width * pixels.height);
   g_autofree char *scaled = plugin_scaled_note(&job.image, pixels.width, pixels.height);
@@ -153,7 +151,7 @@ static gboolean decode(PluginRun *run, GimpImage *image, GimpLayer *source,
       g_strdup_printf(_("DDIM decode %d steps %s η=%s seed=%s%s"), job.params.steps,
                       ddim_schedule_name(job.params.schedule), eta, seed_text, scaled);
   g_autoptr(DdimLatent) latent =
-      ddim_latent_new(stored->model_identity, &job.latent_params, job.image, job.latents);
+      ddim_latent_new(stored->model_identity, &latent_params, job.image, result.latents);
 
   gimp_image_undo_group_start(image);
   GimpLayer *layer = plugin_layer_new(image, layer_name, pixels.width, pixels.height,
@@ -176,12 +174,12 @@ static GimpValueArray *decode_run(GimpProcedure *procedure, GimpRunMode run_mode
   GimpLayer *layer = NULL;
   DdimLatent *stored = NULL;
   gboolean from_inversion = TRUE;
-  plugin_run_init(&run, procedure, run_mode, config, PLUGIN_DECODE);
+  plugin_run_init(&run, procedure, run_mode, config, DDIM_WORKFLOW_DECODE);
   /* The layer must hold a latent before the dialog is worth showing. */
   GimpLayer *source = plugin_single_layer(procedure, drawables, &error);
   if (source) stored = plugin_latent_read(GIMP_ITEM(source), &from_inversion, &error);
   gboolean ok = (stored || plugin_run_calling_error(&run)) &&
-                plugin_run_begin(&run, image, drawables, &error) &&
+                plugin_run_begin(&run, image, drawables, stored, &error) &&
                 decode(&run, image, source, stored, from_inversion, &layer, &error);
   ddim_latent_free(stored);
   GimpValueArray *result = plugin_run_result(&run, ok, error);

@@ -45,29 +45,30 @@ GimpProcedure *plugin_reconstruct_new(GimpPlugIn *plug_in) {
 
 static gboolean reconstruct(PluginRun *run, GimpImage *image, GimpLayer *source,
                             GimpLayer **layer_out, double *psnr_out, GError **error) {
-  g_auto(PluginJob) job = {0};
-  plugin_job_init(&job, PLUGIN_RECONSTRUCT, run->model);
-  plugin_read_params(run->config, &job.params, NULL);
+  DdimJob job;
+  plugin_run_job_init(run, &job, NULL);
 
   PluginPixels pixels;
   plugin_pixels_read(GIMP_DRAWABLE(source), FALSE, 0, &pixels, error);
-  plugin_job_set_size(&job, pixels.width, pixels.height, plugin_read_scale(run->config));
-  job.input = plugin_pixels_to_tensor(&pixels, job.image);
-  gboolean ok = plugin_run_job(run, &job, error);
+  ddim_job_fit_size(&job, run->model, pixels.width, pixels.height, plugin_read_scale(run->config));
+  g_autofree float *input = plugin_pixels_to_tensor(&pixels, job.image);
+  job.inputs = input;
+  g_auto(DdimJobResult) result = {0};
+  gboolean ok = plugin_run_job(run, &job, &result, error);
   if (ok) {
     const DdimModelInfo *info = ddim_model_get_info(run->model);
     float *rgba =
-        plugin_tensor_to_rgba(job.output, job.image, pixels.width, pixels.height, pixels.format);
+        plugin_tensor_to_rgba(result.images, job.image, pixels.width, pixels.height, pixels.format);
     if (info->in_channels != 4)
       plugin_rgba_copy_alpha(rgba, pixels.rgba, (size_t)pixels.width * pixels.height);
     g_autofree char *scaled = plugin_scaled_note(&job.image, pixels.width, pixels.height);
     char psnr[G_ASCII_DTOSTR_BUF_SIZE];
-    g_ascii_formatd(psnr, sizeof psnr, "%.2f", job.psnr);
+    g_ascii_formatd(psnr, sizeof psnr, "%.2f", result.psnr);
     /* TRANSLATORS: a new layer's name: steps, PSNR, then nothing or " (scaled from 32×32)". */
     g_autofree char *name = g_strdup_printf(_("DDIM reconstruct %d steps PSNR %s dB%s"),
                                             job.params.steps, psnr, scaled);
     g_autoptr(DdimLatent) latent =
-        ddim_latent_new(info->identity, &job.latent_params, job.image, job.latents);
+        ddim_latent_new(info->identity, &result.latent_params, job.image, result.latents);
 
     gimp_image_undo_group_start(image);
     GimpLayer *layer = plugin_layer_new(image, name, pixels.width, pixels.height,
@@ -78,7 +79,7 @@ static gboolean reconstruct(PluginRun *run, GimpImage *image, GimpLayer *source,
     gimp_image_undo_group_end(image);
     g_free(rgba);
     *layer_out = layer;
-    *psnr_out = job.psnr;
+    *psnr_out = result.psnr;
   }
   plugin_pixels_clear(&pixels);
   return ok;
@@ -92,10 +93,10 @@ static GimpValueArray *reconstruct_run(GimpProcedure *procedure, GimpRunMode run
   GError *error = NULL;
   GimpLayer *layer = NULL;
   double psnr = 0.0;
-  plugin_run_init(&run, procedure, run_mode, config, PLUGIN_RECONSTRUCT);
+  plugin_run_init(&run, procedure, run_mode, config, DDIM_WORKFLOW_RECONSTRUCT);
   GimpLayer *source = plugin_single_layer(procedure, drawables, &error);
   gboolean ok = (source || plugin_run_calling_error(&run)) &&
-                plugin_run_begin(&run, image, drawables, &error) &&
+                plugin_run_begin(&run, image, drawables, NULL, &error) &&
                 reconstruct(&run, image, source, &layer, &psnr, &error);
   GimpValueArray *result = plugin_run_result(&run, ok, error);
   if (ok) {

@@ -66,16 +66,16 @@ static gboolean vary(PluginRun *run, GimpImage *image, GimpLayer *source, GimpLa
   const int crop_x = bounds.x - pixels.x, crop_y = bounds.y - pixels.y;
   const int out_width = bounds.width, out_height = bounds.height;
   plugin_pixels_clear(&bounds);
-  g_auto(PluginJob) job = {0};
-  plugin_job_init(&job, PLUGIN_VARY, run->model);
-  plugin_read_params(run->config, &job.params, NULL);
-  g_object_get(run->config, "count", &job.count, NULL);
-  plugin_job_set_size(&job, pixels.width, pixels.height, scale);
-  job.input = plugin_pixels_to_tensor(&pixels, job.image);
+  DdimJob job;
+  plugin_run_job_init(run, &job, NULL);
+  ddim_job_fit_size(&job, run->model, pixels.width, pixels.height, scale);
+  g_autofree float *input = plugin_pixels_to_tensor(&pixels, job.image);
+  job.inputs = input;
   /* At the region's own size the selection is the run's mask; scaled, it
    * only composites the result. */
-  if (mask && job.image.w == pixels.width && job.image.h == pixels.height) job.mask = mask;
-  if (!plugin_run_job(run, &job, error)) {
+  if (mask && job.image.w == pixels.width && job.image.h == pixels.height) job.params.mask = mask;
+  g_auto(DdimJobResult) result = {0};
+  if (!plugin_run_job(run, &job, &result, error)) {
     plugin_pixels_clear(&pixels);
     return FALSE;
   }
@@ -83,9 +83,9 @@ static gboolean vary(PluginRun *run, GimpImage *image, GimpLayer *source, GimpLa
   size_t values = ddim_shape_elements(job.image), area = (size_t)pixels.width * pixels.height;
   g_autofree char *scaled = plugin_scaled_note(&job.image, pixels.width, pixels.height);
   g_autofree char *strength = plugin_format_number(job.params.strength);
-  float **results = g_new0(float *, job.outputs);
-  for (int k = 0; k < job.outputs; k++) {
-    results[k] = plugin_tensor_to_rgba(job.output + (size_t)k * values, job.image, pixels.width,
+  float **results = g_new0(float *, result.outputs);
+  for (int k = 0; k < result.outputs; k++) {
+    results[k] = plugin_tensor_to_rgba(result.images + (size_t)k * values, job.image, pixels.width,
                                        pixels.height, pixels.format);
     if (info->in_channels != 4) plugin_rgba_copy_alpha(results[k], pixels.rgba, area);
     if (mask) plugin_rgba_blend_mask(results[k], pixels.rgba, mask, area);
@@ -98,9 +98,9 @@ static gboolean vary(PluginRun *run, GimpImage *image, GimpLayer *source, GimpLa
   }
 
   gimp_image_undo_group_start(image);
-  GimpLayer **layers = g_new0(GimpLayer *, job.outputs + 1);
+  GimpLayer **layers = g_new0(GimpLayer *, result.outputs + 1);
   GimpLayer *below = source;
-  for (int k = 0; k < job.outputs; k++) {
+  for (int k = 0; k < result.outputs; k++) {
     guint64 seed = job.params.seed + (guint64)k;
     g_autofree char *seed_text = g_strdup_printf("%" G_GUINT64_FORMAT, seed);
     /* TRANSLATORS: a new layer's name: strength, seed, then nothing or " (scaled from 32×32)". */
@@ -127,10 +127,10 @@ static GimpValueArray *vary_run(GimpProcedure *procedure, GimpRunMode run_mode, 
   PluginRun run;
   GError *error = NULL;
   GimpLayer **layers = NULL;
-  plugin_run_init(&run, procedure, run_mode, config, PLUGIN_VARY);
+  plugin_run_init(&run, procedure, run_mode, config, DDIM_WORKFLOW_VARY);
   GimpLayer *source = plugin_single_layer(procedure, drawables, &error);
   gboolean ok = (source || plugin_run_calling_error(&run)) &&
-                plugin_run_begin(&run, image, drawables, &error) &&
+                plugin_run_begin(&run, image, drawables, NULL, &error) &&
                 vary(&run, image, source, &layers, &error);
   GimpValueArray *result = plugin_run_result(&run, ok, error);
   if (ok) GIMP_VALUES_SET_CORE_OBJECT_ARRAY(result, 1, layers);

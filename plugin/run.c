@@ -9,7 +9,7 @@
 #include <glib/gi18n.h>
 
 void plugin_run_init(PluginRun *run, GimpProcedure *procedure, GimpRunMode run_mode,
-                     GimpProcedureConfig *config, PluginKind kind) {
+                     GimpProcedureConfig *config, DdimWorkflow kind) {
   *run = (PluginRun){.procedure = procedure, .run_mode = run_mode, .config = config, .kind = kind};
   gegl_init(NULL, NULL);
   run->gegl_started = TRUE;
@@ -21,10 +21,21 @@ gboolean plugin_run_calling_error(PluginRun *run) {
 }
 
 gboolean plugin_run_begin(PluginRun *run, GimpImage *image, GimpDrawable **drawables,
-                          GError **error) {
+                          const DdimLatent *latent, GError **error) {
+  DdimModel *dialog_model = NULL;
+  g_autofree char *dialog_model_path = NULL;
   if (run->run_mode == GIMP_RUN_INTERACTIVE) {
-    if (!plugin_dialog_run(run->procedure, run->config, run->kind, image, drawables,
-                           &run->dialog)) {
+    gimp_ui_init(PLUG_IN_BINARY);
+    const DialogContext context = {
+        .workflow = run->kind,
+        .image = image,
+        .drawable = drawables && drawables[0] ? drawables[0] : NULL,
+        .latent = latent,
+        .model_path = plugin_model_path,
+        .describe = plugin_describe_job,
+    };
+    if (!dialog_run(run->procedure, run->config, &context, &run->dialog, &dialog_model,
+                    &dialog_model_path)) {
       run->cancelled = TRUE;
       return FALSE;
     }
@@ -32,10 +43,18 @@ gboolean plugin_run_begin(PluginRun *run, GimpImage *image, GimpDrawable **drawa
     g_object_add_weak_pointer(G_OBJECT(run->dialog), (gpointer *)&run->dialog);
   }
   run->model_path = plugin_model_path(run->config, error);
-  if (run->model_path) run->model = ddim_model_load(run->model_path, error);
+  if (run->model_path && dialog_model && g_strcmp0(run->model_path, dialog_model_path) == 0)
+    run->model = g_steal_pointer(&dialog_model);
+  else if (run->model_path)
+    run->model = ddim_model_load(run->model_path, error);
+  g_clear_pointer(&dialog_model, ddim_model_free);
   /* A model that is missing or malformed is a bad "model" argument. */
   if (run->model == NULL) return plugin_run_calling_error(run);
   return TRUE;
+}
+
+void plugin_run_job_init(PluginRun *run, DdimJob *job, gboolean *schedule_stored) {
+  plugin_job_from_config(run->config, run->model, run->kind, job, schedule_stored);
 }
 
 void plugin_run_end(PluginRun *run) {
@@ -50,11 +69,14 @@ void plugin_run_end(PluginRun *run) {
   run->gegl_started = FALSE;
 }
 
-static void report_progress(const PluginJobStep *step, gpointer data) {
+static gboolean report_progress(const DdimJobProgress *step, gpointer data) {
   (void)data;
+  /* Inside a tiled step: nothing new to show. */
+  if (step->step->tiles_done < step->step->tiles_total) return TRUE;
   /* TRANSLATORS: progress text: network evaluations done of all. */
   gimp_progress_set_text_printf(_("DDIM %d/%d"), step->done, step->total);
   gimp_progress_update(step->total > 0 ? (double)step->done / step->total : 1.0);
+  return TRUE;
 }
 
 /* ---- Interactive: a worker thread and the running dialog ---------------- */
@@ -65,7 +87,7 @@ typedef struct {
   GMainLoop *loop;
 } Running;
 
-static void on_frame(const WorkerFrame *frame, gpointer data) {
+static void on_frame(const RunViewFrame *frame, gpointer data) {
   Running *running = data;
   run_view_show_frame(running->view, frame);
 }
@@ -88,13 +110,15 @@ static void on_cancel(gpointer data) {
 /* Only plain memory crosses to the worker; every libgimp and GTK call stays
  * here, on the main thread (libgimp is not thread-safe).  GIMP's own
  * progress (gimp_progress_*) is not used: its Cancel kills the plug-in. */
-static gboolean run_in_dialog(PluginRun *run, PluginJob *job, GError **error) {
+static gboolean run_in_dialog(PluginRun *run, const DdimJob *job, int outputs,
+                              DdimJobResult *result, GError **error) {
   Running running = {0};
   running.loop = g_main_loop_new(NULL, FALSE);
-  running.view = run_view_new(run->dialog, run->kind, job->image, job->count, on_cancel, &running);
+  running.view = run_view_new(run->dialog, run->kind, job->image, outputs, on_cancel, &running);
   WorkerCallbacks callbacks = {on_frame, on_finished_image, on_done};
-  running.worker = plugin_worker_start(job, run_view_preview_side(running.view),
-                                       run_view_strip_side(running.view), &callbacks, &running);
+  running.worker =
+      plugin_worker_start(run->model, job, result, outputs, run_view_preview_side(running.view),
+                          run_view_strip_side(running.view), &callbacks, &running);
   g_main_loop_run(running.loop);
   gboolean cancelled = plugin_worker_cancelled(running.worker);
   GError *job_error = NULL;
@@ -104,6 +128,7 @@ static gboolean run_in_dialog(PluginRun *run, PluginJob *job, GError **error) {
   if (cancelled) {
     /* Nothing was written: the image is as it was, with no undo step. */
     g_clear_error(&job_error);
+    ddim_job_result_clear(result);
     run->cancelled = TRUE;
     return FALSE;
   }
@@ -111,14 +136,17 @@ static gboolean run_in_dialog(PluginRun *run, PluginJob *job, GError **error) {
   return ok;
 }
 
-gboolean plugin_run_job(PluginRun *run, PluginJob *job, GError **error) {
-  int total = plugin_job_evaluations(job, error);
-  if (total < 0) return FALSE;
-  if (run->run_mode == GIMP_RUN_INTERACTIVE && run->dialog) return run_in_dialog(run, job, error);
-  gimp_progress_init_printf(_("DDIM %d/%d"), 0, total);
-  job->progress = report_progress;
-  job->progress_data = NULL;
-  gboolean ok = plugin_job_run(job, error);
+gboolean plugin_run_job(PluginRun *run, const DdimJob *job, DdimJobResult *result,
+                        GError **error) {
+  DdimJobEstimate estimate;
+  if (!ddim_job_estimate(run->model, job, &estimate, error)) return FALSE;
+  if (run->run_mode == GIMP_RUN_INTERACTIVE && run->dialog)
+    return run_in_dialog(run, job, estimate.outputs, result, error);
+  gimp_progress_init_printf(_("DDIM %d/%d"), 0, estimate.evaluations);
+  DdimJob with_progress = *job;
+  with_progress.progress = report_progress;
+  with_progress.progress_data = NULL;
+  gboolean ok = ddim_job_run(run->model, &with_progress, result, error);
   gimp_progress_end();
   return ok;
 }

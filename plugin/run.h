@@ -3,7 +3,7 @@
 #ifndef DDIM_PLUGIN_RUN_H
 #define DDIM_PLUGIN_RUN_H
 
-#include "job.h"
+#include "job-config.h"
 #include "layer-pixels.h"
 
 #include <gtk/gtk.h>
@@ -12,7 +12,7 @@ typedef struct {
   GimpProcedure *procedure;
   GimpRunMode run_mode;
   GimpProcedureConfig *config;
-  PluginKind kind;
+  DdimWorkflow kind;
   DdimModel *model;
   char *model_path;
   gboolean gegl_started;
@@ -22,22 +22,29 @@ typedef struct {
 } PluginRun;
 
 void plugin_run_init(PluginRun *run, GimpProcedure *procedure, GimpRunMode run_mode,
-                     GimpProcedureConfig *config, PluginKind kind);
+                     GimpProcedureConfig *config, DdimWorkflow kind);
 
 /* Fails a run whose arguments are wrong (GIMP_PDB_CALLING_ERROR). */
 gboolean plugin_run_calling_error(PluginRun *run);
 
 /* Starts GEGL, shows the dialog when interactive (FALSE without an error
- * when the user cancelled) and loads the model (FALSE with an error). */
+ * when the user cancelled) and loads the model (FALSE with an error); the
+ * model the dialog loaded for its estimate is the one the run uses.
+ * `latent`: Decode's stored latent, for the dialog (else NULL). */
 gboolean plugin_run_begin(PluginRun *run, GimpImage *image, GimpDrawable **drawables,
-                          GError **error);
+                          const DdimLatent *latent, GError **error);
 void plugin_run_end(PluginRun *run);
 
-/* Runs the job.  Interactive: on a worker thread while the dialog shows the
- * image forming, the progress and Cancel (run-view.h); a cancelled run fails
- * with run->cancelled set and the image untouched.  Otherwise on this thread
- * with GIMP's progress bar: "DDIM 12/50" after every network evaluation. */
-gboolean plugin_run_job(PluginRun *run, PluginJob *job, GError **error);
+/* The job of the run's config (plugin_job_from_config). */
+void plugin_run_job_init(PluginRun *run, DdimJob *job, gboolean *schedule_stored);
+
+/* Runs the job into *result.  Interactive: on a worker thread while the
+ * dialog shows the image forming, the progress and Cancel (run-view.h); a
+ * cancelled run fails with run->cancelled set and the image untouched.
+ * Otherwise on this thread with GIMP's progress bar: "DDIM 12/50" after
+ * every network evaluation. */
+gboolean plugin_run_job(PluginRun *run, const DdimJob *job, DdimJobResult *result,
+                        GError **error);
 
 /* " (scaled from 32×32)" when a size differs from the model's, else "". */
 char *plugin_scaled_note(const DdimShape *image, int width, int height);

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 
 struct PluginWorker {
-  PluginJob *job;
+  DdimModel *model;
+  DdimJob job; /* the caller's, with this worker's progress and abort */
+  DdimJobResult *result;
   GCancellable *cancellable;
   GThread *thread;
   int preview_side, strip_side;
@@ -20,7 +22,7 @@ struct PluginWorker {
 
   /* The hand-over slot, under lock. */
   GMutex lock;
-  WorkerFrame *pending;
+  RunViewFrame *pending;
   PreviewImage **finished; /* per output, not yet shown */
   int outputs;
   gboolean idle_queued;
@@ -31,7 +33,7 @@ struct PluginWorker {
   GError *error;
 };
 
-static void frame_free(WorkerFrame *frame) {
+static void frame_free(RunViewFrame *frame) {
   if (frame == NULL) return;
   preview_image_free(frame->image);
   g_free(frame);
@@ -41,7 +43,7 @@ static void frame_free(WorkerFrame *frame) {
 static gboolean deliver(gpointer data) {
   PluginWorker *worker = data;
   g_mutex_lock(&worker->lock);
-  WorkerFrame *frame = g_steal_pointer(&worker->pending);
+  RunViewFrame *frame = g_steal_pointer(&worker->pending);
   PreviewImage **finished = NULL;
   if (worker->finished) {
     finished = g_new0(PreviewImage *, worker->outputs);
@@ -75,14 +77,16 @@ static void queue_delivery(PluginWorker *worker) {
 }
 
 /* Worker thread: after every network evaluation. */
-static void on_step(const PluginJobStep *step, gpointer data) {
+static gboolean on_step(const DdimJobProgress *step, gpointer data) {
   PluginWorker *worker = data;
-  const DdimProgress *batch = step->batch;
+  const DdimProgress *batch = step->step;
+  /* Inside a tiled step: only a chance to cancel. */
+  if (batch->tiles_done < batch->tiles_total) return !g_cancellable_is_cancelled(worker->cancellable);
   g_atomic_int_set(&worker->done_atomic, step->done);
   if (worker->step_delay_ms > 0 && !g_cancellable_is_cancelled(worker->cancellable))
     g_usleep((gulong)worker->step_delay_ms * 1000);
 
-  WorkerFrame *frame = g_new0(WorkerFrame, 1);
+  RunViewFrame *frame = g_new0(RunViewFrame, 1);
   /* Inversion shows x_t rising toward noise; sampling the prediction x̂_0. */
   const float *shown = batch->phase == DDIM_PHASE_ENCODE ? batch->x_t : batch->x0_pred;
   frame->image = preview_image_new(shown, batch->shape, 0, worker->preview_side);
@@ -112,6 +116,7 @@ static void on_step(const PluginJobStep *step, gpointer data) {
   queue_delivery(worker);
   g_mutex_unlock(&worker->lock);
   g_free(finished);
+  return !g_cancellable_is_cancelled(worker->cancellable);
 }
 
 static gboolean should_abort(gpointer data) {
@@ -121,7 +126,7 @@ static gboolean should_abort(gpointer data) {
 static gpointer run_thread(gpointer data) {
   PluginWorker *worker = data;
   GError *error = NULL;
-  gboolean ok = plugin_job_run(worker->job, &error);
+  gboolean ok = ddim_job_run(worker->model, &worker->job, worker->result, &error);
   g_mutex_lock(&worker->lock);
   worker->ok = ok;
   worker->error = error;
@@ -131,10 +136,13 @@ static gpointer run_thread(gpointer data) {
   return NULL;
 }
 
-PluginWorker *plugin_worker_start(PluginJob *job, int preview_side, int strip_side,
+PluginWorker *plugin_worker_start(DdimModel *model, const DdimJob *job, DdimJobResult *result,
+                                  int outputs, int preview_side, int strip_side,
                                   const WorkerCallbacks *callbacks, gpointer data) {
   PluginWorker *worker = g_new0(PluginWorker, 1);
-  worker->job = job;
+  worker->model = model;
+  worker->job = *job;
+  worker->result = result;
   worker->cancellable = g_cancellable_new();
   worker->preview_side = preview_side;
   worker->strip_side = strip_side;
@@ -143,13 +151,13 @@ PluginWorker *plugin_worker_start(PluginJob *job, int preview_side, int strip_si
   worker->cancelled_at = -1;
   const char *delay = g_getenv("DDIM_PLUGIN_TEST_STEP_DELAY_MS");
   worker->step_delay_ms = delay ? CLAMP(atoi(delay), 0, 10000) : 0;
-  worker->outputs = MAX(job->count, 1);
+  worker->outputs = MAX(outputs, 1);
   worker->finished = g_new0(PreviewImage *, worker->outputs);
   g_mutex_init(&worker->lock);
-  job->progress = on_step;
-  job->progress_data = worker;
-  job->cancellable = worker->cancellable;
-  ddim_model_set_abort(job->model, should_abort, worker->cancellable);
+  worker->job.progress = on_step;
+  worker->job.progress_data = worker;
+  worker->job.abort = should_abort;
+  worker->job.abort_data = worker->cancellable;
   worker->start_us = g_get_monotonic_time();
   worker->thread = g_thread_new("ddim-job", run_thread, worker);
   return worker;
@@ -167,10 +175,6 @@ gboolean plugin_worker_cancelled(PluginWorker *worker) {
 
 gboolean plugin_worker_join(PluginWorker *worker, GError **error) {
   g_thread_join(worker->thread);
-  ddim_model_set_abort(worker->job->model, NULL, NULL);
-  worker->job->progress = NULL;
-  worker->job->progress_data = NULL;
-  worker->job->cancellable = NULL;
   if (worker->step_delay_ms > 0 && worker->cancelled_at >= 0)
     /* For the dialog test: how far the run went after Cancel. */
     fprintf(stderr, "ddim-plugin-test: cancel after evaluation %d, stopped after evaluation %d\n",

@@ -1,5 +1,5 @@
 /* worker.h — a job on a worker thread, with its previews handed to the main
- * loop (the interactive runs; Script-Fu runs keep plugin_job_run on the main
+ * loop (the interactive runs; Script-Fu runs keep ddim_job_run on the main
  * thread).
  *
  * The worker thread touches only plain memory: the job's tensors and the
@@ -17,37 +17,32 @@
 #ifndef DDIM_PLUGIN_WORKER_H
 #define DDIM_PLUGIN_WORKER_H
 
-#include "job.h"
-#include "preview-image.h"
+#include "ddim-job.h"
+#include "run-view.h"
 
 typedef struct {
-  PreviewImage *image; /* the batch's first image: x_t while encoding, x̂_0 while decoding */
-  DdimPhase phase;
-  int step, steps; /* in this phase of the current batch */
-  int done, total; /* network evaluations over the whole job */
-  double seconds;  /* since the job started */
-} WorkerFrame;
-
-typedef struct {
-  void (*frame)(const WorkerFrame *frame, gpointer data);
+  void (*frame)(const RunViewFrame *frame, gpointer data);
   void (*finished_image)(int output, const PreviewImage *image, gpointer data);
   void (*done)(gpointer data); /* the thread has finished (or stopped) */
 } WorkerCallbacks;
 
 typedef struct PluginWorker PluginWorker;
 
-/* Starts `job` (which the worker borrows until plugin_worker_join) on a new
- * thread.  Main previews fit in preview_side², finished images in
- * strip_side² (0: none are made). */
-PluginWorker *plugin_worker_start(PluginJob *job, int preview_side, int strip_side,
+/* Runs ddim_job_run(model, job, result) on a new thread (the job is copied;
+ * the model, the job's inputs and the result are borrowed until
+ * plugin_worker_join).  `outputs`: the job's outputs (for the strip).  Main
+ * previews fit in preview_side², finished images in strip_side² (0: none
+ * are made). */
+PluginWorker *plugin_worker_start(DdimModel *model, const DdimJob *job, DdimJobResult *result,
+                                  int outputs, int preview_side, int strip_side,
                                   const WorkerCallbacks *callbacks, gpointer data);
 
 /* Asks the worker to stop (any thread; idempotent). */
 void plugin_worker_cancel(PluginWorker *worker);
 gboolean plugin_worker_cancelled(PluginWorker *worker);
 
-/* Waits for the thread, removes the model's abort check and frees the
- * worker; the job's result: TRUE, or FALSE with an error (cancelled runs:
+/* Waits for the thread (the job removes the model's abort check) and frees
+ * the worker; the job's result: TRUE, or FALSE with an error (cancelled runs:
  * DDIM_ERROR_CANCELLED). */
 gboolean plugin_worker_join(PluginWorker *worker, GError **error);
 

@@ -7,28 +7,24 @@
 #include <libgimp/gimp.h>
 #include <libgimp/gimpui.h>
 
-#include "ddim-latent.h"
-#include "ddim.h"
-#include "plugin.h"
+#include "dialogs.h"
 
 typedef struct {
   GimpProcedureDialog *dialog;
   GimpProcedureConfig *config;
-  PluginKind kind;
-  GimpImage *image;
-  GimpDrawable *drawable; /* the (first) selected drawable, or NULL */
-  GtkWidget *info;        /* the information line */
+  const DialogContext *context;
+  DdimWorkflow kind;
+  GtkWidget *info; /* the information line */
   /* The model the line describes, loaded when the "model" argument changes. */
   char *model_path;
   DdimModel *model;
   char *model_error;
   double flops_per_second; /* measured on the model, 0 = not measured */
-  DdimLatent *latent;      /* DECODE: the layer's latent */
   guint update_source;
 } DialogState;
 
 void dialog_state_init(DialogState *state, GimpProcedureDialog *dialog, GimpProcedureConfig *config,
-                       PluginKind kind, GimpImage *image, GimpDrawable **drawables);
+                       const DialogContext *context);
 void dialog_state_clear(DialogState *state);
 
 /* "model-frame": the model chooser and the information line. */

@@ -1,37 +1,36 @@
 /* dialog-procedures.c — the layout of each DDIM procedure's dialog: the model
  * group first, then what the procedure makes, then the sampling settings. */
 #include "dialog-common.h"
-#include "dialogs.h"
 
 #include <glib/gi18n.h>
 
-static const char *dialog_title(PluginKind kind) {
+static const char *dialog_title(DdimWorkflow kind) {
   switch (kind) {
-  case PLUGIN_GENERATE:
+  case DDIM_WORKFLOW_GENERATE:
     return _("DDIM Generate");
-  case PLUGIN_RECONSTRUCT:
+  case DDIM_WORKFLOW_RECONSTRUCT:
     return _("DDIM Reconstruct");
-  case PLUGIN_VARY:
+  case DDIM_WORKFLOW_VARY:
     return _("DDIM Vary");
-  case PLUGIN_INTERPOLATE:
+  case DDIM_WORKFLOW_INTERPOLATE:
     return _("DDIM Interpolate");
-  case PLUGIN_ENCODE:
+  case DDIM_WORKFLOW_ENCODE:
     return _("DDIM Encode Latent");
-  case PLUGIN_DECODE:
+  case DDIM_WORKFLOW_DECODE:
     return _("DDIM Decode Latent");
   }
   return "DDIM";
 }
 
 /* The widgets of the numeric arguments, as sliders where a range helps. */
-static void sampling_widgets(GimpProcedureDialog *dialog, PluginKind kind) {
+static void sampling_widgets(GimpProcedureDialog *dialog, DdimWorkflow kind) {
   GtkWidget *steps = gimp_procedure_dialog_get_scale_entry(dialog, "steps", 1.0);
   /* The slider covers the useful range; the entry takes up to 1000. */
-  gimp_scale_entry_set_bounds(GIMP_SCALE_ENTRY(steps), kind == PLUGIN_DECODE ? 0.0 : 1.0, 200.0,
+  gimp_scale_entry_set_bounds(GIMP_SCALE_ENTRY(steps), kind == DDIM_WORKFLOW_DECODE ? 0.0 : 1.0, 200.0,
                               FALSE);
-  if (kind != PLUGIN_RECONSTRUCT && kind != PLUGIN_ENCODE)
+  if (kind != DDIM_WORKFLOW_RECONSTRUCT && kind != DDIM_WORKFLOW_ENCODE)
     gimp_procedure_dialog_get_spin_scale(dialog, "eta", 1.0);
-  if (kind == PLUGIN_VARY || kind == PLUGIN_ENCODE)
+  if (kind == DDIM_WORKFLOW_VARY || kind == DDIM_WORKFLOW_ENCODE)
     gimp_procedure_dialog_get_spin_scale(dialog, "strength", 1.0);
 }
 
@@ -40,35 +39,35 @@ static void layout(DialogState *state) {
   dialog_model_frame(state);
   sampling_widgets(dialog, state->kind);
   switch (state->kind) {
-  case PLUGIN_GENERATE:
+  case DDIM_WORKFLOW_GENERATE:
     dialog_seed_box(state);
     dialog_frame(state, "images", _("Images"), "count", "width", "height", "output",
                  "scale-to-model", NULL);
     dialog_frame(state, "sampling", _("Sampling"), "steps", "eta", "schedule", "seed-box", NULL);
     gimp_procedure_dialog_fill(dialog, "model-frame", "images-frame", "sampling-frame", NULL);
     break;
-  case PLUGIN_RECONSTRUCT:
+  case DDIM_WORKFLOW_RECONSTRUCT:
     dialog_frame(state, "sampling", _("Sampling"), "steps", "schedule", "scale-to-model", NULL);
     gimp_procedure_dialog_fill(dialog, "model-frame", "sampling-frame", NULL);
     break;
-  case PLUGIN_VARY:
+  case DDIM_WORKFLOW_VARY:
     dialog_seed_box(state);
     dialog_frame(state, "variations", _("Variations"), "strength", "count", "scale-to-model", NULL);
     dialog_frame(state, "sampling", _("Sampling"), "steps", "eta", "schedule", "seed-box", NULL);
     gimp_procedure_dialog_fill(dialog, "model-frame", "variations-frame", "sampling-frame", NULL);
     break;
-  case PLUGIN_INTERPOLATE:
+  case DDIM_WORKFLOW_INTERPOLATE:
     dialog_seed_box(state);
     dialog_frame(state, "animation", _("Animation"), "frames", "scale-to-model", NULL);
     dialog_frame(state, "sampling", _("Sampling"), "steps", "eta", "schedule", "seed-box", NULL);
     gimp_procedure_dialog_fill(dialog, "model-frame", "animation-frame", "sampling-frame", NULL);
     break;
-  case PLUGIN_ENCODE:
+  case DDIM_WORKFLOW_ENCODE:
     dialog_frame(state, "sampling", _("Inversion"), "steps", "schedule", "strength",
                  "scale-to-model", NULL);
     gimp_procedure_dialog_fill(dialog, "model-frame", "sampling-frame", NULL);
     break;
-  case PLUGIN_DECODE:
+  case DDIM_WORKFLOW_DECODE:
     dialog_seed_box(state);
     dialog_frame(state, "sampling", _("Sampling"), "steps", "eta", "schedule", "seed-box", NULL);
     gimp_procedure_dialog_fill(dialog, "model-frame", "sampling-frame", NULL);
@@ -76,21 +75,27 @@ static void layout(DialogState *state) {
   }
 }
 
-gboolean plugin_dialog_run(GimpProcedure *procedure, GimpProcedureConfig *config, PluginKind kind,
-                           GimpImage *image, GimpDrawable **drawables, GtkWidget **dialog_out) {
-  gimp_ui_init(PLUG_IN_BINARY);
-  GtkWidget *dialog = gimp_procedure_dialog_new(procedure, config, dialog_title(kind));
+gboolean dialog_run(GimpProcedure *procedure, GimpProcedureConfig *config,
+                    const DialogContext *context, GtkWidget **dialog_out, DdimModel **model_out,
+                    char **model_path_out) {
+  GtkWidget *dialog =
+      gimp_procedure_dialog_new(procedure, config, dialog_title(context->workflow));
   DialogState state;
-  dialog_state_init(&state, GIMP_PROCEDURE_DIALOG(dialog), config, kind, image, drawables);
+  dialog_state_init(&state, GIMP_PROCEDURE_DIALOG(dialog), config, context);
   layout(&state);
   dialog_update_info(&state);
   gboolean ok = gimp_procedure_dialog_run(GIMP_PROCEDURE_DIALOG(dialog));
-  dialog_state_clear(&state);
+  *model_out = NULL;
+  *model_path_out = NULL;
   if (ok) {
+    /* The run uses the model the estimate was measured on. */
+    *model_out = g_steal_pointer(&state.model);
+    *model_path_out = g_steal_pointer(&state.model_path);
     *dialog_out = dialog;
   } else {
     gtk_widget_destroy(dialog);
     *dialog_out = NULL;
   }
+  dialog_state_clear(&state);
   return ok;
 }

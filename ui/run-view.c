@@ -9,6 +9,7 @@
 #include "run-view.h"
 
 #include "dialog-common.h"
+#include "preview-image.h"
 
 #include <glib/gi18n.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@ typedef struct {
 
 struct RunView {
   GtkWidget *dialog;
-  PluginKind kind;
+  DdimWorkflow kind;
   GtkWidget *box, *caption, *bar, *time_left, *strip_label;
   Picture main;
   Picture *strip;
@@ -158,29 +159,11 @@ static void test_press(RunView *view, int done) {
   g_clear_pointer(&view->test_action, g_free);
 }
 
-static const char *kind_word(PluginKind kind) {
-  switch (kind) {
-  case PLUGIN_GENERATE:
-    return "generate";
-  case PLUGIN_RECONSTRUCT:
-    return "reconstruct";
-  case PLUGIN_VARY:
-    return "vary";
-  case PLUGIN_INTERPOLATE:
-    return "interpolate";
-  case PLUGIN_ENCODE:
-    return "encode";
-  case PLUGIN_DECODE:
-    return "decode";
-  }
-  return "";
-}
-
 static void read_test_press(RunView *view) {
   const char *press = g_getenv("DDIM_PLUGIN_TEST_PRESS");
   if (press == NULL) return;
   g_auto(GStrv) words = g_strsplit(press, " ", -1);
-  g_autofree char *prefix = g_strconcat(kind_word(view->kind), "=", NULL);
+  g_autofree char *prefix = g_strconcat(ddim_workflow_name(view->kind), "=", NULL);
   for (int i = 0; words[i]; i++) {
     const char *at = strchr(words[i], '@');
     if (!g_str_has_prefix(words[i], prefix) || at == NULL) continue;
@@ -190,7 +173,7 @@ static void read_test_press(RunView *view) {
   }
 }
 
-RunView *run_view_new(GtkWidget *dialog, PluginKind kind, DdimShape image, int outputs,
+RunView *run_view_new(GtkWidget *dialog, DdimWorkflow kind, DdimShape image, int outputs,
                       void (*on_cancel)(gpointer data), gpointer data) {
   RunView *view = g_new0(RunView, 1);
   view->dialog = dialog;
@@ -258,7 +241,7 @@ int run_view_strip_side(const RunView *view) {
   return view->strip_count > 0 ? STRIP_SIDE : 0;
 }
 
-void run_view_show_frame(RunView *view, const WorkerFrame *frame) {
+void run_view_show_frame(RunView *view, const RunViewFrame *frame) {
   test_press(view, frame->done);
   if (frame->image) picture_set(&view->main, frame->image);
   g_autofree char *caption =
@@ -296,7 +279,7 @@ void run_view_show_finished(RunView *view, int output, const PreviewImage *image
   }
   if (view->strip_label == NULL) return;
   g_autofree char *text =
-      view->kind == PLUGIN_INTERPOLATE
+      view->kind == DDIM_WORKFLOW_INTERPOLATE
           /* TRANSLATORS: above the strip of finished interpolation frames. */
           ? g_strdup_printf(_("Frames finished: %d of %d"), view->strip_done, view->outputs)
           /* TRANSLATORS: above the strip of finished images. */

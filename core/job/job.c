@@ -100,7 +100,7 @@ static gboolean invalid(GError **error, const char *format, ...) {
 
 static gboolean need_inputs(const DdimJob *job, int minimum, int exactly, GError **error) {
   const char *name = ddim_workflow_name(job->workflow);
-  if (job->inputs == NULL || job->input_count < 1)
+  if (job->input_count < 1)
     return invalid(error, "%s needs input %s", name,
                    job->workflow == DDIM_WORKFLOW_DECODE ? "latents" : "images");
   if (exactly > 0 && job->input_count != exactly)
@@ -117,17 +117,21 @@ static gboolean need_count(const DdimJob *job, int minimum, GError **error) {
   return TRUE;
 }
 
-/* Checks the job and lays out its phases. */
-static gboolean plan_job(const DdimModel *model, const DdimJob *job, Plan *plan, GError **error) {
+/* Checks the job and lays out its phases.  An estimate needs only the
+ * count of inputs; a run needs their data (with_data). */
+static gboolean plan_job(const DdimModel *model, const DdimJob *job, gboolean with_data, Plan *plan,
+                         GError **error) {
   memset(plan, 0, sizeof *plan);
+  if (with_data && job->input_count > 0 && job->inputs == NULL)
+    return invalid(error, "%s: %d inputs were announced but none given",
+                   ddim_workflow_name(job->workflow), job->input_count);
   const DdimParams *params = &job->params;
   const DdimParams encode = ddim_params_for_encode(params);
   const DdimParams inverse_decode = ddim_params_for_inverse_decode(params);
   const gboolean masked = params->mask != NULL;
   switch (job->workflow) {
   case DDIM_WORKFLOW_GENERATE:
-    if (job->inputs) {
-      if (!need_inputs(job, 1, 0, error)) return FALSE;
+    if (job->input_count > 0) {
       plan->outputs = job->input_count;
     } else {
       if (!need_count(job, 1, error)) return FALSE;
@@ -263,7 +267,7 @@ gboolean ddim_job_estimate(const DdimModel *model, const DdimJob *job, DdimJobEs
                            GError **error) {
   memset(estimate, 0, sizeof *estimate);
   Plan plan;
-  if (!plan_job(model, job, &plan, error)) return FALSE;
+  if (!plan_job(model, job, FALSE, &plan, error)) return FALSE;
   const size_t values = ddim_shape_elements(job->image);
   const int largest = largest_phase(&plan);
   int tiles = 0;
@@ -413,7 +417,7 @@ static gboolean run_plan(Runner *runner, const Plan *plan, DdimJobResult *result
   result->latent_params.known_count = 1;
   switch (job->workflow) {
   case DDIM_WORKFLOW_GENERATE:
-    if (job->inputs) {
+    if (job->input_count > 0) {
       result->images = copy_images(job, job->inputs, job->input_count, outputs, error);
     } else if ((result->images = new_images(job, outputs, error))) {
       DdimShape all = job->image;
@@ -474,7 +478,7 @@ gboolean ddim_job_run(DdimModel *model, const DdimJob *job, DdimJobResult *resul
   DdimJobEstimate estimate;
   Plan plan;
   if (!ddim_job_check(model, job, error) || !ddim_job_estimate(model, job, &estimate, NULL) ||
-      !plan_job(model, job, &plan, error))
+      !plan_job(model, job, TRUE, &plan, error))
     return FALSE;
   Runner runner = {.model = model, .job = job, .total = estimate.evaluations};
   if (job->abort) ddim_model_set_abort(model, job->abort, job->abort_data);

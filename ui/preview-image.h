@@ -6,8 +6,8 @@
  * GimpPreviewArea expects for its checkerboard compositing) and are scaled
  * with nearest neighbour to fit a square of `side` pixels: small models are
  * enlarged by a whole factor, so every model pixel stays a sharp block. */
-#ifndef DDIM_PLUGIN_PREVIEW_IMAGE_H
-#define DDIM_PLUGIN_PREVIEW_IMAGE_H
+#ifndef DDIM_UI_PREVIEW_IMAGE_H
+#define DDIM_UI_PREVIEW_IMAGE_H
 
 #include "ddim.h"
 

@@ -1,0 +1,89 @@
+/* job-config.c — a procedure's config as a DdimJob (see job-config.h). */
+#include "job-config.h"
+
+#include "arguments.h"
+
+#include <glib/gi18n.h>
+
+/* Inputs each workflow reads from the image (GENERATE: none, or the layer
+ * kept outside a selection, which is the mask's known image instead). */
+static int workflow_inputs(DdimWorkflow workflow) {
+  switch (workflow) {
+  case DDIM_WORKFLOW_GENERATE:
+    return 0;
+  case DDIM_WORKFLOW_INTERPOLATE:
+    return 2;
+  default:
+    return 1;
+  }
+}
+
+void plugin_job_from_config(GimpProcedureConfig *config, const DdimModel *model,
+                            DdimWorkflow workflow, DdimJob *job, gboolean *schedule_stored) {
+  ddim_job_init(job, workflow, model);
+  plugin_read_params(config, &job->params, schedule_stored);
+  GObjectClass *klass = G_OBJECT_GET_CLASS(config);
+  if (g_object_class_find_property(klass, "count"))
+    g_object_get(config, "count", &job->count, NULL);
+  if (g_object_class_find_property(klass, "frames"))
+    g_object_get(config, "frames", &job->count, NULL);
+  /* The two ends are the layers themselves: the frames lie between them. */
+  job->frame_spacing = DDIM_FRAMES_BETWEEN;
+  job->input_count = workflow_inputs(workflow);
+  /* Every layer a procedure makes keeps its latent (not Vary's, which has none). */
+  job->keep_latents = TRUE;
+}
+
+void plugin_job_for_latent(DdimJob *job, const DdimLatent *latent, gboolean schedule_stored) {
+  if (job->params.steps == 0) job->params.steps = latent->steps;
+  if (schedule_stored) job->params.schedule = latent->schedule;
+  /* A partial latent (strength < 1) is decoded from the level it was encoded to. */
+  job->params.strength = latent->strength;
+  job->image = latent->shape;
+  job->image.n = 1;
+}
+
+void plugin_generate_size(GimpProcedureConfig *config, const DdimModel *model, GimpImage *image,
+                          int *width, int *height) {
+  const DdimModelInfo *info = ddim_model_get_info(model);
+  *width = 0;
+  *height = 0;
+  g_object_get(config, "width", width, "height", height, NULL);
+  const gboolean new_layers =
+      gimp_procedure_config_get_choice_id(config, "output") == PLUGIN_OUTPUT_NEW_LAYER;
+  const gboolean have_image = image && gimp_image_is_valid(image);
+  if (*width == 0)
+    *width = new_layers && have_image ? gimp_image_get_width(image) : info->sample_width;
+  if (*height == 0)
+    *height = new_layers && have_image ? gimp_image_get_height(image) : info->sample_height;
+}
+
+gboolean plugin_describe_job(GimpProcedureConfig *config, const DdimModel *model,
+                             DdimWorkflow workflow, GimpImage *image, GimpDrawable *drawable,
+                             const DdimLatent *latent, DdimJob *job, int *width, int *height,
+                             GError **error) {
+  gboolean schedule_stored = FALSE;
+  plugin_job_from_config(config, model, workflow, job, &schedule_stored);
+  const gboolean scale = plugin_read_scale(config);
+  if (workflow == DDIM_WORKFLOW_DECODE) {
+    if (latent == NULL) {
+      g_set_error(error, GIMP_PLUG_IN_ERROR, 0, _("The layer holds no DDIM latent"));
+      return FALSE;
+    }
+    plugin_job_for_latent(job, latent, schedule_stored);
+    *width = latent->shape.w;
+    *height = latent->shape.h;
+    return TRUE;
+  }
+  if (workflow == DDIM_WORKFLOW_GENERATE) {
+    plugin_generate_size(config, model, image, width, height);
+  } else if (drawable) {
+    *width = gimp_drawable_get_width(drawable);
+    *height = gimp_drawable_get_height(drawable);
+  } else {
+    *width = job->image.w;
+    *height = job->image.h;
+  }
+  ddim_job_fit_size(job, model, *width, *height, scale);
+  return TRUE;
+}
