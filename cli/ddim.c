@@ -41,11 +41,11 @@ void cli_job_init(Cli *cli, DdimJob *job, DdimWorkflow workflow, DdimShape image
  * write stops the run). */
 static gboolean report_progress(const DdimJobProgress *report, gpointer data) {
   Cli *cli = data;
-  g_autofree char *label = report->batch_count < report->images
-                               ? g_strdup_printf("images %d-%d of %d", report->batch_first + 1,
-                                                 report->batch_first + report->batch_count,
-                                                 report->images)
-                               : NULL;
+  g_autofree char *label =
+      report->batch_count < report->images
+          ? g_strdup_printf("images %d-%d of %d", report->batch_first + 1,
+                            report->batch_first + report->batch_count, report->images)
+          : NULL;
   if (g_strcmp0(label, cli->progress.label) != 0) cli_progress_set_label(&cli->progress, label);
   cli_progress_report(report->step, &cli->progress);
   return cli_preview_report(&cli->preview, report->step);
@@ -116,7 +116,8 @@ static const CliCommand commands[] = {
      "--strength F (default 0.5): 0 keeps the image, 1 replaces it entirely.", cli_run_vary},
     {"interpolate", "MODEL A B", 3, OPT_SAMPLING | OPT_OUTPUT | OPT_RESIZE | OPT_FRAMES, 1.0,
      "Encode two images and decode K frames along the spherical path between their latents.",
-     "The frames include both ends.  OUT names them like generate --count does.", cli_run_interpolate},
+     "The frames include both ends.  OUT names them like generate --count does.",
+     cli_run_interpolate},
     {"convert", "MODEL", 1, OPT_OUTPUT | OPT_DTYPE, 1.0,
      "Write a model (e.g. a PyTorch .bin/.ckpt) as a diffusers safetensors folder.",
      "-o OUT_DIR receives config.json, diffusion_pytorch_model.safetensors and\n"

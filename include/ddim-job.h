@@ -6,7 +6,9 @@
  * ddim_job_estimate what it will cost, and calls ddim_job_run.  The core
  * decides everything between: the batches (at most DDIM_JOB_MAX_BATCH images,
  * as many as fit in the memory budget; image k always uses seed + k, so a
- * run of K images equals K runs of one), the tiling of images larger than the
+ * run of K images draws the same noise as K runs of one and gives the same
+ * images to float rounding: the network's batched products may round
+ * differently in the last bits), the tiling of images larger than the
  * model, the memory refusal before anything is allocated, the clipping rules
  * of inversion, and the order of the phases.  Front ends only collect
  * parameters and move pixels (the `ddim` command: files; the GIMP plug-in:
@@ -60,10 +62,10 @@ double ddim_frame_alpha(DdimFrameSpacing spacing, int frame, int frames);
 /* One report of a running job: after every network evaluation, and inside
  * tiled steps after every batch of tiles (step->tiles_done < tiles_total). */
 typedef struct {
-  int done, total; /* network evaluations of the job so far and in all (a batch's
-                      evaluation counts once; tile reports do not count) */
-  const DdimProgress *step; /* the sampler's report: phase, step of the phase, x_t,
-                               x̂_0 (valid during the call only) */
+  int done, total;              /* network evaluations of the job so far and in all (a batch's
+                                   evaluation counts once; tile reports do not count) */
+  const DdimProgress *step;     /* the sampler's report: phase, step of the phase, x_t,
+                                   x̂_0 (valid during the call only) */
   int batch_first, batch_count; /* the images of the batch being run */
   int images;                   /* images the current phase runs over */
   int first_output;             /* when this step computes outputs: the output index of
@@ -96,14 +98,17 @@ typedef struct {
   gboolean from_inversion; /* DECODE: the latents came from ENCODE (decoded without
                               clipping unless params.clip is 1) */
   DdimFrameSpacing frame_spacing;
-  gboolean keep_latents; /* result->latents for every workflow (ENCODE always) */
-  /* Bytes a batch may use: 0 = half the RAM; the model's own limit
-   * (ddim_model_set_memory_limit) applies as well. */
+  gboolean keep_latents; /* result->latents for every workflow but VARY (an SDEdit
+                            variation has no latent); ENCODE always */
+  /* Bytes a batch may use, a hard limit like the model's own
+   * (ddim_model_set_memory_limit), which applies as well; batches are sized
+   * to the smallest of these and half the RAM.  0: no limit of the job's. */
   uint64_t memory_limit;
   DdimJobProgressFunc progress;
   gpointer progress_data;
-  /* Installed as the model's abort check for the run (ddim_model_set_abort):
-   * a cancel from another thread stops within one U-Net block. */
+  /* When set, installed as the model's abort check for the run and removed
+   * after it (ddim_model_set_abort): a cancel from another thread stops
+   * within one U-Net block. */
   DdimAbortFunc abort;
   gpointer abort_data;
 } DdimJob;
@@ -121,18 +126,18 @@ gboolean ddim_job_fit_size(DdimJob *job, const DdimModel *model, int width, int 
                            gboolean scale);
 
 typedef struct {
-  int outputs;            /* images the job makes (ENCODE: latents) */
-  int evaluations;        /* network evaluations, as DdimJobProgress.total counts them */
+  int outputs;              /* images the job makes (ENCODE: latents) */
+  int evaluations;          /* network evaluations, as DdimJobProgress.total counts them */
   double image_evaluations; /* evaluations of one image, or of one tile when tiled */
-  double flops;           /* floating-point operations of the whole job */
-  int batch_size;         /* images per batch */
-  int tiles;              /* tiles per image, 0 when untiled */
+  double flops;             /* floating-point operations of the whole job */
+  int batch_size;           /* images per batch */
+  int tiles;                /* tiles per image, 0 when untiled */
   int tile_width, tile_height;
   uint64_t weight_bytes;     /* the model's weights in memory */
   uint64_t activation_bytes; /* the network's working memory for one batch */
   uint64_t tensor_bytes;     /* the job's own images, latents and sampler state */
   uint64_t memory_limit;     /* the budget the batches were sized to (0: unknown) */
-  gboolean fits;             /* a batch fits the budget and the model's limit */
+  gboolean fits;             /* ddim_job_check's memory test passes */
 } DdimJobEstimate;
 
 /* What the job will cost; FALSE with an error when it cannot run at all
@@ -143,22 +148,24 @@ gboolean ddim_job_estimate(const DdimModel *model, const DdimJob *job, DdimJobEs
 
 typedef struct {
   int outputs;
-  DdimShape shape;   /* one output: n = 1 */
-  float *images;     /* outputs images (NULL for ENCODE) */
-  float *latents;    /* ENCODE, or keep_latents: the latent each output came from
-                        (x_T, the inversion, the slerp, the input latent) */
-  DdimParams latent_params; /* steps, schedule, strength and seed those latents
-                               decode with */
-  double mse, psnr;  /* RECONSTRUCT: per dimension on the [0, 1] scale, in model
-                        space over every image, before any quantisation */
+  DdimShape shape;          /* one output: n = 1 */
+  float *images;            /* outputs images (NULL for ENCODE) */
+  float *latents;           /* ENCODE, or keep_latents: the latent each output came from
+                               (x_T, the inversion, the slerp, the input latent) */
+  DdimParams latent_params; /* the parameters the latents were made with: steps,
+                               schedule, strength and seed (an inversion's: clip 0,
+                               η 0) */
+  double mse, psnr;         /* RECONSTRUCT: per dimension on the [0, 1] scale, in model
+                               space over every image, before any quantisation */
 } DdimJobResult;
 
 void ddim_job_result_clear(DdimJobResult *result);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DdimJobResult, ddim_job_result_clear)
 
-/* What ddim_job_run checks before it computes anything: the job is valid
- * and its largest batch fits (DDIM_ERROR_NO_MEMORY with a message saying
- * how much is needed).  For front ends that refuse early, before they print
+/* What ddim_job_run checks before it computes anything: the job is valid,
+ * its inputs are there, and its largest batch and its tensors fit the job's
+ * and the model's limits and the machine (DDIM_ERROR_NO_MEMORY with a
+ * message saying how much is needed).  For front ends that refuse early, before they print
  * or write anything. */
 gboolean ddim_job_check(const DdimModel *model, const DdimJob *job, GError **error);
 
@@ -166,8 +173,7 @@ gboolean ddim_job_check(const DdimModel *model, const DdimJob *job, GError **err
  * that cannot fit before anything is computed, then runs the phases batch by
  * batch.  On failure or cancel the result is left empty and the inputs are
  * untouched. */
-gboolean ddim_job_run(DdimModel *model, const DdimJob *job, DdimJobResult *result,
-                      GError **error);
+gboolean ddim_job_run(DdimModel *model, const DdimJob *job, DdimJobResult *result, GError **error);
 
 /* FLOP/s of this model's network on this machine: the fastest of three
  * evaluations after a warm-up one, at the native size (halved while one

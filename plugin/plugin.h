@@ -29,7 +29,6 @@
 #define PROC_ENCODE "plug-in-ddim-encode"
 #define PROC_DECODE "plug-in-ddim-decode"
 
-
 /* procedures-*.c: define a procedure's arguments, and run it. */
 GimpProcedure *plugin_generate_new(GimpPlugIn *plug_in);
 GimpProcedure *plugin_reconstruct_new(GimpPlugIn *plug_in);

@@ -99,8 +99,8 @@ static gboolean interpolate(PluginRun *run, GimpImage *image, GimpLayer *first, 
     g_autofree char *scaled = plugin_scaled_note(&job.image, width, height);
     float **frames = g_new0(float *, result.outputs);
     for (int k = 0; k < result.outputs; k++) {
-      frames[k] = plugin_tensor_to_rgba(result.images + (size_t)k * values, job.image, width, height,
-                                        ends[0].format);
+      frames[k] = plugin_tensor_to_rgba(result.images + (size_t)k * values, job.image, width,
+                                        height, ends[0].format);
       if (info->in_channels != 4) {
         /* The model has no alpha: blend the ends' transparency. */
         float t = (float)ddim_frame_alpha(job.frame_spacing, k, result.outputs);
@@ -125,8 +125,8 @@ static gboolean interpolate(PluginRun *run, GimpImage *image, GimpLayer *first, 
       GimpLayer *layer = plugin_layer_new(image, name, width, height, alpha);
       plugin_layer_insert_above(image, layer, below, ends[0].x, ends[0].y);
       plugin_layer_write(layer, frames[k]);
-      g_autoptr(DdimLatent) latent = ddim_latent_new(info->identity, &result.latent_params, job.image,
-                                                     result.latents + (size_t)k * values);
+      g_autoptr(DdimLatent) latent = ddim_latent_new(
+          info->identity, &result.latent_params, job.image, result.latents + (size_t)k * values);
       plugin_latent_attach(GIMP_ITEM(layer), latent, TRUE);
       layers[k] = below = layer;
       g_free(frames[k]);

@@ -136,8 +136,7 @@ static gboolean run_in_dialog(PluginRun *run, const DdimJob *job, int outputs,
   return ok;
 }
 
-gboolean plugin_run_job(PluginRun *run, const DdimJob *job, DdimJobResult *result,
-                        GError **error) {
+gboolean plugin_run_job(PluginRun *run, const DdimJob *job, DdimJobResult *result, GError **error) {
   DdimJobEstimate estimate;
   if (!ddim_job_estimate(run->model, job, &estimate, error)) return FALSE;
   if (run->run_mode == GIMP_RUN_INTERACTIVE && run->dialog)

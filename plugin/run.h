@@ -43,8 +43,7 @@ void plugin_run_job_init(PluginRun *run, DdimJob *job, gboolean *schedule_stored
  * cancelled run fails with run->cancelled set and the image untouched.
  * Otherwise on this thread with GIMP's progress bar: "DDIM 12/50" after
  * every network evaluation. */
-gboolean plugin_run_job(PluginRun *run, const DdimJob *job, DdimJobResult *result,
-                        GError **error);
+gboolean plugin_run_job(PluginRun *run, const DdimJob *job, DdimJobResult *result, GError **error);
 
 /* " (scaled from 32×32)" when a size differs from the model's, else "". */
 char *plugin_scaled_note(const DdimShape *image, int width, int height);

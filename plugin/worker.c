@@ -81,7 +81,8 @@ static gboolean on_step(const DdimJobProgress *step, gpointer data) {
   PluginWorker *worker = data;
   const DdimProgress *batch = step->step;
   /* Inside a tiled step: only a chance to cancel. */
-  if (batch->tiles_done < batch->tiles_total) return !g_cancellable_is_cancelled(worker->cancellable);
+  if (batch->tiles_done < batch->tiles_total)
+    return !g_cancellable_is_cancelled(worker->cancellable);
   g_atomic_int_set(&worker->done_atomic, step->done);
   if (worker->step_delay_ms > 0 && !g_cancellable_is_cancelled(worker->cancellable))
     g_usleep((gulong)worker->step_delay_ms * 1000);

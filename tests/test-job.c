@@ -4,7 +4,8 @@
  * Every workflow is compared bit for bit with the direct sampler calls it
  * stands for (ddim_noise + ddim_sample, ddim_invert with
  * ddim_params_for_encode, ddim_sample with ddim_params_for_inverse_decode,
- * ddim_vary, ddim_slerp), run over the same batches; then batching over
+ * ddim_vary, ddim_slerp), run over the same batches (across different batch
+ * sizes the network agrees only to float rounding); then batching over
  * DDIM_JOB_MAX_BATCH and under a memory budget, the memory refusal,
  * cancellation (progress and abort hook), invalid jobs, keep_latents, the
  * estimate, ddim_job_fit_size and ddim_frame_alpha.  Runs are 1–5 steps on
@@ -43,7 +44,7 @@ static float *latents_for(uint64_t seed, int n) {
   return x;
 }
 
-/* n "images" in [-1, 1]: smooth enough to be plausible, different per seed. */
+/* n "images" in [-1, 1] (halved noise, clamped), different per seed. */
 static float *images_for(uint64_t seed, int n) {
   float *x = latents_for(seed, n);
   for (size_t i = 0; i < ddim_shape_elements(batch_of(n)); i++)
@@ -59,8 +60,14 @@ static gboolean same_bits(const float *a, const float *b, int n) {
   return memcmp(a, b, bytes_of(n)) == 0;
 }
 
-/* A job on 8×8 images with a few steps; clip 1 and η > 0 where the
- * workflow would keep them, so the overrides of encode/inverse decode show. */
+static double max_difference(const float *a, const float *b, int n) {
+  double most = 0.0;
+  for (size_t i = 0; i < ddim_shape_elements(batch_of(n)); i++) most = MAX(most, fabs(a[i] - b[i]));
+  return most;
+}
+
+/* A job on 8×8 images of `steps` steps, seed 17; the tests set η and clip
+ * where they matter (η > 0 makes the per-image seeds visible). */
 static DdimJob job_for(DdimWorkflow workflow, int steps) {
   DdimJob job;
   ddim_job_init(&job, workflow, model);
@@ -96,6 +103,7 @@ typedef struct {
   int done[MAX_REPORTS], total[MAX_REPORTS];
   int batch_first[MAX_REPORTS], batch_count[MAX_REPORTS], images[MAX_REPORTS];
   int first_output[MAX_REPORTS];
+  int tiles_done[MAX_REPORTS], tiles_total[MAX_REPORTS];
   DdimPhase phase[MAX_REPORTS];
 } Reports;
 
@@ -110,6 +118,8 @@ static gboolean record(const DdimJobProgress *progress, gpointer data) {
     r->images[r->calls] = progress->images;
     r->first_output[r->calls] = progress->first_output;
     r->phase[r->calls] = progress->step->phase;
+    r->tiles_done[r->calls] = progress->step->tiles_done;
+    r->tiles_total[r->calls] = progress->step->tiles_total;
   }
   r->calls++;
   if (r->cancel_at_done > 0 && progress->done == r->cancel_at_done) {
@@ -387,6 +397,44 @@ static void test_vary_one_masked(void) {
                             image[c * SIZE * SIZE + i]);
 }
 
+/* A masked generate whose kept part follows the known image's inversion:
+ * each batch also encodes the known image, reported (phase ENCODE, no
+ * outputs) and counted in the estimate as evaluations of their own. */
+static void test_generate_masked_inversion(void) {
+  g_autofree float *known = images_for(720, 1);
+  float mask[SIZE * SIZE];
+  for (int i = 0; i < SIZE * SIZE; i++) mask[i] = i < SIZE * SIZE / 2 ? 0.0f : 1.0f;
+  DdimJob job = job_for(DDIM_WORKFLOW_GENERATE, 3);
+  job.params.mask = mask;
+  job.params.known = known;
+  job.params.known_count = 1;
+  job.params.mask_keep = DDIM_MASK_KEEP_INVERSION;
+  job.count = 2;
+  Reports reports = {0};
+  job.progress = record;
+  job.progress_data = &reports;
+  DdimJobEstimate estimate = {0};
+  g_autoptr(GError) error = NULL;
+  g_assert_true(ddim_job_estimate(model, &job, &estimate, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(estimate.evaluations, ==, 2 * 3);
+  g_assert_cmpfloat(estimate.image_evaluations, ==, 3 * (2 + 1.0));
+  g_auto(DdimJobResult) result = {0};
+  run_ok(&job, &result, 2);
+  check_counts(&reports, &job);
+  int encodes = 0;
+  for (int i = 0; i < reports.calls; i++) {
+    if (reports.phase[i] == DDIM_PHASE_ENCODE) encodes++;
+    g_assert_cmpint(reports.first_output[i], ==, reports.phase[i] == DDIM_PHASE_ENCODE ? -1 : 0);
+  }
+  g_assert_cmpint(encodes, ==, 3);
+
+  g_autofree float *direct = latents_for(job.params.seed, 2);
+  g_assert_true(ddim_sample(model, &job.params, direct, batch_of(2), &error));
+  g_assert_no_error(error);
+  g_assert_true(same_bits(result.images, direct, 2));
+}
+
 static void test_vary_several(void) {
   g_autofree float *images = images_for(800, 3);
   g_autofree float *before = copy_of(images, 3);
@@ -529,38 +577,57 @@ static void test_batch_over_limit(void) {
   g_assert_no_error(error);
   g_assert_true(same_bits(result.images, direct, count));
 
-  /* Output k is the one-image job with seed + k. */
+  /* Output k is the one-image job with seed + k: the same x_T and step
+   * noise bit for bit; the images agree to float rounding only, since the
+   * network's GEMMs may sum in another order for another batch size (here,
+   * at 8×8, batches of 8 or more differ from a batch of one in the last
+   * bits: measured up to 6e-6 after 2 steps; a wrong seed differs by O(1)). */
   const int check[] = {0, 1, 63, 64, 69};
   for (guint i = 0; i < G_N_ELEMENTS(check); i++) {
     const int k = check[i];
     DdimJob single = job_for(DDIM_WORKFLOW_GENERATE, 2);
     single.params.eta = 0.5;
     single.params.seed = job.params.seed + (uint64_t)k;
+    single.keep_latents = TRUE;
     g_auto(DdimJobResult) alone = {0};
     run_ok(&single, &alone, 1);
-    g_assert_true(same_bits(alone.images, result.images + k * per_image(), 1));
+    g_assert_true(same_bits(alone.latents, result.latents + k * per_image(), 1));
+    g_assert_cmpfloat(max_difference(alone.images, result.images + k * per_image(), 1), <, 1e-4);
   }
 }
 
-/* A memory budget of three images: batches of 3, 3 and 2, same bits. */
+/* The largest batch below 16 whose memory is less than one image more
+ * (the network's arena grows in steps, so not every n is such a bound). */
+static int budget_batch(void) {
+  for (int n = 2; n < 16; n++)
+    if (ddim_model_memory_needed(model, batch_of(n)) <
+        ddim_model_memory_needed(model, batch_of(n + 1)))
+      return n;
+  g_assert_not_reached();
+  return 0;
+}
+
+/* A memory budget of b images (b < count / 2): batches of b, b and the
+ * rest, each the bits of the direct call on that batch. */
 static void test_memory_budget(void) {
-  const int count = 8;
+  const int b = budget_batch();
+  const int count = 2 * b + 2;
+  g_test_message("budget of %d images, %d images", b, count);
   DdimJob job = job_for(DDIM_WORKFLOW_GENERATE, 2);
   job.params.eta = 1.0;
   job.count = count;
   g_auto(DdimJobResult) whole = {0};
   run_ok(&job, &whole, count);
 
-  const uint64_t three = ddim_model_memory_needed(model, batch_of(3));
-  g_assert_cmpuint(three, <, ddim_model_memory_needed(model, batch_of(4)));
-  job.memory_limit = three;
+  const uint64_t budget = ddim_model_memory_needed(model, batch_of(b));
+  job.memory_limit = budget;
   DdimJobEstimate estimate;
   g_autoptr(GError) error = NULL;
   g_assert_true(ddim_job_estimate(model, &job, &estimate, &error));
   g_assert_no_error(error);
-  g_assert_cmpint(estimate.batch_size, ==, 3);
+  g_assert_cmpint(estimate.batch_size, ==, b);
   g_assert_cmpint(estimate.evaluations, ==, 2 * 3);
-  g_assert_cmpuint(estimate.memory_limit, ==, three);
+  g_assert_cmpuint(estimate.memory_limit, ==, budget);
   g_assert_true(estimate.fits);
 
   Reports reports = {0};
@@ -572,12 +639,23 @@ static void test_memory_budget(void) {
   int first[8], size[8];
   g_assert_cmpint(batches_seen(&reports, first, size, 8), ==, 3);
   g_assert_cmpint(first[0], ==, 0);
-  g_assert_cmpint(size[0], ==, 3);
-  g_assert_cmpint(first[1], ==, 3);
-  g_assert_cmpint(size[1], ==, 3);
-  g_assert_cmpint(first[2], ==, 6);
+  g_assert_cmpint(size[0], ==, b);
+  g_assert_cmpint(first[1], ==, b);
+  g_assert_cmpint(size[1], ==, b);
+  g_assert_cmpint(first[2], ==, 2 * b);
   g_assert_cmpint(size[2], ==, 2);
-  g_assert_true(same_bits(split.images, whole.images, count));
+  /* The same batches run directly: the same bits. */
+  g_autofree float *direct = latents_for(job.params.seed, count);
+  for (int first_image = 0; first_image < count; first_image += b) {
+    DdimParams params = job.params;
+    params.seed = job.params.seed + (uint64_t)first_image;
+    g_assert_true(ddim_sample(model, &params, direct + first_image * per_image(),
+                              batch_of(MIN(b, count - first_image)), &error));
+    g_assert_no_error(error);
+  }
+  g_assert_true(same_bits(split.images, direct, count));
+  /* One batch of all: the same up to the network's rounding (see above). */
+  g_assert_cmpfloat(max_difference(split.images, whole.images, count), <, 1e-4);
 }
 
 /* The model's own limit below one image: refused before anything runs. */
@@ -615,13 +693,73 @@ static void test_memory_refusal(void) {
   g_assert_cmpint(reports.calls, ==, 0);
   g_assert_true(same_bits(images, before, 2));
 
-  /* A job budget alone is not a refusal: batches shrink to one image. */
+  /* Under a job budget below one image, batches shrink to one image. */
   ddim_model_set_memory_limit(model, 0);
   job.memory_limit = 4096;
   g_assert_true(ddim_job_estimate(model, &job, &estimate, &error));
-  g_assert_cmpint(estimate.batch_size, ==, 1);
-  g_assert_true(ddim_job_check(model, &job, &error));
   g_assert_no_error(error);
+  g_assert_cmpint(estimate.batch_size, ==, 1);
+  g_assert_cmpuint(estimate.memory_limit, ==, 4096);
+  /* … and the job's limit is as hard as the model's: the run is refused. */
+  g_assert_false(estimate.fits);
+  g_assert_false(ddim_job_check(model, &job, &error));
+  g_assert_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY);
+  g_assert_nonnull(strstr(error->message, "job's"));
+  g_clear_error(&error);
+  g_assert_false(ddim_job_run(model, &job, &result, &error));
+  g_assert_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY);
+  g_assert_cmpint(reports.calls, ==, 0);
+}
+
+static DdimJobEstimate estimate_of(const DdimJob *job);
+
+/* A tiled job's batches are sized by the sampler's tensors of its images
+ * (its network memory is a batch of tiles). */
+static void test_tiled_budget(void) {
+  DdimJob job = job_for(DDIM_WORKFLOW_GENERATE, 1);
+  job.image.w = 40;
+  job.image.h = 28;
+  job.count = DDIM_JOB_MAX_BATCH;
+  const DdimShape tile = {1, CHANNELS, 16, 16};
+  const uint64_t limit = ddim_model_memory_needed(model, tile);
+  const uint64_t per_image_bytes = 5 * sizeof(float) * (uint64_t)CHANNELS * 40 * 28;
+  const int expected = (int)MAX(1, MIN((uint64_t)job.count, limit / per_image_bytes));
+  g_assert_cmpint(expected, <, job.count);
+  job.memory_limit = limit;
+  DdimJobEstimate e = estimate_of(&job);
+  g_assert_cmpint(e.batch_size, ==, expected);
+  g_assert_true(e.fits);
+  g_assert_cmpint(e.evaluations, ==, (job.count + expected - 1) / expected);
+}
+
+/* image.n is ignored: a job whose image says 5 runs one image per input. */
+static void test_image_n_ignored(void) {
+  g_autofree float *images = images_for(77, 2);
+  DdimJob job = job_for(DDIM_WORKFLOW_ENCODE, 2);
+  job.inputs = images;
+  job.input_count = 2;
+  g_auto(DdimJobResult) expected = {0};
+  run_ok(&job, &expected, 2);
+  job.image.n = 5;
+  g_auto(DdimJobResult) result = {0};
+  g_autoptr(GError) error = NULL;
+  g_assert_true(ddim_job_run(model, &job, &result, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(result.outputs, ==, 2);
+  g_assert_cmpint(result.shape.n, ==, 1);
+  g_assert_true(same_bits(result.latents, expected.latents, 2));
+}
+
+/* A job whose evaluations overflow the progress count is refused, not
+ * wrapped. */
+static void test_too_many_evaluations(void) {
+  DdimJob job = job_for(DDIM_WORKFLOW_GENERATE, 1000);
+  job.count = G_MAXINT;
+  DdimJobEstimate e;
+  g_autoptr(GError) error = NULL;
+  g_assert_false(ddim_job_estimate(model, &job, &e, &error));
+  g_assert_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull(strstr(error->message, "too many"));
 }
 
 /* ---- cancellation ------------------------------------------------------- */
@@ -654,9 +792,10 @@ typedef struct {
   int abort_after; /* TRUE from this call on */
 } Abort;
 
+/* Asked from the threads that run chunks of a batch: atomic. */
 static gboolean abort_after(gpointer data) {
   Abort *a = data;
-  return ++a->calls >= a->abort_after;
+  return g_atomic_int_add(&a->calls, 1) + 1 >= a->abort_after;
 }
 
 static void test_cancel_abort(void) {
@@ -677,7 +816,11 @@ static void test_cancel_abort(void) {
   g_assert_false(ddim_job_run(model, &job, &result, &error));
   g_assert_error(error, DDIM_ERROR, DDIM_ERROR_CANCELLED);
   g_clear_error(&error);
-  g_assert_cmpint(abort.calls, ==, 5); /* asked no further */
+  /* Stopped within the first evaluation (each of two threads may ask once
+   * more before it sees the stop). */
+  const int asked = g_atomic_int_get(&abort.calls);
+  g_assert_cmpint(asked, >=, 5);
+  g_assert_cmpint(asked, <, 10);
   g_assert_cmpint(reports.calls, ==, 0);
   g_assert_null(result.images);
   g_assert_null(result.latents);
@@ -688,7 +831,7 @@ static void test_cancel_abort(void) {
   const float timestep = 500.0f;
   g_assert_true(ddim_model_eps(model, images, one, &timestep, eps, &error));
   g_assert_no_error(error);
-  g_assert_cmpint(abort.calls, ==, 5);
+  g_assert_cmpint(g_atomic_int_get(&abort.calls), ==, asked);
 }
 
 /* ---- invalid jobs ------------------------------------------------------- */
@@ -724,6 +867,24 @@ static void test_invalid(void) {
     job.inputs = images; /* a pointer but no count */
     job.input_count = 0;
     expect_invalid(&job, "input_count 0");
+  }
+
+  /* Inputs announced but not given: an estimate needs only the count, a
+   * run refuses. */
+  for (guint i = 0; i < G_N_ELEMENTS(need_inputs); i++) {
+    DdimJob job = job_for(need_inputs[i], 2);
+    job.input_count = 2;
+    job.count = 2;
+    DdimJobEstimate estimate;
+    g_autoptr(GError) error = NULL;
+    g_assert_true(ddim_job_estimate(model, &job, &estimate, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(estimate.outputs, ==, 2);
+    DdimJobResult result = {0};
+    g_assert_false(ddim_job_run(model, &job, &result, &error));
+    g_assert_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT);
+    g_assert_null(result.images);
+    g_assert_null(result.latents);
   }
 
   DdimJob job = job_for(DDIM_WORKFLOW_INTERPOLATE, 2);
@@ -870,11 +1031,13 @@ static void test_estimate(void) {
   g_assert_cmpfloat(e.image_evaluations, ==, 2 * 3 * 3.0);
   g_assert_cmpfloat(e.flops, ==, unit * e.image_evaluations);
 
-  /* ... and over batches of 2 under a budget: 2 batches per phase. */
-  job.memory_limit = ddim_model_memory_needed(model, batch_of(2));
+  /* ... and one image per batch under a budget of one: 3 batches a phase. */
+  g_assert_cmpuint(ddim_model_memory_needed(model, batch_of(1)), <,
+                   ddim_model_memory_needed(model, batch_of(2)));
+  job.memory_limit = ddim_model_memory_needed(model, batch_of(1));
   e = estimate_of(&job);
-  g_assert_cmpint(e.batch_size, ==, 2);
-  g_assert_cmpint(e.evaluations, ==, 2 * 3 * 2);
+  g_assert_cmpint(e.batch_size, ==, 1);
+  g_assert_cmpint(e.evaluations, ==, 2 * 3 * 3);
   g_assert_cmpfloat(e.image_evaluations, ==, 2 * 3 * 3.0);
 
   /* Interpolate: the two ends encoded, then 5 frames decoded. */
@@ -911,9 +1074,10 @@ static void test_estimate(void) {
 }
 
 /* An image larger than the model is tiled: tiles per image and the flops
- * of one tile; progress still ends at done == total. */
+ * of one tile.  Under a model limit of one tile, every step reports after
+ * each tile; only the report that ends a step counts in done. */
 static void test_estimate_tiled(void) {
-  DdimJob job = job_for(DDIM_WORKFLOW_GENERATE, 1);
+  DdimJob job = job_for(DDIM_WORKFLOW_GENERATE, 2);
   job.image.w = 40;
   job.image.h = 28;
   job.count = 2;
@@ -924,32 +1088,47 @@ static void test_estimate_tiled(void) {
   int tiles = 0;
   g_assert_true(ddim_params_tiling(model, &job.params, job.image, NULL, NULL, &tiles));
   g_assert_cmpint(e.tiles, ==, tiles);
-  g_assert_cmpfloat(e.image_evaluations, ==, 1.0 * 2 * tiles);
+  g_assert_cmpfloat(e.image_evaluations, ==, 2.0 * 2 * tiles);
   const DdimShape tile = {1, CHANNELS, 16, 16};
   g_assert_cmpfloat(e.flops, ==, ddim_model_flops(model, tile) * e.image_evaluations);
-  g_assert_cmpint(e.evaluations, ==, 1);
+  g_assert_cmpint(e.evaluations, ==, 2);
 
+  DdimShape two_tiles = tile;
+  two_tiles.n = 2;
+  g_assert_cmpuint(ddim_model_memory_needed(model, tile), <,
+                   ddim_model_memory_needed(model, two_tiles));
+  ddim_model_set_memory_limit(model, ddim_model_memory_needed(model, tile));
   Reports reports = {0};
   job.progress = record;
   job.progress_data = &reports;
   g_auto(DdimJobResult) result = {0};
   g_autoptr(GError) error = NULL;
-  g_assert_true(ddim_job_run(model, &job, &result, &error));
-  g_assert_no_error(error);
-  g_assert_cmpint(result.shape.w, ==, 40);
-  g_assert_cmpint(result.shape.h, ==, 28);
-  g_assert_cmpint(reports.calls, >=, 1);
-  g_assert_cmpint(reports.done[reports.calls - 1], ==, e.evaluations);
-  g_assert_cmpint(reports.total[reports.calls - 1], ==, e.evaluations);
-  for (int i = 0; i < reports.calls; i++) g_assert_cmpint(reports.done[i], <=, reports.total[i]);
-
-  /* The same run directly. */
+  gboolean ran = ddim_job_run(model, &job, &result, &error);
   DdimShape shape = job.image;
   shape.n = 2;
   g_autofree float *direct = g_new(float, ddim_shape_elements(shape));
   ddim_noise(job.params.seed, DDIM_STREAM_INITIAL, shape, direct);
-  g_assert_true(ddim_sample(model, &job.params, direct, shape, &error));
+  gboolean ran_direct = ddim_sample(model, &job.params, direct, shape, NULL);
+  ddim_model_set_memory_limit(model, 0);
   g_assert_no_error(error);
+  g_assert_true(ran);
+  g_assert_true(ran_direct);
+  g_assert_cmpint(result.shape.w, ==, 40);
+  g_assert_cmpint(result.shape.h, ==, 28);
+
+  /* Two steps of 2 × tiles tiles, one at a time. */
+  g_assert_cmpint(reports.calls, ==, 2 * 2 * tiles);
+  int ends = 0;
+  for (int i = 0; i < reports.calls; i++) {
+    g_assert_cmpint(reports.tiles_total[i], ==, 2 * tiles);
+    if (reports.tiles_done[i] == reports.tiles_total[i]) ends++;
+    g_assert_cmpint(reports.done[i], ==, ends);
+    g_assert_cmpint(reports.total[i], ==, e.evaluations);
+  }
+  g_assert_cmpint(ends, ==, 2);
+  g_assert_cmpint(reports.done[reports.calls - 1], ==, e.evaluations);
+
+  /* The same run directly. */
   g_assert_cmpmem(result.images, sizeof(float) * ddim_shape_elements(shape), direct,
                   sizeof(float) * ddim_shape_elements(shape));
 }
@@ -1014,12 +1193,16 @@ int main(int argc, char **argv) {
   g_test_add_func("/job/vary/one", test_vary_one);
   g_test_add_func("/job/vary/one-masked", test_vary_one_masked);
   g_test_add_func("/job/vary/several", test_vary_several);
+  g_test_add_func("/job/generate/masked-inversion", test_generate_masked_inversion);
   g_test_add_func("/job/interpolate/with-ends", test_interpolate_with_ends);
   g_test_add_func("/job/interpolate/between", test_interpolate_between);
   g_test_add_func("/job/gray-pipeline", test_gray_pipeline);
   g_test_add_func("/job/batch/over-limit", test_batch_over_limit);
   g_test_add_func("/job/batch/memory-budget", test_memory_budget);
   g_test_add_func("/job/memory-refusal", test_memory_refusal);
+  g_test_add_func("/job/batch/tiled-budget", test_tiled_budget);
+  g_test_add_func("/job/image-n-ignored", test_image_n_ignored);
+  g_test_add_func("/job/too-many-evaluations", test_too_many_evaluations);
   g_test_add_func("/job/cancel/progress", test_cancel_progress);
   g_test_add_func("/job/cancel/abort", test_cancel_abort);
   g_test_add_func("/job/invalid", test_invalid);

@@ -1,5 +1,5 @@
 /* test-unet-batch.c — the engine's alternative paths agree: batches of
- * small images run as chunks of the batch on separate threads (core/unet.c)
+ * small images run as chunks of the batch on separate threads (core/nn/unet.c)
  * must not change results across thread counts, every image of a batch must
  * be (up to rounding in the batched GEMMs) what the network gives for it
  * alone, and Winograd convolutions (the default on large layers) must give

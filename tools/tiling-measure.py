@@ -116,7 +116,7 @@ def crops(args):
 
 
 def tile_layout(length, tile):
-    """core/tiles.c's layout on one axis: n = 1 + ceil((L - T) / (T - o)) tiles,
+    """core/sampling/tiles.c's layout on one axis: n = 1 + ceil((L - T) / (T - o)) tiles,
     o = T / 4, spread evenly; and each tile's weight profile (sin² ramps over
     the strip it shares with a neighbour, at most half a tile)."""
     overlap = tile // 4

@@ -124,8 +124,9 @@ static void describe_run_time(const DialogState *state, const DdimJobEstimate *e
     g_autofree char *needed = g_format_size_full(
         estimate->weight_bytes + estimate->activation_bytes, G_FORMAT_SIZE_IEC_UNITS);
     g_string_append_c(text, '\n');
-    g_string_append_printf(text, _("This run needs %s for the network, more than this machine "
-                                   "can give it."),
+    g_string_append_printf(text,
+                           _("This run needs %s for the network, more than this machine "
+                             "can give it."),
                            needed);
   }
 }

@@ -26,8 +26,8 @@ static const char *dialog_title(DdimWorkflow kind) {
 static void sampling_widgets(GimpProcedureDialog *dialog, DdimWorkflow kind) {
   GtkWidget *steps = gimp_procedure_dialog_get_scale_entry(dialog, "steps", 1.0);
   /* The slider covers the useful range; the entry takes up to 1000. */
-  gimp_scale_entry_set_bounds(GIMP_SCALE_ENTRY(steps), kind == DDIM_WORKFLOW_DECODE ? 0.0 : 1.0, 200.0,
-                              FALSE);
+  gimp_scale_entry_set_bounds(GIMP_SCALE_ENTRY(steps), kind == DDIM_WORKFLOW_DECODE ? 0.0 : 1.0,
+                              200.0, FALSE);
   if (kind != DDIM_WORKFLOW_RECONSTRUCT && kind != DDIM_WORKFLOW_ENCODE)
     gimp_procedure_dialog_get_spin_scale(dialog, "eta", 1.0);
   if (kind == DDIM_WORKFLOW_VARY || kind == DDIM_WORKFLOW_ENCODE)
@@ -78,8 +78,7 @@ static void layout(DialogState *state) {
 gboolean dialog_run(GimpProcedure *procedure, GimpProcedureConfig *config,
                     const DialogContext *context, GtkWidget **dialog_out, DdimModel **model_out,
                     char **model_path_out) {
-  GtkWidget *dialog =
-      gimp_procedure_dialog_new(procedure, config, dialog_title(context->workflow));
+  GtkWidget *dialog = gimp_procedure_dialog_new(procedure, config, dialog_title(context->workflow));
   DialogState state;
   dialog_state_init(&state, GIMP_PROCEDURE_DIALOG(dialog), config, context);
   layout(&state);

@@ -5,7 +5,7 @@
  * or ddim_vary) over n images in batches.  Batch b of a phase holds images
  * [first, first + size) and runs with seed + first, so image k always uses
  * seed + k (the noise is counter-based: DDIM_STREAM_*), whatever the batch
- * size; the same images come out of one run of K or K runs of one. */
+ * size: one run of K draws the noise of K runs of one. */
 #include "ddim-job.h"
 
 #include "model.h"
@@ -215,19 +215,27 @@ static uint64_t memory_budget(const DdimModel *model, const DdimJob *job) {
   return budget;
 }
 
+/* The sampler's own tensors for a batch of n images (x, model output, x̂_0,
+ * ε̂, noise). */
+static double sampler_bytes(const DdimJob *job, int n) {
+  return 5.0 * n * (double)ddim_shape_elements(job->image) * sizeof(float);
+}
+
 /* The largest batch of n images that fits in the budget; at least 1 (the
  * memory check then says no if even that fails).  A tiled run's network
- * memory is bounded by its batch of tiles, which the sampler sizes. */
+ * memory is bounded by its batch of tiles, which the sampler sizes; its
+ * images then count with the sampler's tensors only. */
 static int batch_size(const DdimModel *model, const DdimJob *job, int n) {
-  const int most = MIN(n, DDIM_JOB_MAX_BATCH);
-  if (ddim_params_tiling(model, &job->params, job->image, NULL, NULL, NULL)) return most;
+  const gboolean tiled = ddim_params_tiling(model, &job->params, job->image, NULL, NULL, NULL);
   const uint64_t budget = memory_budget(model, job);
-  int low = 1, high = most;
+  int low = 1, high = MIN(n, DDIM_JOB_MAX_BATCH);
   while (low < high) {
     int middle = low + (high - low + 1) / 2;
     DdimShape part = job->image;
     part.n = middle;
-    if (budget == 0 || ddim_model_memory_needed(model, part) <= budget)
+    const double needed =
+        tiled ? sampler_bytes(job, middle) : (double)ddim_model_memory_needed(model, part);
+    if (budget == 0 || needed <= (double)budget)
       low = middle;
     else
       high = middle - 1;
@@ -263,31 +271,82 @@ static int known_per_batch(const Phase *phase, int batch) {
   return phase->params.known && phase->params.known_count == 1 ? 1 : batch;
 }
 
-gboolean ddim_job_estimate(const DdimModel *model, const DdimJob *job, DdimJobEstimate *estimate,
-                           GError **error) {
+/* The job as the functions below read it: image.n is 1 whatever the caller
+ * left there (ddim-job.h: "n is ignored"). */
+static DdimJob normalised(const DdimJob *job) {
+  DdimJob own = *job;
+  own.image.n = 1;
+  return own;
+}
+
+/* The job's own tensors: outputs, latents and input copies, and the
+ * sampler's tensors of a batch. */
+static double tensor_bytes(const DdimJob *job, const Plan *plan, int batch) {
+  const double values = (double)ddim_shape_elements(job->image);
+  return values * sizeof(float) * 2.0 * MAX(plan->outputs, largest_phase(plan)) +
+         sampler_bytes(job, batch);
+}
+
+/* Whether the largest batch and the job's tensors fit: the job's and the
+ * model's limits, the available memory (ddim_model_check_memory) and the
+ * machine's RAM.  DDIM_ERROR_NO_MEMORY says how much is needed. */
+static gboolean check_memory(const DdimModel *model, const DdimJob *job, const Plan *plan,
+                             GError **error) {
+  const int largest = largest_phase(plan);
+  const int batch = batch_size(model, job, largest);
+  const DdimShape batch_shape = network_shape(model, job, batch);
+  const uint64_t needed = ddim_model_memory_needed(model, batch_shape);
+  if (job->memory_limit && needed > job->memory_limit) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
+                "a run of %d image(s) at %dx%d needs %" G_GUINT64_FORMAT
+                " MB, more than the job's %" G_GUINT64_FORMAT " MB limit",
+                batch_shape.n, batch_shape.w, batch_shape.h, (needed + (1 << 20) - 1) >> 20,
+                job->memory_limit >> 20);
+    return FALSE;
+  }
+  if (!ddim_model_check_memory(model, batch_shape, error)) return FALSE;
+  const uint64_t memory = physical_memory();
+  if (memory && tensor_bytes(job, plan, batch) > (double)memory) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
+                "%d images of %dx%d need more memory than this machine has",
+                MAX(plan->outputs, largest), job->image.w, job->image.h);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean estimate_job(const DdimModel *model, const DdimJob *job, DdimJobEstimate *estimate,
+                             GError **error) {
   memset(estimate, 0, sizeof *estimate);
   Plan plan;
   if (!plan_job(model, job, FALSE, &plan, error)) return FALSE;
-  const size_t values = ddim_shape_elements(job->image);
   const int largest = largest_phase(&plan);
   int tiles = 0;
-  ddim_params_tiling(model, &job->params, job->image, &estimate->tile_width,
-                     &estimate->tile_height, &tiles);
+  ddim_params_tiling(model, &job->params, job->image, &estimate->tile_width, &estimate->tile_height,
+                     &tiles);
   estimate->tiles = tiles;
   estimate->outputs = plan.outputs;
   estimate->batch_size = batch_size(model, job, largest);
   const double per_image = MAX(tiles, 1);
+  gint64 evaluations = 0;
   for (int i = 0; i < plan.count; i++) {
     const Phase *phase = &plan.phase[i];
-    const int steps = ddim_params_step_count(model, &phase->params, NULL);
-    const int batch = batch_size(model, job, phase->images);
-    const int batches = (phase->images + batch - 1) / batch;
-    const int rounds = encodes_known(phase) ? 2 : 1;
-    estimate->evaluations += steps * batches * rounds;
+    const gint64 steps = ddim_params_step_count(model, &phase->params, NULL);
+    const gint64 batch = batch_size(model, job, phase->images);
+    const gint64 batches = ((gint64)phase->images + batch - 1) / batch;
+    const gint64 rounds = encodes_known(phase) ? 2 : 1;
+    evaluations += steps * batches * rounds;
     double images = phase->images;
-    if (encodes_known(phase)) images += (double)known_per_batch(phase, batch) * batches;
+    if (encodes_known(phase)) images += (double)known_per_batch(phase, (int)batch) * batches;
     estimate->image_evaluations += steps * images * per_image;
   }
+  /* Progress counts in int: a job past that is not one anybody can wait for. */
+  if (evaluations > G_MAXINT)
+    return invalid(error,
+                   "%s of %d images with these steps takes %" G_GINT64_FORMAT
+                   " network evaluations; too many for one run",
+                   ddim_workflow_name(job->workflow), plan.outputs, evaluations);
+  estimate->evaluations = (int)evaluations;
   const DdimModelInfo *info = ddim_model_get_info(model);
   const DdimShape unit = network_shape(model, job, 1);
   estimate->flops = ddim_model_flops(model, unit) * estimate->image_evaluations;
@@ -295,16 +354,17 @@ gboolean ddim_job_estimate(const DdimModel *model, const DdimJob *job, DdimJobEs
   const uint64_t needed = ddim_model_memory_needed(model, batch_shape);
   estimate->weight_bytes = info->weight_bytes;
   estimate->activation_bytes = needed == UINT64_MAX ? UINT64_MAX : needed - info->weight_bytes;
-  /* Outputs, latents and input copies, and the sampler's five tensors of a
-   * batch (x, model output, x̂_0, ε̂, noise). */
-  const double tensors = (double)values * sizeof(float) *
-                         (2.0 * MAX(plan.outputs, largest) + 5.0 * estimate->batch_size);
+  const double tensors = tensor_bytes(job, &plan, estimate->batch_size);
   estimate->tensor_bytes = tensors >= (double)UINT64_MAX ? UINT64_MAX : (uint64_t)tensors;
   estimate->memory_limit = memory_budget(model, job);
-  const uint64_t memory = physical_memory();
-  estimate->fits = needed != UINT64_MAX && ddim_model_check_memory(model, batch_shape, NULL) &&
-                   (memory == 0 || tensors <= (double)memory);
+  estimate->fits = check_memory(model, job, &plan, NULL);
   return TRUE;
+}
+
+gboolean ddim_job_estimate(const DdimModel *model, const DdimJob *job, DdimJobEstimate *estimate,
+                           GError **error) {
+  const DdimJob own = normalised(job);
+  return estimate_job(model, &own, estimate, error);
 }
 
 /* ---- Running ------------------------------------------------------------- */
@@ -404,8 +464,7 @@ static float *copy_images(const DdimJob *job, const float *from, int from_count,
   return images;
 }
 
-static gboolean run_plan(Runner *runner, const Plan *plan, DdimJobResult *result,
-                         GError **error) {
+static gboolean run_plan(Runner *runner, const Plan *plan, DdimJobResult *result, GError **error) {
   const DdimJob *job = runner->job;
   const size_t values = ddim_shape_elements(job->image);
   const int outputs = plan->outputs;
@@ -465,21 +524,29 @@ static gboolean run_plan(Runner *runner, const Plan *plan, DdimJobResult *result
   return FALSE;
 }
 
-gboolean ddim_job_check(const DdimModel *model, const DdimJob *job, GError **error) {
-  DdimJobEstimate estimate;
-  /* Refuse a batch that cannot fit before anything is allocated or drawn. */
-  return ddim_job_estimate(model, job, &estimate, error) &&
-         ddim_model_check_memory(model, network_shape(model, job, estimate.batch_size), error);
+/* Refuses a job that cannot run or cannot fit, before anything is
+ * allocated or drawn. */
+static gboolean check_job(const DdimModel *model, const DdimJob *job, DdimJobEstimate *estimate,
+                          Plan *plan, GError **error) {
+  return estimate_job(model, job, estimate, error) && plan_job(model, job, TRUE, plan, error) &&
+         check_memory(model, job, plan, error);
 }
 
-gboolean ddim_job_run(DdimModel *model, const DdimJob *job, DdimJobResult *result,
-                      GError **error) {
-  memset(result, 0, sizeof *result);
+gboolean ddim_job_check(const DdimModel *model, const DdimJob *job, GError **error) {
+  const DdimJob own = normalised(job);
   DdimJobEstimate estimate;
   Plan plan;
-  if (!ddim_job_check(model, job, error) || !ddim_job_estimate(model, job, &estimate, NULL) ||
-      !plan_job(model, job, TRUE, &plan, error))
-    return FALSE;
+  return check_job(model, &own, &estimate, &plan, error);
+}
+
+gboolean ddim_job_run(DdimModel *model, const DdimJob *caller_job, DdimJobResult *result,
+                      GError **error) {
+  memset(result, 0, sizeof *result);
+  const DdimJob own = normalised(caller_job);
+  const DdimJob *job = &own;
+  DdimJobEstimate estimate;
+  Plan plan;
+  if (!check_job(model, job, &estimate, &plan, error)) return FALSE;
   Runner runner = {.model = model, .job = job, .total = estimate.evaluations};
   if (job->abort) ddim_model_set_abort(model, job->abort, job->abort_data);
   result->outputs = plan.outputs;

@@ -3,9 +3,9 @@
  *
  *   conv-bench CIN COUT H W [BATCH]
  *
- * im2col + OpenBLAS GEMM (core/conv.c, one image at a time), the direct
- * AVX2 kernels (core/conv-direct.c), Winograd F(2×2, 3×3) and F(4×4, 3×3)
- * (core/conv-winograd.c) on random data; prints one JSON object with each
+ * im2col + OpenBLAS GEMM (core/nn/conv.c, one image at a time), the direct
+ * AVX2 kernels (core/nn/conv-direct.c), Winograd F(2×2, 3×3) and F(4×4, 3×3)
+ * (core/nn/conv-winograd.c) on random data; prints one JSON object with each
  * one's rate in GFLOP/s of the direct convolution's 2·Cout·Cin·9·H·W·BATCH
  * (so Winograd's rate counts the work it avoided) from CPU time, after one
  * warm-up call, and each one's largest difference from the GEMM result

@@ -244,7 +244,7 @@ def unit(x):
 
 def per_dim_mse(a_model_space, b_model_space):
     """Per-dimension MSE on [0, 1] pixels (DDIM Table 2), per image; both
-    clamped to [0, 1] first (core/metrics.c does the same)."""
+    clamped to [0, 1] first (core/sampling/metrics.c does the same)."""
     d = unit(a_model_space) - unit(b_model_space)
     return (d * d).reshape(len(d), -1).mean(axis=1)
 
