@@ -97,7 +97,7 @@ static const CliCommand commands[] = {
      "Sample new images from Gaussian noise.",
      "With --count K, OUT may hold %d or %03d for the image number; otherwise -000, -001, ...\n"
      "goes before the extension.  A .npy OUT holds all K images in one (K,C,H,W) file.\n"
-     "All images are sampled as one batch when memory allows.",
+     "Images are sampled in batches of up to 64, as many as memory allows.",
      cli_run_generate},
     {"encode", "MODEL IN", 2, OPT_SAMPLING | OPT_OUTPUT | OPT_STRENGTH | OPT_RESIZE, 1.0,
      "Invert an image to its DDIM latent x_T (deterministic).",
