@@ -26,11 +26,16 @@ char *plugin_default_model_path(void) {
 void plugin_add_model_argument(GimpProcedure *procedure) {
   g_autofree char *path = plugin_default_model_path();
   g_autoptr(GFile) model = path ? g_file_new_for_path(path) : NULL;
+  /* ANY: GIMP's own check of a folder argument replaces a path that is not
+   * a folder with the default and fails with "out of range", naming neither;
+   * the plug-in checks the path itself and says what is wrong with it.  The
+   * dialog's chooser still picks folders (plugin_dialog_model_action). */
   gimp_procedure_add_file_argument(
       procedure, "model", _("_Model"),
       _("Folder of a diffusers UNet2DModel (config.json and "
-        "diffusion_pytorch_model.safetensors); empty for the model installed with the plug-in"),
-      GIMP_FILE_CHOOSER_ACTION_SELECT_FOLDER, TRUE, model, G_PARAM_READWRITE);
+        "diffusion_pytorch_model.safetensors), or its weights file; empty for the model "
+        "installed with the plug-in"),
+      GIMP_FILE_CHOOSER_ACTION_ANY, TRUE, model, G_PARAM_READWRITE);
 }
 
 void plugin_add_steps_argument(GimpProcedure *procedure, gboolean allow_stored) {
@@ -95,7 +100,7 @@ static gboolean has_property(GimpProcedureConfig *config, const char *name) {
 
 void plugin_add_scale_argument(GimpProcedure *procedure) {
   gimp_procedure_add_boolean_argument(
-      procedure, "scale-to-model", _("Scale to the _model's size"),
+      procedure, "scale-to-model", _("Scale to the model's si_ze"),
       _("Scale the layer to the model's resolution and the result back, instead of working at "
         "the layer's own resolution (in overlapping tiles when it is larger than the model)"),
       FALSE, G_PARAM_READWRITE);
@@ -134,8 +139,22 @@ char *plugin_model_path(GimpProcedureConfig *config, GError **error) {
   g_object_get(config, "model", &file, NULL);
   if (file) {
     char *path = g_file_get_path(file);
-    if (path && *path) return path;
+    if (path && *path) {
+      if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+        g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO,
+                    _("The model %s does not exist; choose a model folder"), path);
+        g_free(path);
+        return NULL;
+      }
+      return path;
+    }
     g_free(path);
+    if (!g_file_is_native(file)) {
+      g_autofree char *uri = g_file_get_uri(file);
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO,
+                  _("The model %s is not a local file; choose a model folder"), uri);
+      return NULL;
+    }
   }
   char *path = plugin_default_model_path();
   if (path == NULL)

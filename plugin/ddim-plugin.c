@@ -1,9 +1,14 @@
 /* ddim-plugin.c — the GimpPlugIn subclass: registers the DDIM procedures
- * under Filters ▸ DDIM and sets up translations (domain "ddim", catalog in
- * the plug-in's own folder, <plug-in folder>/locale). */
+ * under Filters ▸ DDIM, their help pages (<plug-in folder>/help) and
+ * translations (domain "ddim", catalog in the plug-in's own folder,
+ * <plug-in folder>/locale). */
 #include "plugin.h"
 
 #include <glib/gi18n.h>
+
+#ifndef DDIM_PLUGIN_HELP_DIR
+#define DDIM_PLUGIN_HELP_DIR "help"
+#endif
 
 typedef struct {
   GimpPlugIn parent_instance;
@@ -27,7 +32,10 @@ static const struct {
 };
 
 static GList *ddim_query_procedures(GimpPlugIn *plug_in) {
-  (void)plug_in;
+  /* The Help button of every dialog opens the plug-in's own pages (help/,
+   * installed beside it), not GIMP's manual, which knows nothing of DDIM. */
+  g_autoptr(GFile) help = g_file_new_for_path(DDIM_PLUGIN_HELP_DIR);
+  gimp_plug_in_set_help_domain(plug_in, PLUGIN_HELP_DOMAIN, help);
   GList *names = NULL;
   for (guint i = 0; i < G_N_ELEMENTS(procedures); i++)
     names = g_list_append(names, g_strdup(procedures[i].name));

@@ -43,12 +43,13 @@ void plugin_job_for_latent(DdimJob *job, const DdimLatent *latent, gboolean sche
   job->image.n = 1;
 }
 
-void plugin_generate_size(GimpProcedureConfig *config, const DdimModel *model, GimpImage *image,
-                          int *width, int *height) {
+gboolean plugin_generate_size(GimpProcedureConfig *config, const DdimModel *model, GimpImage *image,
+                              int *width, int *height) {
   const DdimModelInfo *info = ddim_model_get_info(model);
   *width = 0;
   *height = 0;
   g_object_get(config, "width", width, "height", height, NULL);
+  const gboolean automatic = *width == 0 && *height == 0;
   const gboolean new_layers =
       gimp_procedure_config_get_choice_id(config, "output") == PLUGIN_OUTPUT_NEW_LAYER;
   const gboolean have_image = image && gimp_image_is_valid(image);
@@ -56,6 +57,11 @@ void plugin_generate_size(GimpProcedureConfig *config, const DdimModel *model, G
     *width = new_layers && have_image ? gimp_image_get_width(image) : info->sample_width;
   if (*height == 0)
     *height = new_layers && have_image ? gimp_image_get_height(image) : info->sample_height;
+  /* Left to choose, the size of an image larger than the model is one
+   * picture at the model's size, scaled: at the image's own size a small
+   * model would fill it with a patchwork of model-sized pictures.  A size
+   * the user gives is made at that size (the dialog says in how many tiles). */
+  return automatic && (*width > info->sample_width || *height > info->sample_height);
 }
 
 gboolean plugin_describe_job(GimpProcedureConfig *config, const DdimModel *model,
@@ -75,8 +81,9 @@ gboolean plugin_describe_job(GimpProcedureConfig *config, const DdimModel *model
     *height = latent->shape.h;
     return TRUE;
   }
+  gboolean scale_auto = FALSE;
   if (workflow == DDIM_WORKFLOW_GENERATE) {
-    plugin_generate_size(config, model, image, width, height);
+    scale_auto = plugin_generate_size(config, model, image, width, height);
   } else if (drawable) {
     *width = gimp_drawable_get_width(drawable);
     *height = gimp_drawable_get_height(drawable);
@@ -84,6 +91,6 @@ gboolean plugin_describe_job(GimpProcedureConfig *config, const DdimModel *model
     *width = job->image.w;
     *height = job->image.h;
   }
-  ddim_job_fit_size(job, model, *width, *height, scale);
+  ddim_job_fit_size(job, model, *width, *height, scale || scale_auto);
   return TRUE;
 }

@@ -19,9 +19,11 @@ void plugin_job_from_config(GimpProcedureConfig *config, const DdimModel *model,
 void plugin_job_for_latent(DdimJob *job, const DdimLatent *latent, gboolean schedule_stored);
 
 /* Generate's image size: width and height, 0 meaning the image's (new
- * layers in an open image) or else the model's. */
-void plugin_generate_size(GimpProcedureConfig *config, const DdimModel *model, GimpImage *image,
-                          int *width, int *height);
+ * layers in an open image) or else the model's.  TRUE when that size was
+ * left to choose and is larger than the model: then it is made as one
+ * picture at the model's size, scaled (not in tiles). */
+gboolean plugin_generate_size(GimpProcedureConfig *config, const DdimModel *model, GimpImage *image,
+                              int *width, int *height);
 
 /* DialogContext.describe: the job of plugin_job_from_config at the size the
  * procedure will run it (the layer's, Generate's, or the latent's). */

@@ -130,6 +130,29 @@ void plugin_rgba_copy_alpha(float *rgba, const float *from, size_t pixels) {
   for (size_t i = 0; i < pixels; i++) rgba[i * 4 + 3] = from[i * 4 + 3];
 }
 
+void plugin_rgba_result_alpha(float *rgba, const PluginPixels *source, int model_channels) {
+  const size_t area = (size_t)source->width * source->height;
+  if (model_channels != 4 || plugin_rgba_opaque(source->rgba, area))
+    plugin_rgba_copy_alpha(rgba, source->rgba, area);
+}
+
+gboolean plugin_result_has_alpha(const PluginPixels *source, int model_channels) {
+  return source->has_alpha ||
+         (model_channels == 4 &&
+          !plugin_rgba_opaque(source->rgba, (size_t)source->width * source->height));
+}
+
+double plugin_rgba_mse(const float *a, const float *b, size_t pixels, gboolean with_alpha) {
+  const int channels = with_alpha ? 4 : 3;
+  double sum = 0.0;
+  for (size_t i = 0; i < pixels; i++)
+    for (int c = 0; c < channels; c++) {
+      const double difference = (double)a[i * 4 + c] - (double)b[i * 4 + c];
+      sum += difference * difference;
+    }
+  return pixels ? sum / ((double)pixels * channels) : 0.0;
+}
+
 void plugin_rgba_blend_mask(float *result, const float *source, const float *mask, size_t pixels) {
   for (size_t i = 0; i < pixels; i++) {
     float m = CLAMP(mask[i], 0.0f, 1.0f);

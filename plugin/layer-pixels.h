@@ -48,6 +48,20 @@ float *plugin_tensor_to_rgba(const float *tensor, DdimShape image, int width, in
  * channel: the layer's transparency is kept). */
 void plugin_rgba_copy_alpha(float *rgba, const float *from, size_t pixels);
 
+/* The alpha a result made from `source` gets: the source's where the model
+ * has no alpha channel, and where the source is opaque (a model with alpha
+ * would otherwise let what lies below show through a photograph); the
+ * model's own alpha only over a source that has transparency. */
+void plugin_rgba_result_alpha(float *rgba, const PluginPixels *source, int model_channels);
+
+/* Whether that result needs an alpha channel. */
+gboolean plugin_result_has_alpha(const PluginPixels *source, int model_channels);
+
+/* Mean squared error per value of two RGBA buffers on the [0, 1] scale, over
+ * R, G, B and (with_alpha) A: a reconstruction's error at the layer's own
+ * size when it ran scaled. */
+double plugin_rgba_mse(const float *a, const float *b, size_t pixels, gboolean with_alpha);
+
 /* Composites result over source through a mask (0 keeps the source):
  * premultiplied mix, result un-premultiplied again. */
 void plugin_rgba_blend_mask(float *result, const float *source, const float *mask, size_t pixels);

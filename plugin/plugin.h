@@ -21,6 +21,9 @@
 #define PLUG_IN_BINARY "ddim"
 #define PLUG_IN_ROLE "ddim-gimp"
 #define MENU_PATH "<Image>/Filters/DDIM"
+/* The help domain of the plug-in's pages; each procedure's help id is its
+ * name, mapped to a page in help/<language>/gimp-help.xml. */
+#define PLUGIN_HELP_DOMAIN "ddim-for-gimp"
 
 #define PROC_GENERATE "plug-in-ddim-generate"
 #define PROC_RECONSTRUCT "plug-in-ddim-reconstruct"

@@ -61,7 +61,13 @@ GimpProcedure *plugin_generate_new(GimpPlugIn *plug_in) {
   return procedure;
 }
 
-/* Computes the images, then adds them; FALSE with an error. */
+/* Columns of the grid a new image shows a batch of n in: about square. */
+static int grid_columns(int n) {
+  int columns = 1;
+  while (columns * columns < n) columns++;
+  return columns;
+}
+
 /* The layer whose selection new layers fill: one selected layer of an image
  * with a selection, or NULL. */
 static GimpLayer *fill_source(GimpImage *image, GimpDrawable **drawables) {
@@ -94,8 +100,6 @@ static gboolean generate(PluginRun *run, GimpImage *image, GimpDrawable **drawab
                     "with Image ▸ Mode ▸ RGB first"));
       return plugin_run_calling_error(run);
     }
-    if (width == 0) width = gimp_image_get_width(image);
-    if (height == 0) height = gimp_image_get_height(image);
     source = fill_source(image, drawables);
     if (source) {
       /* Inpainting: the new layers take the layer's place and size. */
@@ -104,15 +108,15 @@ static gboolean generate(PluginRun *run, GimpImage *image, GimpDrawable **drawab
       height = known.height;
       mask = plugin_pixels_read_selection(image, &known);
     }
-  } else {
-    if (width == 0) width = info->sample_width;
-    if (height == 0) height = info->sample_height;
   }
+  gboolean scale = plugin_read_scale(config);
+  if (source == NULL && plugin_generate_size(config, run->model, image, &width, &height))
+    scale = TRUE;
 
   DdimJob job;
   plugin_run_job_init(run, &job, NULL);
   job.count = count;
-  ddim_job_fit_size(&job, run->model, width, height, plugin_read_scale(config));
+  ddim_job_fit_size(&job, run->model, width, height, scale);
   /* With a selection: inpainting, the layer kept outside it (shared by the batch). */
   g_autofree float *known_tensor = NULL;
   if (mask && job.image.w == width && job.image.h == height) {
@@ -125,10 +129,16 @@ static gboolean generate(PluginRun *run, GimpImage *image, GimpDrawable **drawab
   if (!plugin_run_job(run, &job, &result, error)) return FALSE;
 
   /* Everything is computed; now the image changes, in one undo step. */
-  gboolean alpha = info->in_channels == 4 || (source && known.has_alpha);
+  gboolean alpha =
+      source ? plugin_result_has_alpha(&known, info->in_channels) : info->in_channels == 4;
   GimpImage *target;
+  /* A new image holds a batch as a grid, each image on its own layer, so
+   * that every one is seen at once. */
+  const int columns = output == PLUGIN_OUTPUT_NEW_IMAGE ? grid_columns(result.outputs) : 1;
+  const int rows = (result.outputs + columns - 1) / columns;
   if (output == PLUGIN_OUTPUT_NEW_IMAGE) {
-    target = gimp_image_new(width, height, info->in_channels == 1 ? GIMP_GRAY : GIMP_RGB);
+    target = gimp_image_new(width * columns, height * rows,
+                            info->in_channels == 1 ? GIMP_GRAY : GIMP_RGB);
     gimp_image_undo_disable(target);
   } else {
     target = image;
@@ -140,19 +150,22 @@ static gboolean generate(PluginRun *run, GimpImage *image, GimpDrawable **drawab
   for (int k = 0; k < result.outputs; k++) {
     guint64 seed = job.params.seed + (guint64)k;
     g_autofree char *seed_text = g_strdup_printf("%" G_GUINT64_FORMAT, seed);
-    /* TRANSLATORS: a new layer's name: the seed, then nothing or " (scaled from 32×32)". */
-    g_autofree char *name = g_strdup_printf(_("DDIM generate seed=%s%s"), seed_text, scaled);
+    /* TRANSLATORS: a new layer's name, what differs first: the seed, then
+       nothing or " (scaled from 32×32)". */
+    g_autofree char *name = g_strdup_printf(_("Seed %s · DDIM generate%s"), seed_text, scaled);
     GimpLayer *layer = plugin_layer_new(target, name, width, height, alpha);
     g_autofree float *rgba =
         plugin_tensor_to_rgba(result.images + (size_t)k * values, job.image, width, height,
                               plugin_pixels_format(GIMP_DRAWABLE(layer)));
     if (source) {
       /* Exactly the layer outside the selection (and its transparency). */
-      if (info->in_channels != 4) plugin_rgba_copy_alpha(rgba, known.rgba, (size_t)width * height);
+      plugin_rgba_result_alpha(rgba, &known, info->in_channels);
       plugin_rgba_blend_mask(rgba, known.rgba, mask, (size_t)width * height);
       plugin_layer_insert_above(target, layer, source, known.x, known.y);
     } else {
       gimp_image_insert_layer(target, layer, NULL, output == PLUGIN_OUTPUT_NEW_IMAGE ? 0 : -1);
+      if (output == PLUGIN_OUTPUT_NEW_IMAGE)
+        gimp_layer_set_offsets(layer, (k % columns) * width, (k / columns) * height);
     }
     plugin_layer_write(layer, rgba);
     DdimParams latent_params = result.latent_params;

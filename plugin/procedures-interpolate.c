@@ -18,7 +18,7 @@ static GimpValueArray *interpolate_run(GimpProcedure *procedure, GimpRunMode run
 GimpProcedure *plugin_interpolate_new(GimpPlugIn *plug_in) {
   GimpProcedure *procedure = gimp_image_procedure_new(
       plug_in, PROC_INTERPOLATE, GIMP_PDB_PROC_TYPE_PLUGIN, interpolate_run, NULL, NULL);
-  gimp_procedure_set_image_types(procedure, "*");
+  gimp_procedure_set_image_types(procedure, "RGB*, GRAY*");
   gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLES);
   gimp_procedure_set_menu_label(procedure, _("_Interpolate..."));
   gimp_procedure_add_menu_path(procedure, MENU_PATH);
@@ -95,14 +95,19 @@ static gboolean interpolate(PluginRun *run, GimpImage *image, GimpLayer *first, 
     int width = ends[0].width, height = ends[0].height;
     size_t area = (size_t)width * height;
     gboolean same_size = ends[1].width == width && ends[1].height == height;
-    gboolean alpha = ends[0].has_alpha || ends[1].has_alpha || info->in_channels == 4;
+    /* A model with alpha gives it only over ends that have transparency. */
+    const gboolean opaque_ends =
+        plugin_rgba_opaque(ends[0].rgba, area) &&
+        plugin_rgba_opaque(ends[1].rgba, (size_t)ends[1].width * ends[1].height);
+    gboolean alpha =
+        ends[0].has_alpha || ends[1].has_alpha || (info->in_channels == 4 && !opaque_ends);
     g_autofree char *scaled = plugin_scaled_note(&job.image, width, height);
     float **frames = g_new0(float *, result.outputs);
     for (int k = 0; k < result.outputs; k++) {
       frames[k] = plugin_tensor_to_rgba(result.images + (size_t)k * values, job.image, width,
                                         height, ends[0].format);
-      if (info->in_channels != 4) {
-        /* The model has no alpha: blend the ends' transparency. */
+      if (info->in_channels != 4 || opaque_ends) {
+        /* The model has no alpha (or the ends none): blend the ends' transparency. */
         float t = (float)ddim_frame_alpha(job.frame_spacing, k, result.outputs);
         for (size_t i = 0; i < area; i++) {
           float from = ends[0].rgba[i * 4 + 3];
@@ -118,10 +123,10 @@ static gboolean interpolate(PluginRun *run, GimpImage *image, GimpLayer *first, 
     for (int k = 0; k < result.outputs; k++) {
       g_autofree char *alpha_text =
           plugin_format_number(ddim_frame_alpha(job.frame_spacing, k, result.outputs));
-      /* TRANSLATORS: a new layer's name: frame k of K, its α, then nothing or
-         " (scaled from 32×32)". */
-      g_autofree char *name = g_strdup_printf(_("DDIM interpolate %d/%d α=%s%s"), k + 1,
-                                              result.outputs, alpha_text, scaled);
+      /* TRANSLATORS: a new layer's name, what differs first: frame k of K, its
+         α, then nothing or " (scaled from 32×32)". */
+      g_autofree char *name =
+          g_strdup_printf(_("Frame %d/%d · α %s%s"), k + 1, result.outputs, alpha_text, scaled);
       GimpLayer *layer = plugin_layer_new(image, name, width, height, alpha);
       plugin_layer_insert_above(image, layer, below, ends[0].x, ends[0].y);
       plugin_layer_write(layer, frames[k]);

@@ -19,7 +19,7 @@ static GimpValueArray *decode_run(GimpProcedure *procedure, GimpRunMode run_mode
 GimpProcedure *plugin_encode_new(GimpPlugIn *plug_in) {
   GimpProcedure *procedure = gimp_image_procedure_new(
       plug_in, PROC_ENCODE, GIMP_PDB_PROC_TYPE_PLUGIN, encode_run, NULL, NULL);
-  gimp_procedure_set_image_types(procedure, "*");
+  gimp_procedure_set_image_types(procedure, "RGB*, GRAY*");
   gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLE);
   gimp_procedure_set_menu_label(procedure, _("_Encode Latent..."));
   gimp_procedure_add_menu_path(procedure, MENU_PATH);
@@ -42,7 +42,7 @@ GimpProcedure *plugin_encode_new(GimpPlugIn *plug_in) {
 GimpProcedure *plugin_decode_new(GimpPlugIn *plug_in) {
   GimpProcedure *procedure = gimp_image_procedure_new(
       plug_in, PROC_DECODE, GIMP_PDB_PROC_TYPE_PLUGIN, decode_run, NULL, NULL);
-  gimp_procedure_set_image_types(procedure, "*");
+  gimp_procedure_set_image_types(procedure, "RGB*, GRAY*");
   gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLE);
   gimp_procedure_set_menu_label(procedure, _("_Decode Latent..."));
   gimp_procedure_add_menu_path(procedure, MENU_PATH);
@@ -140,22 +140,21 @@ static gboolean decode(PluginRun *run, GimpImage *image, GimpLayer *source,
   const DdimModelInfo *info = ddim_model_get_info(run->model);
   g_autofree float *rgba =
       plugin_tensor_to_rgba(result.images, job.image, pixels.width, pixels.height, pixels.format);
-  if (info->in_channels != 4)
-    plugin_rgba_copy_alpha(rgba, pixels.rgba, (size_t)pixels.width * pixels.height);
+  plugin_rgba_result_alpha(rgba, &pixels, info->in_channels);
   g_autofree char *scaled = plugin_scaled_note(&job.image, pixels.width, pixels.height);
   g_autofree char *eta = plugin_format_number(job.params.eta);
   g_autofree char *seed_text = g_strdup_printf("%" G_GUINT64_FORMAT, job.params.seed);
-  /* TRANSLATORS: a new layer's name: steps, schedule (not translated), eta, seed, then
-     nothing or " (scaled from 32×32)". */
+  /* TRANSLATORS: a new layer's name, what differs first: the seed, the steps,
+     the schedule (not translated), eta, then nothing or " (scaled from 32×32)". */
   g_autofree char *layer_name =
-      g_strdup_printf(_("DDIM decode %d steps %s η=%s seed=%s%s"), job.params.steps,
-                      ddim_schedule_name(job.params.schedule), eta, seed_text, scaled);
+      g_strdup_printf(_("Decode seed %s · %d steps %s η %s%s"), seed_text, job.params.steps,
+                      ddim_schedule_name(job.params.schedule), eta, scaled);
   g_autoptr(DdimLatent) latent =
       ddim_latent_new(stored->model_identity, &latent_params, job.image, result.latents);
 
   gimp_image_undo_group_start(image);
   GimpLayer *layer = plugin_layer_new(image, layer_name, pixels.width, pixels.height,
-                                      pixels.has_alpha || info->in_channels == 4);
+                                      plugin_result_has_alpha(&pixels, info->in_channels));
   plugin_layer_insert_above(image, layer, source, pixels.x, pixels.y);
   plugin_layer_write(layer, rgba);
   plugin_latent_attach(GIMP_ITEM(layer), latent, from_inversion);

@@ -14,7 +14,7 @@ static GimpValueArray *reconstruct_run(GimpProcedure *procedure, GimpRunMode run
 GimpProcedure *plugin_reconstruct_new(GimpPlugIn *plug_in) {
   GimpProcedure *procedure = gimp_image_procedure_new(
       plug_in, PROC_RECONSTRUCT, GIMP_PDB_PROC_TYPE_PLUGIN, reconstruct_run, NULL, NULL);
-  gimp_procedure_set_image_types(procedure, "*");
+  gimp_procedure_set_image_types(procedure, "RGB*, GRAY*");
   gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLE);
   gimp_procedure_set_menu_label(procedure, _("_Reconstruct..."));
   gimp_procedure_add_menu_path(procedure, MENU_PATH);
@@ -59,27 +59,35 @@ static gboolean reconstruct(PluginRun *run, GimpImage *image, GimpLayer *source,
     const DdimModelInfo *info = ddim_model_get_info(run->model);
     float *rgba =
         plugin_tensor_to_rgba(result.images, job.image, pixels.width, pixels.height, pixels.format);
-    if (info->in_channels != 4)
-      plugin_rgba_copy_alpha(rgba, pixels.rgba, (size_t)pixels.width * pixels.height);
+    plugin_rgba_result_alpha(rgba, &pixels, info->in_channels);
+    /* Scaled to the model's size and back, the error that counts is the one
+     * at the layer's own size (the 32×32 one says nothing of the blur the
+     * scaling adds); at its own size, the model-space one of `ddim
+     * reconstruct`. */
+    double psnr_db = result.psnr;
+    if (job.image.w != pixels.width || job.image.h != pixels.height)
+      psnr_db = ddim_psnr_from_mse(plugin_rgba_mse(
+          pixels.rgba, rgba, (size_t)pixels.width * pixels.height, info->in_channels == 4));
     g_autofree char *scaled = plugin_scaled_note(&job.image, pixels.width, pixels.height);
     char psnr[G_ASCII_DTOSTR_BUF_SIZE];
-    g_ascii_formatd(psnr, sizeof psnr, "%.2f", result.psnr);
-    /* TRANSLATORS: a new layer's name: steps, PSNR, then nothing or " (scaled from 32×32)". */
-    g_autofree char *name = g_strdup_printf(_("DDIM reconstruct %d steps PSNR %s dB%s"),
-                                            job.params.steps, psnr, scaled);
+    g_ascii_formatd(psnr, sizeof psnr, "%.1f", psnr_db);
+    /* TRANSLATORS: a new layer's name, what differs first: the PSNR, the
+       steps, then nothing or " (scaled from 32×32)". */
+    g_autofree char *name =
+        g_strdup_printf(_("Reconstruct %s dB · %d steps%s"), psnr, job.params.steps, scaled);
     g_autoptr(DdimLatent) latent =
         ddim_latent_new(info->identity, &result.latent_params, job.image, result.latents);
 
     gimp_image_undo_group_start(image);
     GimpLayer *layer = plugin_layer_new(image, name, pixels.width, pixels.height,
-                                        pixels.has_alpha || info->in_channels == 4);
+                                        plugin_result_has_alpha(&pixels, info->in_channels));
     plugin_layer_insert_above(image, layer, source, pixels.x, pixels.y);
     plugin_layer_write(layer, rgba);
     plugin_latent_attach(GIMP_ITEM(layer), latent, TRUE);
     gimp_image_undo_group_end(image);
     g_free(rgba);
     *layer_out = layer;
-    *psnr_out = result.psnr;
+    *psnr_out = psnr_db;
   }
   plugin_pixels_clear(&pixels);
   return ok;

@@ -17,7 +17,7 @@ static GimpValueArray *vary_run(GimpProcedure *procedure, GimpRunMode run_mode, 
 GimpProcedure *plugin_vary_new(GimpPlugIn *plug_in) {
   GimpProcedure *procedure =
       gimp_image_procedure_new(plug_in, PROC_VARY, GIMP_PDB_PROC_TYPE_PLUGIN, vary_run, NULL, NULL);
-  gimp_procedure_set_image_types(procedure, "*");
+  gimp_procedure_set_image_types(procedure, "RGB*, GRAY*");
   gimp_procedure_set_sensitivity_mask(procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLE);
   gimp_procedure_set_menu_label(procedure, _("_Vary..."));
   gimp_procedure_add_menu_path(procedure, MENU_PATH);
@@ -87,7 +87,7 @@ static gboolean vary(PluginRun *run, GimpImage *image, GimpLayer *source, GimpLa
   for (int k = 0; k < result.outputs; k++) {
     results[k] = plugin_tensor_to_rgba(result.images + (size_t)k * values, job.image, pixels.width,
                                        pixels.height, pixels.format);
-    if (info->in_channels != 4) plugin_rgba_copy_alpha(results[k], pixels.rgba, area);
+    plugin_rgba_result_alpha(results[k], &pixels, info->in_channels);
     if (mask) plugin_rgba_blend_mask(results[k], pixels.rgba, mask, area);
     if (out_width != pixels.width || out_height != pixels.height) {
       float *cropped =
@@ -103,11 +103,12 @@ static gboolean vary(PluginRun *run, GimpImage *image, GimpLayer *source, GimpLa
   for (int k = 0; k < result.outputs; k++) {
     guint64 seed = job.params.seed + (guint64)k;
     g_autofree char *seed_text = g_strdup_printf("%" G_GUINT64_FORMAT, seed);
-    /* TRANSLATORS: a new layer's name: strength, seed, then nothing or " (scaled from 32×32)". */
+    /* TRANSLATORS: a new layer's name, what differs first: the seed, the
+       strength, then nothing or " (scaled from 32×32)". */
     g_autofree char *name =
-        g_strdup_printf(_("DDIM vary s=%s seed=%s%s"), strength, seed_text, scaled);
+        g_strdup_printf(_("Vary seed %s · strength %s%s"), seed_text, strength, scaled);
     GimpLayer *layer = plugin_layer_new(image, name, out_width, out_height,
-                                        pixels.has_alpha || info->in_channels == 4);
+                                        plugin_result_has_alpha(&pixels, info->in_channels));
     plugin_layer_insert_above(image, layer, below, pixels.x + crop_x, pixels.y + crop_y);
     plugin_layer_write(layer, results[k]);
     layers[k] = below = layer;

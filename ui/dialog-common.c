@@ -146,6 +146,14 @@ static void describe_latent(const DdimLatent *latent, const DdimModelInfo *info,
   }
 }
 
+/* OK only for a run that can start; the test hook reports it. */
+static void set_runnable(DialogState *state, gboolean runnable) {
+  gtk_dialog_set_response_sensitive(GTK_DIALOG(state->dialog), GTK_RESPONSE_OK, runnable);
+  if (g_getenv("DDIM_PLUGIN_TEST_REPORT"))
+    g_printerr("ddim-plugin-test: %s OK %s\n", ddim_workflow_name(state->kind),
+               runnable ? "sensitive" : "insensitive");
+}
+
 void dialog_update_info(DialogState *state) {
   if (state->info == NULL) return;
   load_model(state);
@@ -154,6 +162,8 @@ void dialog_update_info(DialogState *state) {
     g_string_append_printf(text, _("The model cannot be used: %s"), state->model_error);
     gtk_label_set_text(GTK_LABEL(state->info), text->str);
     g_string_free(text, TRUE);
+    /* Nothing to run until another model is chosen. */
+    set_runnable(state, FALSE);
     return;
   }
   const DdimModelInfo *info = ddim_model_get_info(state->model);
@@ -167,9 +177,13 @@ void dialog_update_info(DialogState *state) {
   DdimJobEstimate estimate;
   int width = 0, height = 0;
   g_autoptr(GError) error = NULL;
-  if (context->describe(state->config, state->model, context->workflow, context->image,
+  const gboolean runnable =
+      context->describe(state->config, state->model, context->workflow, context->image,
                         context->drawable, context->latent, &job, &width, &height, &error) &&
-      ddim_job_estimate(state->model, &job, &estimate, &error)) {
+      ddim_job_estimate(state->model, &job, &estimate, &error);
+  /* OK only for a run that can start (the line says why not). */
+  set_runnable(state, runnable);
+  if (runnable) {
     describe_run_time(state, &estimate, text);
     if (state->kind != DDIM_WORKFLOW_DECODE)
       describe_size(info, &job, &estimate, width, height, state->kind == DDIM_WORKFLOW_GENERATE,
@@ -198,9 +212,35 @@ static void on_config_notify(GObject *config, GParamSpec *pspec, gpointer data) 
   if (state->update_source == 0) state->update_source = g_idle_add(update_idle, state);
 }
 
+/* The model chooser: a folder chooser (the argument itself takes any path,
+ * which the plug-in checks), showing the default model by name when the
+ * config names none, as a script's `#:model ""` leaves it. */
+static void model_chooser(DialogState *state) {
+  GParamSpec *pspec = g_object_class_find_property(G_OBJECT_GET_CLASS(state->config), "model");
+  if (pspec && GIMP_IS_PARAM_SPEC_FILE(pspec))
+    gimp_param_spec_file_set_action(pspec, GIMP_FILE_CHOOSER_ACTION_SELECT_FOLDER);
+  g_autoptr(GFile) chosen = NULL;
+  g_object_get(state->config, "model", &chosen, NULL);
+  g_autofree char *chosen_path = chosen ? g_file_get_path(chosen) : NULL;
+  if (chosen_path == NULL || *chosen_path == '\0') {
+    g_autofree char *path = state->context->model_path(state->config, NULL);
+    g_autoptr(GFile) model = path ? g_file_new_for_path(path) : NULL;
+    if (model) g_object_set(state->config, "model", model, NULL);
+  }
+  gimp_procedure_dialog_get_widget(state->dialog, "model", G_TYPE_NONE);
+  if (g_getenv("DDIM_PLUGIN_TEST_REPORT")) {
+    /* For the GIMP dialog test: the model the chooser shows. */
+    g_autoptr(GFile) shown = NULL;
+    g_object_get(state->config, "model", &shown, NULL);
+    g_autofree char *name = shown ? g_file_get_basename(shown) : g_strdup("(none)");
+    g_printerr("ddim-plugin-test: %s model chooser shows %s\n", ddim_workflow_name(state->kind),
+               name);
+  }
+}
+
 void dialog_model_frame(DialogState *state) {
   GimpProcedureDialog *dialog = state->dialog;
-  gimp_procedure_dialog_get_widget(dialog, "model", G_TYPE_NONE);
+  model_chooser(state);
   state->info = gimp_procedure_dialog_get_label(dialog, "model-info", "", FALSE, FALSE);
   gtk_label_set_xalign(GTK_LABEL(state->info), 0.0f);
   gtk_label_set_line_wrap(GTK_LABEL(state->info), TRUE);

@@ -25,9 +25,17 @@ static const char *dialog_title(DdimWorkflow kind) {
 /* The widgets of the numeric arguments, as sliders where a range helps. */
 static void sampling_widgets(GimpProcedureDialog *dialog, DdimWorkflow kind) {
   GtkWidget *steps = gimp_procedure_dialog_get_scale_entry(dialog, "steps", 1.0);
-  /* The slider covers the useful range; the entry takes up to 1000. */
+  /* The slider covers the useful range; the entry takes the argument's
+   * whole range (up to 1000): limit_scale TRUE limits the slider only. */
   gimp_scale_entry_set_bounds(GIMP_SCALE_ENTRY(steps), kind == DDIM_WORKFLOW_DECODE ? 0.0 : 1.0,
-                              200.0, FALSE);
+                              200.0, TRUE);
+  if (g_getenv("DDIM_PLUGIN_TEST_REPORT")) {
+    /* For the GIMP dialog test: the range the Steps entry accepts. */
+    GtkSpinButton *spin = GTK_SPIN_BUTTON(gimp_label_spin_get_spin_button(GIMP_LABEL_SPIN(steps)));
+    double lower = 0.0, upper = 0.0;
+    gtk_spin_button_get_range(spin, &lower, &upper);
+    g_printerr("ddim-plugin-test: %s steps entry %g-%g\n", ddim_workflow_name(kind), lower, upper);
+  }
   if (kind != DDIM_WORKFLOW_RECONSTRUCT && kind != DDIM_WORKFLOW_ENCODE)
     gimp_procedure_dialog_get_spin_scale(dialog, "eta", 1.0);
   if (kind == DDIM_WORKFLOW_VARY || kind == DDIM_WORKFLOW_ENCODE)

@@ -183,6 +183,12 @@ RunView *run_view_new(GtkWidget *dialog, DdimWorkflow kind, DdimShape image, int
   view->outputs = outputs;
   freeze_parameters(view);
   read_test_press(view);
+  /* While it runs, the dialog shows the run, not the parameters (greyed out
+   * anyway): so that it keeps its size, and its progress and Cancel stay on
+   * a 1366×768 screen. */
+  GtkWidget *content = gtk_dialog_get_content_area(GTK_DIALOG(dialog));
+  g_autoptr(GList) parameters = gtk_container_get_children(GTK_CONTAINER(content));
+  for (GList *item = parameters; item; item = item->next) gtk_widget_hide(item->data);
 
   view->box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 6);
   gtk_container_set_border_width(GTK_CONTAINER(view->box), 6);
@@ -224,9 +230,9 @@ RunView *run_view_new(GtkWidget *dialog, DdimWorkflow kind, DdimShape image, int
   gtk_label_set_xalign(GTK_LABEL(view->time_left), 0.0f);
   gtk_box_pack_start(GTK_BOX(view->box), view->time_left, FALSE, FALSE, 0);
 
-  GtkWidget *content = gtk_dialog_get_content_area(GTK_DIALOG(dialog));
   gtk_box_pack_start(GTK_BOX(content), view->box, FALSE, FALSE, 0);
   gtk_widget_show_all(view->box);
+  gtk_window_resize(GTK_WINDOW(dialog), 1, 1);
   view->response_handler = g_signal_connect(dialog, "response", G_CALLBACK(on_response), view);
   view->delete_handler = g_signal_connect(dialog, "delete-event", G_CALLBACK(on_delete), view);
   return view;
@@ -241,8 +247,27 @@ int run_view_strip_side(const RunView *view) {
   return view->strip_count > 0 ? STRIP_SIDE : 0;
 }
 
+/* For the GIMP dialog test: the running dialog's size, and where its
+ * buttons end, once it shows the first frame. */
+static void test_report_size(RunView *view, int done) {
+  if (done != 1 || !g_getenv("DDIM_PLUGIN_TEST_REPORT")) return;
+  int width = 0, height = 0;
+  gtk_window_get_size(GTK_WINDOW(view->dialog), &width, &height);
+  GtkWidget *cancel =
+      gtk_dialog_get_widget_for_response(GTK_DIALOG(view->dialog), GTK_RESPONSE_CANCEL);
+  int x = 0, y = 0;
+  GtkAllocation allocation = {0};
+  if (cancel) {
+    gtk_widget_get_allocation(cancel, &allocation);
+    gtk_widget_translate_coordinates(cancel, view->dialog, 0, 0, &x, &y);
+  }
+  g_printerr("ddim-plugin-test: %s running dialog %dx%d, buttons end at %d\n",
+             ddim_workflow_name(view->kind), width, height, y + allocation.height);
+}
+
 void run_view_show_frame(RunView *view, const RunViewFrame *frame) {
   test_press(view, frame->done);
+  test_report_size(view, frame->done);
   if (frame->image) picture_set(&view->main, frame->image);
   g_autofree char *caption =
       frame->phase == DDIM_PHASE_ENCODE

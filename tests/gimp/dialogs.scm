@@ -46,6 +46,18 @@
 (open-dialog "decode"
   (lambda () (plug-in-ddim-decode #:run-mode I #:image image #:drawables (vector first-layer) #:model M1)))
 
+; Two more dialogs (English only): Generate with the default model (a script's
+; #:model "": the chooser must name it), and Reconstruct with a folder that is
+; not a model (OK must be insensitive; the shooter cancels).
+(if (string=? ddim-lang "en")
+    (begin
+      (open-dialog "generate with the default model"
+        (lambda () (plug-in-ddim-generate #:run-mode I #:image image #:drawables (vector first-layer)
+                                          #:model "")))
+      (open-dialog "reconstruct with a folder that is not a model"
+        (lambda () (plug-in-ddim-reconstruct #:run-mode I #:image image #:drawables (vector first-layer)
+                                             #:model ddim-fixtures)))))
+
 ; The running dialog (English only).  The shooter presses OK; run-in-root.sh
 ; sets the plug-in's test hooks so that every network evaluation is slowed
 ; (DDIM_PLUGIN_TEST_STEP_DELAY_MS) and the dialog presses its own Cancel

@@ -22,13 +22,16 @@
                 (lambda () (plug-in-ddim-generate #:model M1 #:steps 10 #:seed 7 #:count 3)))))
   (if result
       (let* ((image (car result)) (layers (cadr result)))
-        (check-equal "generate: the image has the model's size" '(16 16)
+        (check-equal "generate: 3 images of the model's size in a 2×2 grid" '(32 32)
                      (list (gimp-image-get-width image) (gimp-image-get-height image)))
-        (check-equal "generate: one layer per seed, the first seed at the bottom"
-                     '("DDIM generate seed=9" "DDIM generate seed=8" "DDIM generate seed=7")
+        (check-equal "generate: each image in its own cell, first seed top left"
+                     '((0 0) (16 0) (0 16))
+                     (map gimp-drawable-get-offsets (vector->list layers)))
+        (check-equal "generate: one layer per seed, named seed first, the first seed at the bottom"
+                     '("Seed 9 · DDIM generate" "Seed 8 · DDIM generate" "Seed 7 · DDIM generate")
                      (layer-names image))
         (check-equal "generate: the returned layers, first seed first"
-                     '("DDIM generate seed=7" "DDIM generate seed=8" "DDIM generate seed=9")
+                     '("Seed 7 · DDIM generate" "Seed 8 · DDIM generate" "Seed 9 · DDIM generate")
                      (map gimp-item-get-name (vector->list layers)))
         (check "generate: every layer keeps its latent x_T"
                (and (has-latent? (vector-ref layers 0)) (has-latent? (vector-ref layers 2))))
@@ -48,8 +51,8 @@
         (check-equal "generate: 40×24 image and layer" '(40 24 40 24)
                      (append (list (gimp-image-get-width image) (gimp-image-get-height image))
                              (size-of (vector-ref (cadr result) 0))))
-        (check-equal "generate: sampled at 40×24 (in tiles), not scaled"
-                     '("DDIM generate seed=1") (layer-names image))
+        (check-equal "generate: a size given is sampled at that size (in tiles), not scaled"
+                     '("Seed 1 · DDIM generate") (layer-names image))
         (gimp-image-delete image))))
 
 (let* ((made (new-image-with-layer 30 20 RGB-IMAGE "background"))
@@ -60,8 +63,9 @@
   (if result
       (begin
         (check-equal "generate: the layers go into the given image" image (car result))
-        (check-equal "generate: two new layers above the background"
-                     '("DDIM generate seed=4" "DDIM generate seed=3" "background")
+        (check-equal "generate: two new layers above the background, one picture each (the image is larger than the model: made at 16×16 and scaled)"
+                     '("Seed 4 · DDIM generate (scaled from 16×16)"
+                       "Seed 3 · DDIM generate (scaled from 16×16)" "background")
                      (layer-names image))
         (check-equal "generate: new layers take the image's size" '(30 20)
                      (size-of (vector-ref (cadr result) 0)))))
@@ -126,10 +130,10 @@
         (check "reconstruct: PSNR above the floor of 12 dB" (> psnr 12.0) "psnr " psnr)
         (check "reconstruct: PSNR is the one `ddim reconstruct` prints"
                (< (abs (- psnr ddim-cli-psnr)) 0.01) "plug-in " psnr ", ddim " ddim-cli-psnr)
-        (check "reconstruct: named with steps and PSNR"
+        (check "reconstruct: named with the PSNR first, then the steps"
                (let ((name (gimp-item-get-name layer)))
-                 (and (string-starts? name "DDIM reconstruct 10 steps PSNR ")
-                      (string-contains? name " dB")
+                 (and (string-starts? name "Reconstruct ")
+                      (string-contains? name " dB · 10 steps")
                       (not (string-contains? name "scaled"))))
                (gimp-item-get-name layer))
         (check-equal "reconstruct: the new layer is directly above its source" '(0 1)
@@ -189,7 +193,7 @@
         (check-equal "reconstruct: 40×28 in, 40×28 out" '(40 28) (size-of new))
         (check "reconstruct: named with the PSNR, not scaled"
                (let ((name (gimp-item-get-name new)))
-                 (and (string-contains? name "PSNR") (not (string-contains? name "scaled"))))
+                 (and (string-contains? name " dB") (not (string-contains? name "scaled"))))
                (gimp-item-get-name new))
         (let ((cli (load-layer image (string-append ddim-data "/cli-reconstruct-40x28.png") "cli")))
           (check-equal "reconstruct: 40×28 pixels are those of `ddim reconstruct` (tiled)" 0
@@ -206,6 +210,65 @@
         (check-equal "reconstruct: the result is grayscale" #t (gimp-drawable-is-gray (car result)))))
   (gimp-image-delete image))
 
+; Scaled to the model's size and back, the PSNR is the one at the layer's
+; own size: recomputed here from the two layers' pixels (per channel, the
+; difference's mean² + variance), to the 8-bit rounding of the layers.
+(define (difference-psnr a b width height)
+  (let* ((scratch (gimp-image-new width height RGB))
+         (la (gimp-layer-new-from-drawable a scratch))
+         (lb (gimp-layer-new-from-drawable b scratch)))
+    (gimp-image-insert-layer scratch la 0 0)
+    (gimp-image-insert-layer scratch lb 0 0)
+    (gimp-layer-set-offsets la 0 0)
+    (gimp-layer-set-offsets lb 0 0)
+    (gimp-layer-set-mode lb LAYER-MODE-DIFFERENCE)
+    (let* ((merged (gimp-image-merge-visible-layers scratch CLIP-TO-IMAGE))
+           (channel-mse (lambda (channel)
+                          (let ((h (gimp-drawable-histogram merged channel 0.0 1.0)))
+                            (+ (* (car h) (car h)) (* (cadr h) (cadr h))))))
+           (mse (/ (+ (channel-mse HISTOGRAM-RED) (channel-mse HISTOGRAM-GREEN)
+                      (channel-mse HISTOGRAM-BLUE))
+                   3)))
+      (gimp-image-delete scratch)
+      (* -10 (/ (log mse) (log 10))))))
+
+(let* ((image (gimp-image-new 20 12 RGB))
+       (layer (gimp-layer-new image "opaque" 20 12 RGB-IMAGE 100 LAYER-MODE-NORMAL)))
+  (gimp-image-insert-layer image layer 0 0)
+  (gimp-context-set-foreground "#d06020")
+  (gimp-context-set-background "#2040c0")
+  (gimp-drawable-edit-gradient-fill layer GRADIENT-RADIAL 0 #f 1 0 #f 10 6 0 0)
+  (let ((result (check-runs "reconstruct: scale-to-model, PSNR at the layer's size"
+                  (lambda () (plug-in-ddim-reconstruct #:image image #:drawables (vector layer)
+                                                       #:model M1 #:steps 5 #:scale-to-model #t)))))
+    (if result
+        (let* ((new (car result)) (psnr (cadr result))
+               (measured (difference-psnr layer new 20 12)))
+          (check "reconstruct: the scaled run's PSNR is the one at 20×12 (within 8-bit rounding)"
+                 (< (abs (- psnr measured)) 0.5) "reported " psnr ", at 20×12 " measured))))
+  (gimp-image-delete image))
+
+; A model with an alpha channel (M4) on an opaque layer: the result is
+; opaque too, not the model's alpha (which would let what is below show).
+(let* ((image (gimp-image-new 16 16 RGB))
+       (source (load-layer image grad16 "photo")))
+  (let ((result (check-runs "reconstruct: an opaque layer with an RGBA model"
+                  (lambda () (plug-in-ddim-reconstruct #:image image #:drawables (vector source)
+                                                       #:model M4 #:steps 4)))))
+    (if result
+        (check "reconstruct: the result of an opaque layer is opaque"
+               (or (not (gimp-drawable-has-alpha (car result))) (> (mean-alpha (car result)) 0.999))
+               "the result has an alpha channel that is not opaque")))
+  (let ((result (check-runs "vary: an opaque layer with an RGBA model"
+                  (lambda () (plug-in-ddim-vary #:image image #:drawables (vector source) #:model M4
+                                                #:strength 0.9 #:steps 4 #:seed 2)))))
+    (if result
+        (let ((new (vector-ref result 0)))
+          (check "vary: the variation of an opaque layer is opaque"
+                 (or (not (gimp-drawable-has-alpha new)) (> (mean-alpha new) 0.999))
+                 "the variation has an alpha channel that is not opaque"))))
+  (gimp-image-delete image))
+
 ; ---- vary ---------------------------------------------------------------------
 
 (let* ((image (gimp-image-new 16 16 RGB))
@@ -216,7 +279,8 @@
   (if result
       (begin
         (check-equal "vary: named with strength and seed, first seed lowest, above the source"
-                     '("DDIM vary s=0.5 seed=6" "DDIM vary s=0.5 seed=5" "source") (layer-names image))
+                     '("Vary seed 6 · strength 0.5" "Vary seed 5 · strength 0.5" "source")
+                     (layer-names image))
         (check "vary: a variation differs from the source"
                (> (count-different source (vector-ref result 0) 16 16 one-level) 0))
         (check "vary: the two seeds give different variations"
@@ -240,7 +304,7 @@
           (check-equal "vary: the new layer covers the selection's bounds" '((20 16) (4 6))
                        (list (size-of new) (gimp-drawable-get-offsets new)))
           (check-equal "vary: at native resolution, not scaled"
-                       "DDIM vary s=0.8 seed=1" (gimp-item-get-name new))
+                       "Vary seed 1 · strength 0.8" (gimp-item-get-name new))
           (check-equal "vary: pixels outside the selection are unchanged" 0
                        (count-different source new 32 32 one-level
                                         (lambda (scratch)
@@ -266,11 +330,10 @@
   (if result
       (begin
         (check-equal "interpolate: frames between the two layers, in animation order"
-                     '("b" "DDIM interpolate 3/3 α=0.75" "DDIM interpolate 2/3 α=0.5"
-                       "DDIM interpolate 1/3 α=0.25" "a")
+                     '("b" "Frame 3/3 · α 0.75" "Frame 2/3 · α 0.5" "Frame 1/3 · α 0.25" "a")
                      (layer-names image))
         (check-equal "interpolate: the returned frames, first frame first"
-                     '("DDIM interpolate 1/3 α=0.25" "DDIM interpolate 2/3 α=0.5" "DDIM interpolate 3/3 α=0.75")
+                     '("Frame 1/3 · α 0.25" "Frame 2/3 · α 0.5" "Frame 3/3 · α 0.75")
                      (map gimp-item-get-name (vector->list result)))
         (check "interpolate: each frame keeps its latent"
                (and (has-latent? (vector-ref result 0)) (has-latent? (vector-ref result 2))))
@@ -291,7 +354,7 @@
   (if decoded
       (begin
         (check-equal "decode: a new layer above, named with its settings"
-                     '("DDIM decode 10 steps uniform η=0 seed=0" "encoded") (layer-names latent-image))
+                     '("Decode seed 0 · 10 steps uniform η 0" "encoded") (layer-names latent-image))
         (if recon-layer
             (check-equal "decode: encode + decode gives the reconstruction" 0
                          (count-different decoded recon-layer 16 16 one-level)))
@@ -302,7 +365,7 @@
   (if decoded
       (begin
         (check-equal "decode: named with those settings"
-                     "DDIM decode 20 steps trailing η=0.5 seed=3" (gimp-item-get-name decoded))
+                     "Decode seed 3 · 20 steps trailing η 0.5" (gimp-item-get-name decoded))
         (gimp-image-remove-layer latent-image decoded))))
 (let ((result (check-runs "generate: a layer for reopen.scm"
                 (lambda () (plug-in-ddim-generate #:image latent-image #:model M1 #:steps 10 #:seed 11

@@ -139,6 +139,12 @@ expect_failure interpolate-one-layer "needs two selected layers" \
   "$one_layer (plug-in-ddim-interpolate #:image img #:drawables (vector lay) #:model \"$FIXTURES/google_f32\" #:frames 2)"
 expect_failure steps-out-of-range "out of range" \
   "$one_layer (plug-in-ddim-reconstruct #:image img #:drawables (vector lay) #:model \"$FIXTURES/google_f32\" #:steps 0)"
+# A model path that is not there, or a file that is not a model: the message
+# names it (GIMP's own check of a folder argument said only "out of range").
+expect_failure missing-model "/nonexistent/no-such-model" \
+  "$one_layer (plug-in-ddim-reconstruct #:image img #:drawables (vector lay) #:model \"/nonexistent/no-such-model\" #:steps 2)"
+expect_failure png-as-model "grad16.png" \
+  "$one_layer (plug-in-ddim-reconstruct #:image img #:drawables (vector lay) #:model \"$DATA/grad16.png\" #:steps 2)"
 expect_failure not-a-model "config.json" \
   "$one_layer (plug-in-ddim-reconstruct #:image img #:drawables (vector lay) #:model \"$FIXTURES\" #:steps 2)"
 expect_failure latent-from-another-model "made with another model" \
@@ -214,7 +220,7 @@ fi
 # Escape (Cancel), or Return (OK) in English Vary, whose last values are
 # then checked.
 declare -A DIALOG_TITLES=(
-  [en]="generate=DDIM Generate|reconstruct=DDIM Reconstruct|vary=DDIM Vary|interpolate=DDIM Interpolate|encode=DDIM Encode Latent|decode=DDIM Decode Latent"
+  [en]="generate=DDIM Generate|reconstruct=DDIM Reconstruct|vary=DDIM Vary|interpolate=DDIM Interpolate|encode=DDIM Encode Latent|decode=DDIM Decode Latent|generate-default=DDIM Generate|reconstruct-bad-model=DDIM Reconstruct"
   [de]="generate=DDIM – Erzeugen|reconstruct=DDIM – Rekonstruieren|vary=DDIM – Variieren|interpolate=DDIM – Interpolieren|encode=DDIM – Latent kodieren|decode=DDIM – Latent dekodieren"
   [fr]="generate=DDIM – Générer|reconstruct=DDIM – Reconstruire|vary=DDIM – Varier|interpolate=DDIM – Interpoler|encode=DDIM – Encoder le latent|decode=DDIM – Décoder le latent"
 )
@@ -242,7 +248,8 @@ dialog_language() { # LANG DISPLAY
   rm -rf "$config" "$OUT/titles-$lang.txt"
   cp -r "$GIMP3_DIRECTORY" "$config" 2>/dev/null || mkdir -p "$config"
   export DISPLAY=$display
-  Xvfb "$display" -screen 0 1280x1024x24 -nolisten tcp >"$OUT/xvfb-$lang.log" 2>&1 &
+  # A small laptop's screen: every dialog, running or not, must fit on it.
+  Xvfb "$display" -screen 0 1366x768x24 -nolisten tcp >"$OUT/xvfb-$lang.log" 2>&1 &
   xvfb=$!
   for _ in $(seq 100); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.1; done
   # English also runs two dialogs and stops them mid-run (dialogs.scm's end).
@@ -253,8 +260,13 @@ dialog_language() { # LANG DISPLAY
   # close emit; keys sent with xdotool once the run had started were not
   # reliable under Xvfb).  OK is pressed with Return, as for Vary.
   local names="generate reconstruct vary interpolate encode decode"
+  # The plug-in's test reports: the Steps entry's range, the running
+  # dialog's size, the model chooser and OK's sensitivity (ui/).
+  export DDIM_PLUGIN_TEST_REPORT=1
   if [ "$lang" = en ]; then
-    names="$names running-reconstruct running-generate"
+    # Two more dialogs: Generate with the default model (#:model ""), and
+    # Reconstruct with a folder that is not a model (OK must be insensitive).
+    names="$names generate-default reconstruct-bad-model running-reconstruct running-generate"
     export DDIM_PLUGIN_TEST_STEP_DELAY_MS=150
     export DDIM_PLUGIN_TEST_PRESS="reconstruct=cancel@48 generate=close@5"
   fi
@@ -364,7 +376,7 @@ dialog_language() { # LANG DISPLAY
       echo "not ok - dialog titles ($lang): $(paste -sd'|' "$OUT/titles-$lang.txt" 2>/dev/null), expected $expected"
     fi
     local shots="generate reconstruct vary interpolate encode decode"
-    [ "$lang" = en ] && shots="$shots running-vary running-reconstruct"
+    [ "$lang" = en ] && shots="$shots generate-default reconstruct-bad-model running-vary running-reconstruct"
     for name in $shots; do
       shot=$OUT/screenshots/dialog-$name-$lang.png
       if [ -s "$shot" ] && identify "$shot" >/dev/null 2>&1; then
@@ -373,6 +385,67 @@ dialog_language() { # LANG DISPLAY
         echo "not ok - no screenshot $(basename "$shot")"
       fi
     done
+    # No two labels of a dialog share a mnemonic (GIMP warns on its log).
+    if grep -q 'duplicate mnemonic' "$OUT/dialogs-$lang.log"; then
+      echo "not ok - mnemonics ($lang): $(grep -m1 'duplicate mnemonic' "$OUT/dialogs-$lang.log")"
+    else
+      echo "ok - mnemonics ($lang): no duplicate mnemonic in any dialog"
+    fi
+    # The Steps entry takes the argument's whole range (1000), whatever the slider's.
+    local ranges
+    ranges=$(grep -o 'ddim-plugin-test: [a-z]* steps entry [0-9-]*' "$OUT/dialogs-$lang.log")
+    if [ "$(echo "$ranges" | grep -c 'entry [01]-1000$')" -ge 6 ] &&
+       ! echo "$ranges" | grep -qv 'entry [01]-1000$'; then
+      echo "ok - steps entries ($lang) accept up to 1000: $(echo "$ranges" | wc -l) dialogs"
+    else
+      echo "not ok - steps entries ($lang): $(echo "$ranges" | tr '\n' ';')"
+    fi
+    if [ "$lang" = en ]; then
+      # The running dialog fits on a 1366×768 screen, its buttons included.
+      local sizes
+      sizes=$(grep -o 'ddim-plugin-test: [a-z]* running dialog [0-9]*x[0-9]*, buttons end at [0-9]*' \
+                "$OUT/dialogs-$lang.log")
+      if [ -n "$sizes" ] && echo "$sizes" | awk '{ split($5, s, "x"); h = s[2] + 0;
+             if (h > 768 || $9 + 0 > 768 || $9 + 0 <= 0) bad = 1 } END { exit bad }'; then
+        echo "ok - running dialogs fit on 1366×768: $(echo "$sizes" | sed 's/ddim-plugin-test: //' | tr '\n' ';')"
+      else
+        echo "not ok - running dialogs on 1366×768: ${sizes:-no size reported}"
+      fi
+      # A model that cannot be used: OK is insensitive, and stays so.
+      if grep -q 'ddim-plugin-test: reconstruct OK insensitive' "$OUT/dialogs-$lang.log"; then
+        echo "ok - OK is insensitive while the model cannot be used"
+      else
+        echo "not ok - OK was not made insensitive for a folder that is not a model"
+      fi
+      # #:model "" shows the default model by name, not "(None)".
+      if [ "$default_installed" = "#t" ]; then
+        if grep -q 'ddim-plugin-test: generate model chooser shows emoji32' "$OUT/dialogs-$lang.log"; then
+          echo "ok - the model chooser shows the default model (emoji32) for #:model \"\""
+        else
+          echo "not ok - the model chooser for #:model \"\": $(grep -o 'model chooser shows .*' "$OUT/dialogs-$lang.log" | tr '\n' ';')"
+        fi
+      fi
+      # Help opens the plug-in's own pages: its help domain is registered
+      # and maps every procedure to a page that is installed.
+      if grep -q "help-def \"ddim-for-gimp\"" "$config/pluginrc" 2>/dev/null; then
+        echo "ok - the help domain ddim-for-gimp is registered"
+      else
+        echo "not ok - no help domain ddim-for-gimp in pluginrc"
+      fi
+      local help_xml=$PLUGIN_DIR/help/en/gimp-help.xml procedure missing_help=""
+      for procedure in generate reconstruct vary interpolate encode decode; do
+        grep -q "ddim:id=\"plug-in-ddim-$procedure\" ref=\"index.html#$procedure\"" "$help_xml" 2>/dev/null &&
+          grep -q "id=\"$procedure\"" "$PLUGIN_DIR/help/en/index.html" || missing_help="$missing_help $procedure"
+      done
+      [ -z "$missing_help" ] && echo "ok - a help page for every procedure" ||
+        echo "not ok - no help page for:$missing_help"
+      # Indexed images: the procedures that read layers are insensitive there.
+      if [ "$(grep -c 'image-types "RGB\*, GRAY\*"' "$config/pluginrc" 2>/dev/null)" -ge 5 ]; then
+        echo "ok - the layer procedures take RGB and grayscale images only (insensitive on indexed)"
+      else
+        echo "not ok - the layer procedures' image types are not RGB*, GRAY* in pluginrc"
+      fi
+    fi
     # Cancel stops within one network evaluation: the plug-in reports (test
     # hook) the evaluation at which Cancel came and the last one it ran.
     if [ "$lang" = en ]; then
