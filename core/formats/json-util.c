@@ -1,4 +1,10 @@
-/* json-util.c — validated config.json members with diffusers' semantics. */
+/* json-util.c — the strict JSON reader and validated config members.
+ *
+ * One parser serves every JSON file the core reads, so each rule below holds
+ * for all of them at once (see json-util.h for the list).  It builds the
+ * json-glib tree itself: json-glib's parser is lenient in ways Python's json
+ * and the Rust safetensors crate are not, and a file that another reader
+ * would refuse, or read differently, must not load here. */
 #include "ddim.h"
 #include "json-util.h"
 
@@ -6,36 +12,10 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <math.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* A scan of brackets outside strings, only to delimit and measure the text —
- * json-glib does the parsing, but it accepts trailing values (which our
- * formats forbid) and recurses once per nesting level (so a deeply nested
- * value would overflow the stack).  *value_length is the length of the first
- * value (0 when it does not close), *max_depth the deepest nesting. */
-static void scan_brackets(const char *text, size_t length, size_t *value_length, int *max_depth) {
-  int depth = 0;
-  gboolean in_string = FALSE;
-  *value_length = 0;
-  *max_depth = 0;
-  for (size_t i = 0; i < length; i++) {
-    char c = text[i];
-    if (in_string) {
-      if (c == '\\')
-        i++;
-      else if (c == '"')
-        in_string = FALSE;
-    } else if (c == '"') {
-      in_string = TRUE;
-    } else if (c == '{' || c == '[') {
-      if (++depth > *max_depth) *max_depth = depth;
-    } else if (c == '}' || c == ']') {
-      if (--depth == 0 && *value_length == 0) *value_length = i + 1;
-    }
-  }
-}
 
 gboolean ddim_json_read_file(const char *path, gsize max_length, char **text, gsize *length,
                              GError **error) {
@@ -93,94 +73,478 @@ gboolean ddim_json_read_file(const char *path, gsize max_length, char **text, gs
   return TRUE;
 }
 
-gboolean ddim_json_has_trailing_data(const char *text, size_t length) {
-  size_t value_length;
+/* ---- The strict parser ------------------------------------------------------ */
+
+typedef struct {
+  const char *text;
+  size_t length, at;
   int depth;
-  scan_brackets(text, length, &value_length, &depth);
-  for (size_t i = value_length; value_length && i < length; i++)
-    if (!g_ascii_isspace(text[i])) return TRUE;
+  /* For messages: the innermost member being read (NULL at the top), and
+   * whether the value at hand is an entry of its list. */
+  const char *member;
+  gboolean in_list;
+  GString *string; /* the string being decoded */
+  GError **error;
+} Parser;
+
+/* Longest name or number quoted in a message: a hostile file may hold a
+ * megabyte-long key. */
+#define SHOWN_BYTES 64
+
+/* "name", cut at a character boundary when long. */
+static char *shown_name(const char *name) {
+  size_t length = strlen(name);
+  if (length <= SHOWN_BYTES) return g_strdup_printf("\"%s\"", name);
+  const char *cut = name + SHOWN_BYTES;
+  while (cut > name && ((guchar)*cut & 0xC0) == 0x80) cut--;
+  return g_strdup_printf("\"%.*s…\"", (int)(cut - name), name);
+}
+
+/* A number as written in the file (ASCII), cut when long. */
+static char *shown_token(const char *token, size_t length) {
+  if (length <= SHOWN_BYTES) return g_strndup(token, length);
+  return g_strdup_printf("%.*s…", SHOWN_BYTES, token);
+}
+
+/* What the value at hand is, for messages: "\"sample_size\"", "an entry of
+ * \"shape\"". */
+static char *value_name(const Parser *p) {
+  if (!p->member) return g_strdup(p->in_list ? "a list entry" : "the value");
+  g_autofree char *name = shown_name(p->member);
+  return p->in_list ? g_strdup_printf("an entry of %s", name) : g_steal_pointer(&name);
+}
+
+static gboolean fail_at(Parser *p, size_t at, const char *format, ...) G_GNUC_PRINTF(3, 4);
+static gboolean fail_at(Parser *p, size_t at, const char *format, ...) {
+  va_list args;
+  va_start(args, format);
+  g_autofree char *problem = g_strdup_vprintf(format, args);
+  va_end(args);
+  /* Line and column (in characters, as an editor counts them), 1-based. */
+  size_t line = 1, column = 1;
+  for (size_t i = 0; i < at && i < p->length; i++) {
+    if (p->text[i] == '\n') {
+      line++;
+      column = 1;
+    } else if (((guchar)p->text[i] & 0xC0) != 0x80) {
+      column++;
+    }
+  }
+  g_set_error(p->error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s (line %zu, column %zu)", problem, line,
+              column);
   return FALSE;
 }
 
-gboolean ddim_json_too_deep(const char *text, size_t length) {
-  size_t value_length;
-  int depth;
-  scan_brackets(text, length, &value_length, &depth);
-  return depth > DDIM_JSON_MAX_DEPTH;
+#define syntax(p, at, ...) fail_at(p, at, "not valid JSON: " __VA_ARGS__)
+
+static gboolean is_word_char(char c) {
+  return g_ascii_isalnum(c) || c == '_';
 }
 
-/* json-glib keeps the last of duplicate member names (as Python's json
- * does); a file that says two things is refused instead.  Counts members per
- * object as they are parsed. */
-static void count_member(JsonParser *parser, JsonObject *object, const char *name,
-                         gpointer user_data) {
-  (void)parser;
-  (void)name;
-  GHashTable *counts = user_data;
-  g_hash_table_insert(counts, object,
-                      GUINT_TO_POINTER(GPOINTER_TO_UINT(g_hash_table_lookup(counts, object)) + 1));
+/* The text at p->at where `expected` should be.  The extensions other
+ * parsers accept are named, so the message says why the file is refused. */
+static gboolean unexpected(Parser *p, const char *expected) {
+  const char *s = p->text + p->at;
+  size_t left = p->length - p->at;
+  if (left == 0) return syntax(p, p->at, "the text ends where %s should be", expected);
+  if (left >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+    return syntax(p, p->at, "a byte-order mark (U+FEFF)");
+  if (left >= 2 && (memcmp(s, "//", 2) == 0 || memcmp(s, "/*", 2) == 0))
+    return syntax(p, p->at, "a comment (JSON has none)");
+  if (*s == '\'') return syntax(p, p->at, "a single-quoted string (JSON strings use \")");
+  if (*s == '+') return syntax(p, p->at, "a number with a '+' sign");
+  if (*s == '.') return syntax(p, p->at, "a number without a digit before its decimal point");
+  if (g_ascii_isalpha(*s) || *s == '_') {
+    size_t length = 1;
+    while (length < left && is_word_char(s[length])) length++;
+    g_autofree char *word = shown_token(s, length);
+    if (strcmp(word, "NaN") == 0 || strcmp(word, "Infinity") == 0)
+      return syntax(p, p->at, "%s (JSON numbers are finite)", word);
+    return syntax(p, p->at, "the word '%s' where %s should be%s", word, expected,
+                  strcmp(expected, "a value") == 0 ? " (JSON has true, false and null)" : "");
+  }
+  gunichar c = g_utf8_get_char(s); /* the text is valid UTF-8 */
+  if (c >= 0x20 && c < 0x7F) return syntax(p, p->at, "'%c' where %s should be", (char)c, expected);
+  return syntax(p, p->at, "U+%04X where %s should be", (unsigned)c, expected);
 }
 
-typedef struct {
-  GHashTable *counts;
-  gboolean duplicate;
-} DuplicateCheck;
-
-static void check_object(gpointer key, gpointer value, gpointer user_data) {
-  DuplicateCheck *check = user_data;
-  if (GPOINTER_TO_UINT(value) != json_object_get_size(key)) check->duplicate = TRUE;
+static void skip_space(Parser *p) {
+  while (p->at < p->length) {
+    char c = p->text[p->at];
+    if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
+    p->at++;
+  }
 }
 
-GHashTable *ddim_json_count_members(JsonParser *parser) {
-  GHashTable *counts = g_hash_table_new(g_direct_hash, g_direct_equal);
-  g_signal_connect(parser, "object-member", G_CALLBACK(count_member), counts);
-  return counts;
+static gboolean next_is(Parser *p, char c) {
+  return p->at < p->length && p->text[p->at] == c;
 }
 
-gboolean ddim_json_has_duplicate_member(GHashTable *counts) {
-  DuplicateCheck check = {counts, FALSE};
-  g_hash_table_foreach(counts, check_object, &check);
-  return check.duplicate;
+static gboolean hex4(const Parser *p, size_t at, gunichar *value) {
+  if (at > p->length || p->length - at < 4) return FALSE;
+  *value = 0;
+  for (size_t i = 0; i < 4; i++) {
+    int digit = g_ascii_xdigit_value(p->text[at + i]);
+    if (digit < 0) return FALSE;
+    *value = *value * 16 + (gunichar)digit;
+  }
+  return TRUE;
 }
 
-JsonObject *ddim_json_parse_object(JsonParser *parser, const char *text, gssize length,
-                                   const char *path, GError **error) {
-  g_autoptr(GError) json_error = NULL;
-  if (length < 0) length = (gssize)strlen(text);
-  if (memchr(text, '\0', (size_t)length) || !g_utf8_validate(text, length, NULL)) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: not a text file", path);
+/* The string at p->at (its opening quote), decoded into p->string. */
+static gboolean parse_string(Parser *p, gboolean is_key) {
+  const size_t start = p->at++;
+  g_string_truncate(p->string, 0);
+  for (;;) {
+    size_t run = p->at;
+    while (p->at < p->length) {
+      guchar c = (guchar)p->text[p->at];
+      if (c == '"' || c == '\\' || c < 0x20) break;
+      p->at++;
+    }
+    g_string_append_len(p->string, p->text + run, (gssize)(p->at - run));
+    if (p->at >= p->length) return syntax(p, start, "a string that is not closed");
+    guchar c = (guchar)p->text[p->at];
+    if (c == '"') {
+      p->at++;
+      return TRUE;
+    }
+    if (c < 0x20)
+      return syntax(p, p->at, "a control character (U+%04X) in a string, not escaped", c);
+    /* A backslash. */
+    const size_t escape = p->at;
+    char kind = escape + 1 < p->length ? p->text[escape + 1] : '\0';
+    static const char plain[] = "\"\\/bfnrt", decoded[] = "\"\\/\b\f\n\r\t";
+    const char *simple = kind ? strchr(plain, kind) : NULL;
+    if (simple) {
+      g_string_append_c(p->string, decoded[simple - plain]);
+      p->at += 2;
+      continue;
+    }
+    if (kind != 'u') {
+      if (kind >= 0x20 && kind < 0x7F)
+        return syntax(p, escape, "an invalid escape '\\%c' in a string", kind);
+      return syntax(p, escape, "an invalid escape in a string");
+    }
+    gunichar u;
+    if (!hex4(p, escape + 2, &u))
+      return syntax(p, escape, "a \\u escape without four hexadecimal digits");
+    p->at = escape + 6;
+    if (u >= 0xD800 && u <= 0xDBFF) {
+      /* A UTF-16 pair: \uD83D\uDE00. */
+      gunichar low;
+      if (p->at + 1 < p->length && p->text[p->at] == '\\' && p->text[p->at + 1] == 'u' &&
+          hex4(p, p->at + 2, &low) && low >= 0xDC00 && low <= 0xDFFF) {
+        u = 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00);
+        p->at += 6;
+      } else {
+        return syntax(p, escape, "an escaped lone surrogate \\u%04X (not a character)",
+                      (unsigned)u);
+      }
+    } else if (u >= 0xDC00 && u <= 0xDFFF) {
+      return syntax(p, escape, "an escaped lone surrogate \\u%04X (not a character)", (unsigned)u);
+    }
+    if (u == 0) {
+      /* C strings end at a NUL: "F32\u0000x" would read as "F32", and two
+       * names that differ after the NUL as one. */
+      if (is_key) return fail_at(p, escape, "a key holds an escaped NUL character (\\u0000)");
+      g_autofree char *what = value_name(p);
+      return fail_at(p, escape, "%s holds an escaped NUL character (\\u0000)", what);
+    }
+    g_string_append_unichar(p->string, u);
+  }
+}
+
+/* A number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? and nothing else. */
+static JsonNode *parse_number(Parser *p) {
+  const char *s = p->text;
+  const size_t n = p->length, start = p->at;
+  size_t i = start;
+  const gboolean negative = s[i] == '-';
+  if (negative) i++;
+  if (i >= n || !g_ascii_isdigit(s[i])) {
+    if (n - i >= 8 && memcmp(s + i, "Infinity", 8) == 0)
+      syntax(p, start, "-Infinity (JSON numbers are finite)");
+    else
+      syntax(p, start, "a '-' not followed by a digit");
     return NULL;
   }
-  if (ddim_json_too_deep(text, (size_t)length)) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
-                "%s: the JSON is nested more than %d levels deep", path, DDIM_JSON_MAX_DEPTH);
+  if (s[i] == '0' && i + 1 < n && g_ascii_isdigit(s[i + 1])) {
+    syntax(p, start, "a number with a leading zero");
     return NULL;
   }
-  g_autoptr(GHashTable) member_counts = ddim_json_count_members(parser);
-  gboolean loaded = json_parser_load_from_data(parser, text, length, &json_error);
-  g_signal_handlers_disconnect_matched(parser, G_SIGNAL_MATCH_DATA, 0, 0, NULL, NULL,
-                                       member_counts);
-  if (!loaded) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: not valid JSON: %s", path,
-                json_error->message);
+  if (s[i] == '0' && i + 1 < n && (s[i + 1] == 'x' || s[i + 1] == 'X')) {
+    syntax(p, start, "a hexadecimal number");
     return NULL;
   }
-  if (ddim_json_has_duplicate_member(member_counts)) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: a key appears twice in one object",
-                path);
+  guint64 magnitude = 0;
+  gboolean beyond_64_bits = FALSE;
+  for (; i < n && g_ascii_isdigit(s[i]); i++) {
+    guint digit = (guint)(s[i] - '0');
+    if (magnitude > (G_MAXUINT64 - digit) / 10)
+      beyond_64_bits = TRUE;
+    else
+      magnitude = magnitude * 10 + digit;
+  }
+  gboolean integer = TRUE;
+  if (i < n && s[i] == '.') {
+    integer = FALSE;
+    if (++i >= n || !g_ascii_isdigit(s[i])) {
+      syntax(p, start, "a number without a digit after its decimal point");
+      return NULL;
+    }
+    while (i < n && g_ascii_isdigit(s[i])) i++;
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    integer = FALSE;
+    if (++i < n && (s[i] == '+' || s[i] == '-')) i++;
+    if (i >= n || !g_ascii_isdigit(s[i])) {
+      syntax(p, start, "a number without a digit in its exponent");
+      return NULL;
+    }
+    while (i < n && g_ascii_isdigit(s[i])) i++;
+  }
+  p->at = i;
+  /* "-0" is read as a double, as serde_json does: where the safetensors
+   * crate wants a count it refuses it, and so do the integer getters here. */
+  if (integer && !(negative && magnitude == 0 && !beyond_64_bits)) {
+    /* json-glib wraps these around 64 bits: -18446744073709551608 was 8. */
+    const guint64 limit = negative ? (guint64)G_MAXINT64 + 1 : (guint64)G_MAXINT64;
+    if (beyond_64_bits || magnitude > limit) {
+      g_autofree char *what = value_name(p), *token = shown_token(s + start, i - start);
+      fail_at(p, start, "%s is %s, outside the range of a 64-bit integer", what, token);
+      return NULL;
+    }
+    gint64 value = !negative            ? (gint64)magnitude
+                   : magnitude == limit ? G_MININT64
+                                        : -(gint64)magnitude;
+    return json_node_init_int(json_node_alloc(), value);
+  }
+  g_autofree char *token = g_strndup(s + start, i - start);
+  double value = g_ascii_strtod(token, NULL);
+  if (!isfinite(value)) {
+    g_autofree char *what = value_name(p), *shown = shown_token(token, i - start);
+    fail_at(p, start, "%s is %s, too large for a 64-bit float", what, shown);
     return NULL;
   }
-  JsonNode *root = json_parser_get_root(parser);
-  if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+  return json_node_init_double(json_node_alloc(), value);
+}
+
+static JsonNode *parse_value(Parser *p);
+
+static gboolean enter(Parser *p) {
+  if (p->depth >= DDIM_JSON_MAX_DEPTH)
+    return fail_at(p, p->at, "the JSON is nested more than %d levels deep", DDIM_JSON_MAX_DEPTH);
+  p->depth++;
+  return TRUE;
+}
+
+static JsonNode *parse_object(Parser *p) {
+  if (!enter(p)) return NULL;
+  p->at++; /* '{' */
+  JsonObject *object = json_object_new();
+  const char *outer_member = p->member;
+  const gboolean outer_in_list = p->in_list;
+  gboolean ok = TRUE;
+  skip_space(p);
+  if (next_is(p, '}')) {
+    p->at++;
+  } else {
+    for (gboolean first = TRUE;; first = FALSE) {
+      skip_space(p);
+      if (!next_is(p, '"')) {
+        ok = !first && next_is(p, '}') ? syntax(p, p->at, "a comma before '}'")
+                                       : unexpected(p, "a key in double quotes");
+        break;
+      }
+      const size_t key_at = p->at;
+      if (!(ok = parse_string(p, TRUE))) break;
+      g_autofree char *key = g_strdup(p->string->str);
+      /* Refused, not replaced: a file that says two things is ambiguous, and
+       * json-glib would free the first value.  The object is looked up by
+       * the decoded key, so "a" and "\u0061" are the same name. */
+      if (json_object_has_member(object, key)) {
+        g_autofree char *name = shown_name(key);
+        ok = fail_at(p, key_at, "%s appears twice in one object", name);
+        break;
+      }
+      skip_space(p);
+      if (!next_is(p, ':')) {
+        ok = unexpected(p, "':'");
+        break;
+      }
+      p->at++;
+      p->member = key;
+      p->in_list = FALSE;
+      JsonNode *value = parse_value(p);
+      p->member = outer_member;
+      p->in_list = outer_in_list;
+      if (!value) {
+        ok = FALSE;
+        break;
+      }
+      json_object_set_member(object, key, value);
+      skip_space(p);
+      if (next_is(p, ',')) {
+        p->at++;
+        continue;
+      }
+      if (next_is(p, '}')) {
+        p->at++;
+        break;
+      }
+      ok = unexpected(p, "',' or '}'");
+      break;
+    }
+  }
+  p->depth--;
+  if (!ok) {
+    json_object_unref(object);
+    return NULL;
+  }
+  JsonNode *node = json_node_init_object(json_node_alloc(), object);
+  json_object_unref(object);
+  return node;
+}
+
+static JsonNode *parse_array(Parser *p) {
+  if (!enter(p)) return NULL;
+  p->at++; /* '[' */
+  JsonArray *array = json_array_new();
+  const gboolean outer_in_list = p->in_list;
+  gboolean ok = TRUE;
+  skip_space(p);
+  if (next_is(p, ']')) {
+    p->at++;
+  } else {
+    p->in_list = TRUE;
+    for (gboolean first = TRUE;; first = FALSE) {
+      skip_space(p);
+      if (!first && next_is(p, ']')) {
+        ok = syntax(p, p->at, "a comma before ']'");
+        break;
+      }
+      JsonNode *value = parse_value(p);
+      if (!value) {
+        ok = FALSE;
+        break;
+      }
+      json_array_add_element(array, value);
+      skip_space(p);
+      if (next_is(p, ',')) {
+        p->at++;
+        continue;
+      }
+      if (next_is(p, ']')) {
+        p->at++;
+        break;
+      }
+      ok = unexpected(p, "',' or ']'");
+      break;
+    }
+    p->in_list = outer_in_list;
+  }
+  p->depth--;
+  if (!ok) {
+    json_array_unref(array);
+    return NULL;
+  }
+  JsonNode *node = json_node_init_array(json_node_alloc(), array);
+  json_array_unref(array);
+  return node;
+}
+
+/* true, false or null, not followed by more letters ("nullx", "trueish"). */
+static JsonNode *parse_literal(Parser *p) {
+  static const char *const words[] = {"true", "false", "null"};
+  for (int w = 0; w < 3; w++) {
+    size_t length = strlen(words[w]);
+    if (p->length - p->at >= length && memcmp(p->text + p->at, words[w], length) == 0 &&
+        !(p->length - p->at > length && is_word_char(p->text[p->at + length]))) {
+      p->at += length;
+      return w == 2 ? json_node_init_null(json_node_alloc())
+                    : json_node_init_boolean(json_node_alloc(), w == 0);
+    }
+  }
+  unexpected(p, "a value");
+  return NULL;
+}
+
+static JsonNode *parse_value(Parser *p) {
+  skip_space(p);
+  char c = p->at < p->length ? p->text[p->at] : '\0';
+  if (c == '{') return parse_object(p);
+  if (c == '[') return parse_array(p);
+  if (c == '"') {
+    if (!parse_string(p, FALSE)) return NULL;
+    return json_node_init_string(json_node_alloc(), p->string->str);
+  }
+  if (c == '-' || g_ascii_isdigit(c)) return parse_number(p);
+  if (c == 't' || c == 'f' || c == 'n') return parse_literal(p);
+  unexpected(p, "a value");
+  return NULL;
+}
+
+JsonNode *ddim_json_parse(const char *text, size_t length, GError **error) {
+  Parser p = {.text = text, .length = length, .error = error};
+  const char *nul = memchr(text, '\0', length);
+  if (nul) {
+    fail_at(&p, (size_t)(nul - text), "not a text file: a NUL byte");
+    return NULL;
+  }
+  const char *bad = NULL;
+  if (!g_utf8_validate(text, (gssize)length, &bad)) {
+    fail_at(&p, (size_t)(bad - text), "not a text file: not UTF-8");
+    return NULL;
+  }
+  skip_space(&p);
+  if (p.at == length) {
+    syntax(&p, p.at, "no value (the text is empty or blank)");
+    return NULL;
+  }
+  p.string = g_string_new(NULL);
+  JsonNode *root = parse_value(&p);
+  g_string_free(p.string, TRUE);
+  if (!root) return NULL;
+  skip_space(&p);
+  if (p.at < length) {
+    fail_at(&p, p.at, "text follows the JSON value");
+    json_node_unref(root);
+    return NULL;
+  }
+  /* Read-only from here, as json_parser_new_immutable made it. */
+  json_node_seal(root);
+  return root;
+}
+
+JsonNode *ddim_json_parse_object(const char *text, gssize length, const char *path,
+                                 JsonObject **object, GError **error) {
+  g_autoptr(GError) problem = NULL;
+  size_t size = length < 0 ? strlen(text) : (size_t)length;
+  g_autoptr(JsonNode) root = ddim_json_parse(text, size, &problem);
+  if (!root) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: %s", path, problem->message);
+    return NULL;
+  }
+  if (!JSON_NODE_HOLDS_OBJECT(root)) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: the JSON is not an object", path);
     return NULL;
   }
-  if (ddim_json_has_trailing_data(text, (size_t)length)) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: text follows the JSON object", path);
-    return NULL;
-  }
-  return json_node_get_object(root);
+  *object = json_node_get_object(root);
+  return g_steal_pointer(&root);
 }
+
+gboolean ddim_json_node_int(JsonNode *node, gint64 min, gint64 max, gint64 *value) {
+  if (!node || JSON_NODE_TYPE(node) != JSON_NODE_VALUE ||
+      json_node_get_value_type(node) != G_TYPE_INT64)
+    return FALSE;
+  gint64 v = json_node_get_int(node);
+  if (v < min || v > max) return FALSE;
+  *value = v;
+  return TRUE;
+}
+
+/* ---- Members ---------------------------------------------------------------- */
 
 /* diffusers drops the keys listed in "_use_default_values" and uses defaults. */
 gboolean ddim_json_uses_default(JsonObject *object, const char *key) {
@@ -212,14 +576,31 @@ gboolean ddim_json_is_null(JsonObject *object, const char *key) {
   return node && JSON_NODE_HOLDS_NULL(node);
 }
 
-static gboolean type_error(const char *path, const char *key, const char *expected,
+/* A double as short as it can be written and still read back the same
+ * (2.5, not 2.5000000000000000), and never like an integer: a message that
+ * refuses 3.0 where an integer is required must not say "3". */
+static void format_double(char *buffer, size_t size, double value) {
+  g_ascii_formatd(buffer, (gint)size, "%.15g", value);
+  if (g_ascii_strtod(buffer, NULL) != value) g_ascii_formatd(buffer, (gint)size, "%.17g", value);
+  if (strspn(buffer, "-0123456789") == strlen(buffer)) g_strlcat(buffer, ".0", size);
+}
+
+static gboolean type_error(JsonNode *node, const char *path, const char *key, const char *expected,
                            GError **error) {
+  /* A number where an integer is wanted: say which ("3.0", "-0"). */
+  if (JSON_NODE_TYPE(node) == JSON_NODE_VALUE && json_node_get_value_type(node) == G_TYPE_DOUBLE) {
+    char number[G_ASCII_DTOSTR_BUF_SIZE];
+    format_double(number, sizeof number, json_node_get_double(node));
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: \"%s\" must be %s, not %s", path, key,
+                expected, number);
+    return FALSE;
+  }
   g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: \"%s\" must be %s", path, key, expected);
   return FALSE;
 }
 
-static gboolean node_number(JsonNode *node, double *value) {
-  if (JSON_NODE_TYPE(node) != JSON_NODE_VALUE) return FALSE;
+gboolean ddim_json_node_number(JsonNode *node, double *value) {
+  if (!node || JSON_NODE_TYPE(node) != JSON_NODE_VALUE) return FALSE;
   GType type = json_node_get_value_type(node);
   if (type == G_TYPE_INT64)
     *value = (double)json_node_get_int(node);
@@ -234,12 +615,12 @@ gboolean ddim_json_get_int(JsonObject *object, const char *key, const char *path
                            gint64 max, int *value, GError **error) {
   JsonNode *node = member(object, key);
   if (!node) return TRUE;
-  double number;
-  if (!node_number(node, &number) || number != floor(number))
-    return type_error(path, key, "an integer", error);
-  if (number < (double)min || number > (double)max) {
+  gint64 number;
+  if (!ddim_json_node_int(node, G_MININT64, G_MAXINT64, &number))
+    return type_error(node, path, key, "an integer", error);
+  if (number < min || number > max) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
-                "%s: \"%s\" is %.0f; supported values are %" G_GINT64_FORMAT
+                "%s: \"%s\" is %" G_GINT64_FORMAT "; supported values are %" G_GINT64_FORMAT
                 " to %" G_GINT64_FORMAT,
                 path, key, number, min, max);
     return FALSE;
@@ -253,10 +634,12 @@ gboolean ddim_json_get_double(JsonObject *object, const char *key, const char *p
   JsonNode *node = member(object, key);
   if (!node) return TRUE;
   double number;
-  if (!node_number(node, &number)) return type_error(path, key, "a number", error);
+  if (!ddim_json_node_number(node, &number)) return type_error(node, path, key, "a number", error);
   if (number < min || number > max) {
+    char shown[G_ASCII_DTOSTR_BUF_SIZE];
+    format_double(shown, sizeof shown, number);
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
-                "%s: \"%s\" is %g; supported values are %g to %g", path, key, number, min, max);
+                "%s: \"%s\" is %s; supported values are %g to %g", path, key, shown, min, max);
     return FALSE;
   }
   *value = number;
@@ -268,7 +651,7 @@ gboolean ddim_json_get_bool(JsonObject *object, const char *key, const char *pat
   JsonNode *node = member(object, key);
   if (!node) return TRUE;
   if (JSON_NODE_TYPE(node) != JSON_NODE_VALUE || json_node_get_value_type(node) != G_TYPE_BOOLEAN)
-    return type_error(path, key, "true or false", error);
+    return type_error(node, path, key, "true or false", error);
   *value = json_node_get_boolean(node);
   return TRUE;
 }
@@ -284,7 +667,7 @@ gboolean ddim_json_get_string(JsonObject *object, const char *key, const char *p
     return TRUE;
   }
   if (JSON_NODE_TYPE(node) != JSON_NODE_VALUE || json_node_get_value_type(node) != G_TYPE_STRING)
-    return type_error(path, key, "a string", error);
+    return type_error(node, path, key, "a string", error);
   *value = json_node_get_string(node);
   return TRUE;
 }

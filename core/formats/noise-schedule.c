@@ -133,9 +133,9 @@ void ddim_noise_schedule_clear(DdimNoiseSchedule *schedule) {
 
 gboolean ddim_noise_schedule_parse(const char *text, gssize length, const char *path,
                                    DdimNoiseSchedule *schedule, GError **error) {
-  g_autoptr(JsonParser) parser = json_parser_new_immutable();
-  JsonObject *object = ddim_json_parse_object(parser, text, length, path, error);
-  if (!object) return FALSE;
+  JsonObject *object = NULL;
+  g_autoptr(JsonNode) root = ddim_json_parse_object(text, length, path, &object, error);
+  if (!root) return FALSE;
   set_defaults(schedule);
   /* A scheduler config saved by diffusers (DDPM/DDIM/PNDM…): DDIMScheduler's
    * own default for clip_sample is True, so a config that omits it clips. */
@@ -206,13 +206,10 @@ gboolean ddim_noise_schedule_parse(const char *text, gssize length, const char *
     }
     trained = g_new(float, count);
     for (guint i = 0; i < count; i++) {
-      JsonNode *item = json_array_get_element(array, i);
-      GType type = JSON_NODE_TYPE(item) == JSON_NODE_VALUE ? json_node_get_value_type(item) : 0;
-      if (type == G_TYPE_DOUBLE)
-        trained[i] = (float)json_node_get_double(item);
-      else if (type == G_TYPE_INT64)
-        trained[i] = (float)json_node_get_int(item);
-      else {
+      double beta;
+      if (ddim_json_node_number(json_array_get_element(array, i), &beta)) {
+        trained[i] = (float)beta;
+      } else {
         g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: \"trained_betas\" must hold numbers",
                     path);
         return FALSE;

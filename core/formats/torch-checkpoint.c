@@ -435,9 +435,12 @@ static DdimSafetensors *open_shards(const char *path, const guint8 *bytes, size_
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: too large for a shard index", path);
     return NULL;
   }
-  g_autoptr(JsonParser) parser = json_parser_new_immutable();
-  JsonObject *root = ddim_json_parse_object(parser, (const char *)bytes, (gssize)size, path, error);
-  if (!root) return NULL;
+  /* The tree owns the names and shard names read below: it lives as long
+   * as this function. */
+  JsonObject *root = NULL;
+  g_autoptr(JsonNode) tree =
+      ddim_json_parse_object((const char *)bytes, (gssize)size, path, &root, error);
+  if (!tree) return NULL;
   JsonNode *map_node = json_object_get_member(root, "weight_map");
   if (!map_node || !JSON_NODE_HOLDS_OBJECT(map_node)) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: a shard index needs a \"weight_map\"",

@@ -90,7 +90,8 @@ static gboolean get_int_list(JsonObject *object, const char *key, const char *pa
   if (!array) return TRUE;
   guint length = json_array_get_length(array);
   for (guint i = 0; i < length; i++) {
-    gint64 v = json_array_get_int_element(array, i);
+    gint64 v = 0;
+    ddim_json_node_int(json_array_get_element(array, i), G_MININT64, G_MAXINT64, &v);
     if (v < min || v > max) {
       g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
                   "%s: \"%s\" entry %" G_GINT64_FORMAT " is out of the supported range %d to %d",
@@ -156,9 +157,9 @@ static void set_defaults(DdimUnetConfig *config) {
 
 gboolean ddim_unet_config_parse(const char *text, gssize length, const char *path,
                                 DdimUnetConfig *config, GError **error) {
-  g_autoptr(JsonParser) parser = json_parser_new_immutable();
-  JsonObject *object = ddim_json_parse_object(parser, text, length, path, error);
-  if (!object) return FALSE;
+  JsonObject *object = NULL;
+  g_autoptr(JsonNode) root = ddim_json_parse_object(text, length, path, &object, error);
+  if (!root) return FALSE;
   set_defaults(config);
 
   const char *class_name = NULL;
