@@ -322,6 +322,91 @@ static void test_refusals(void) {
   ddim_noise_schedule_clear(&s);
 }
 
+/* The JSON classes of json-util.c, through scheduler_config.json: each is
+ * refused with a message that names the file, the member and the value. */
+static void expect_message(const char *text, int code, const char *message) {
+  DdimNoiseSchedule s;
+  memset(&s, 0, sizeof s);
+  g_autoptr(GError) error = NULL;
+  if (ddim_noise_schedule_parse(text, -1, PATH, &s, &error)) g_error("accepted: %s", text);
+  g_assert_nonnull(error);
+  if (error->domain != DDIM_ERROR || error->code != code)
+    g_error("%s: code %d, expected %d (%s)", text, error->code, code, error->message);
+  if (!g_str_has_prefix(error->message, PATH ": ") || !strstr(error->message, message))
+    g_error("%s: \"%s\" does not start with the path or lacks \"%s\"", text, error->message,
+            message);
+  g_test_message("%s -> %s", text, error->message);
+  ddim_noise_schedule_clear(&s);
+}
+
+static void test_json_classes(void) {
+  static const char *const integer_keys[] = {"num_train_timesteps", "steps_offset"};
+  /* json-glib wrapped these around 64 bits: -18446744073709551608 was 8,
+   * 18446744073709552616 was 1000. */
+  static const char *const beyond_int64[] = {
+      "9223372036854775808",  "-9223372036854775809",  "18446744073709551615",
+      "18446744073709551616", "-18446744073709551608", "18446744073709552616",
+  };
+  static const char *const inside_int64[] = {"9223372036854775807", "-9223372036854775808",
+                                             "4294967297", "-4294967295"};
+  static const char *const not_integers[][2] = {
+      {"-0", "-0.0"}, {"1000.0", "1000.0"}, {"1e3", "1000.0"}, {"0.5", "0.5"}};
+  for (size_t k = 0; k < G_N_ELEMENTS(integer_keys); k++) {
+    const char *key = integer_keys[k];
+    for (size_t i = 0; i < G_N_ELEMENTS(beyond_int64); i++) {
+      g_autofree char *text = g_strdup_printf("{\"%s\": %s}", key, beyond_int64[i]);
+      g_autofree char *message = g_strdup_printf(
+          "\"%s\" is %s, outside the range of a 64-bit integer (line 1, column %zu)", key,
+          beyond_int64[i], strlen(key) + 6);
+      expect_message(text, DDIM_ERROR_FORMAT, message);
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(inside_int64); i++) {
+      g_autofree char *text = g_strdup_printf("{\"%s\": %s}", key, inside_int64[i]);
+      g_autofree char *message =
+          g_strdup_printf("\"%s\" is %s; supported values are", key, inside_int64[i]);
+      expect_message(text, DDIM_ERROR_UNSUPPORTED, message);
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(not_integers); i++) {
+      g_autofree char *text = g_strdup_printf("{\"%s\": %s}", key, not_integers[i][0]);
+      g_autofree char *message =
+          g_strdup_printf("\"%s\" must be an integer, not %s", key, not_integers[i][1]);
+      expect_message(text, DDIM_ERROR_FORMAT, message);
+    }
+  }
+  /* Duplicate keys at depths 1 to 3, an object replaced by a later one. */
+  for (int depth = 1; depth <= 3; depth++) {
+    g_autoptr(GString) text = g_string_new("");
+    for (int d = 1; d < depth; d++) g_string_append(text, "{\"clip_sample\": true, \"w\": [");
+    g_string_append(text, "{\"k\": {\"a\": [1]}, \"k\": {\"b\": 2}}");
+    for (int d = 1; d < depth; d++) g_string_append(text, "]}");
+    expect_message(text->str, DDIM_ERROR_FORMAT, "\"k\" appears twice in one object");
+  }
+  static const struct {
+    const char *text, *message;
+  } cases[] = {
+      {"{\"clip_sample\": true, \"clip_sample\": true}", "\"clip_sample\" appears twice"},
+      {"{\"beta_start\": 1e400}", "\"beta_start\" is 1e400, too large for a 64-bit float"},
+      {"{\"trained_betas\": [0.1, -1e400]}", "an entry of \"trained_betas\" is -1e400, too large"},
+      {"{\"trained_betas\": [0.1, 18446744073709551616]}",
+       "an entry of \"trained_betas\" is 18446744073709551616, outside the range"},
+      {"{\"prediction_type\": \"epsilon\\u0000x\"}",
+       "\"prediction_type\" holds an escaped NUL character (\\u0000)"},
+      {"{\"beta_schedule\": \"linear\\u0000\"}", "\"beta_schedule\" holds an escaped NUL"},
+      {"{\"clip_sample\\u0000\": true}", "a key holds an escaped NUL"},
+      {"{\"clip_sample\": true // clip\n}", "not valid JSON: a comment"},
+      {"{'clip_sample': true}", "a single-quoted string"},
+      {"{\"num_train_timesteps\": 0x3E8}", "a hexadecimal number"},
+      {"{\"num_train_timesteps\": 01000}", "a number with a leading zero"},
+      {"{\"beta_end\": NaN}", "NaN (JSON numbers are finite)"},
+      {"\xEF\xBB\xBF{\"clip_sample\": true}", "a byte-order mark"},
+      {"{\"clip_sample\": true,}", "a comma before '}'"},
+      {"{\"trained_betas\": [0.1, 0.2,]}", "a comma before ']'"},
+      {"{\"clip_sample\": True}", "the word 'True'"},
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(cases); i++)
+    expect_message(cases[i].text, DDIM_ERROR_FORMAT, cases[i].message);
+}
+
 static void test_linspace_f32(void) {
   /* Endpoints exact for every length. */
   for (int n = 2; n <= 1001; n += 37) {
@@ -361,6 +446,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/noise-schedule/trained-betas", test_trained_betas);
   g_test_add_func("/noise-schedule/set-alpha-to-one-false", test_set_alpha_to_one_false);
   g_test_add_func("/noise-schedule/refusals", test_refusals);
+  g_test_add_func("/noise-schedule/json-classes", test_json_classes);
   g_test_add_func("/noise-schedule/linspace-f32", test_linspace_f32);
   return g_test_run();
 }

@@ -502,6 +502,159 @@ static void test_duplicate_name_same_bytes(void) {
 
 /* ---- files on disk ----------------------------------------------------- */
 
+/* ---- the JSON classes of json-util.c in a header ------------------------- */
+
+/* A header over `data_bytes` zero bytes, refused with a message that names
+ * the file and says `message`. */
+static void expect_header_message(const char *header, size_t data_bytes, const char *message) {
+  g_autofree guint8 *data = g_malloc0(data_bytes ? data_bytes : 1);
+  size_t size;
+  g_autofree guint8 *bytes = build(header, data, data_bytes, &size);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DdimSafetensors) file = ddim_safetensors_parse(bytes, size, TEST_PATH, &error);
+  if (file || !error) g_error("accepted: %s", header);
+  g_assert_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT);
+  if (!g_str_has_prefix(error->message, TEST_PATH ": not a valid safetensors file: ") ||
+      !strstr(error->message, message))
+    g_error("%s: \"%s\" does not name the file or lacks \"%s\"", header, error->message, message);
+  g_test_message("%s -> %s", header, error->message);
+}
+
+/* Integers beyond 64 bits that json-glib wrapped into valid counts
+ * (-18446744073709551615 was 1, 18446744073709551620 was 4), in every
+ * integer field; and what is no count (-0, 1.0). */
+static void test_json_integers(void) {
+  static const char *const beyond_int64[] = {
+      "-18446744073709551615", "18446744073709551617", "-18446744073709551612",
+      "18446744073709551620",  "9223372036854775808",  "-9223372036854775809",
+  };
+  /* {field template, its name in the message} */
+  static const char *const fields[][2] = {
+      {"{\"x\":{\"dtype\":\"F32\",\"shape\":[%s],\"data_offsets\":[0,4]}}",
+       "an entry of \"shape\""},
+      {"{\"x\":{\"dtype\":\"U8\",\"shape\":[2,%s,2],\"data_offsets\":[0,4]}}",
+       "an entry of \"shape\""},
+      {"{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%s,4]}}",
+       "an entry of \"data_offsets\""},
+      {"{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,%s]}}",
+       "an entry of \"data_offsets\""},
+  };
+  for (size_t f = 0; f < G_N_ELEMENTS(fields); f++)
+    for (size_t i = 0; i < G_N_ELEMENTS(beyond_int64); i++) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+      g_autofree char *header = g_strdup_printf(fields[f][0], beyond_int64[i]);
+#pragma GCC diagnostic pop
+      g_autofree char *message = g_strdup_printf(
+          "header: %s is %s, outside the range of a 64-bit integer", fields[f][1], beyond_int64[i]);
+      expect_header_message(header, 4, message);
+    }
+  static const char *const not_counts[] = {"-0", "1.0", "1e0", "-1", "1e400"};
+  static const char *const count_messages[] = {"not a count", "not a count", "not a count",
+                                               "not a count", "is 1e400, too large"};
+  for (size_t i = 0; i < G_N_ELEMENTS(not_counts); i++) {
+    g_autofree char *shape = g_strdup_printf(
+        "{\"x\":{\"dtype\":\"F32\",\"shape\":[%s],\"data_offsets\":[0,4]}}", not_counts[i]);
+    expect_header_message(shape, 4, count_messages[i]);
+    g_autofree char *offsets = g_strdup_printf(
+        "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%s,4]}}", not_counts[i]);
+    expect_header_message(offsets, 4, i == 4 ? count_messages[i] : "has invalid data_offsets");
+  }
+  /* The largest int64 is read as itself (not wrapped), then refused for its size. */
+  expect_header_message(
+      "{\"x\":{\"dtype\":\"U8\",\"shape\":[9223372036854775807],\"data_offsets\":[0,4]}}", 4,
+      "tensor \"x\": byte count overflows");
+}
+
+/* \u0000 in a name, a dtype or metadata: "F32\u0000" read as F32, and
+ * "a\u0000x" and "a\u0000y" as one name "a". */
+static void test_json_escaped_nul(void) {
+  static const char *const cases[][2] = {
+      {"{\"x\":{\"dtype\":\"F32\\u0000\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+       "header: \"dtype\" holds an escaped NUL character (\\u0000) (line 1, column 19)"},
+      {"{\"x\":{\"dtype\":\"F32\\u0000junk\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+       "\"dtype\" holds an escaped NUL"},
+      {"{\"a\\u0000x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+       "\"a\\u0000y\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+       "header: a key holds an escaped NUL character (\\u0000) (line 1, column 4)"},
+      {"{\"__metadata__\":{\"format\":\"pt\\u0000\"},"
+       "\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+       "\"format\" holds an escaped NUL"},
+      {"{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"\\u0000\":1}}",
+       "a key holds an escaped NUL"},
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(cases); i++)
+    expect_header_message(cases[i][0], 8, cases[i][1]);
+}
+
+/* A name twice in one object at every depth of a header: tensors (an entry
+ * object replaced by a later one), an entry's fields, metadata. */
+static void test_json_duplicates(void) {
+  static const char *const cases[][2] = {
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+       "\"a\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]}}",
+       "header: \"a\" appears twice in one object (line 1, column 55)"},
+      {"{\"a\":{\"dtype\":\"F32\",\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+       "\"dtype\" appears twice"},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"shape\":[1],\"data_offsets\":[0,4]}}",
+       "\"shape\" appears twice"},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"data_offsets\":[0,4]}}",
+       "\"data_offsets\" appears twice"},
+      {"{\"__metadata__\":{\"format\":\"pt\",\"format\":\"tf\"},"
+       "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+       "\"format\" appears twice"},
+      {"{\"__metadata__\":{\"m\":{\"k\":{},\"k\":{}}},"
+       "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+       "\"k\" appears twice"},
+      {"{\"__metadata__\":{},\"__metadata__\":{},"
+       "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+       "\"__metadata__\" appears twice"},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+       "\"\\u0061\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+       "\"a\" appears twice"},
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(cases); i++)
+    expect_header_message(cases[i][0], 4, cases[i][1]);
+}
+
+/* What serde_json (the safetensors crate) refuses and json-glib accepted. */
+static void test_json_not_strict(void) {
+  static const char *const cases[][2] = {
+      {"{\"x\":{\"dtype\":\"F32\",/* c */\"shape\":[1],\"data_offsets\":[0,4]}}", "a comment"},
+      {"{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}// c\n}", "a comment"},
+      {"{\"x\":{'dtype':'F32',\"shape\":[1],\"data_offsets\":[0,4]}}", "a single-quoted string"},
+      {"{\"x\":{\"dtype\":\"F32\",\"shape\":[0x1],\"data_offsets\":[0,4]}}",
+       "a hexadecimal number"},
+      {"{\"x\":{\"dtype\":\"F32\",\"shape\":[01],\"data_offsets\":[0,4]}}", "a leading zero"},
+      {"{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,04]}}", "a leading zero"},
+      {"{\"x\":{\"dtype\":\"F32\",\"shape\":[+1],\"data_offsets\":[0,4]}}", "a '+' sign"},
+      {"{\"x\":{\"dtype\":\"F32\",\"shape\":[NaN],\"data_offsets\":[0,4]}}", "NaN"},
+      {"{\"x\":{\"dtype\":\"F32\",\"shape\":[Infinity],\"data_offsets\":[0,4]}}", "Infinity"},
+      {"{\"x\":{\"dtype\":\"F32\",\"shape\":[1,],\"data_offsets\":[0,4]}}", "a comma before ']'"},
+      {"{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],}}", "a comma before '}'"},
+      {"{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},}", "a comma before '}'"},
+      {"{\"x\\ud800\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "lone surrogate"},
+      {"{\"x\ty\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+       "a control character (U+0009)"},
+      {"{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}\xEF\xBB\xBF",
+       "text follows the JSON value"},
+      {"{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}\v",
+       "text follows the JSON value"},
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(cases); i++)
+    expect_header_message(cases[i][0], 4, cases[i][1]);
+  /* Padding with the four JSON spaces is allowed. */
+  static const char padded[] =
+      "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}} \t\r\n";
+  guint8 data[4] = {0};
+  size_t size;
+  g_autofree guint8 *bytes = build(padded, data, 4, &size);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DdimSafetensors) file = ddim_safetensors_parse(bytes, size, TEST_PATH, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(file->n_tensors, ==, 1);
+}
+
 static void test_open(void) {
   g_autoptr(GError) error = NULL;
   g_autofree char *dir = g_dir_make_tmp("test-safetensors-XXXXXX", &error);
@@ -578,6 +731,10 @@ int main(int argc, char **argv) {
   g_test_add_func("/safetensors/duplicate-name-same-bytes", test_duplicate_name_same_bytes);
   g_test_add_func("/safetensors/trailing-text-after-header-object",
                   test_trailing_text_after_header_object);
+  g_test_add_func("/safetensors/json-integers", test_json_integers);
+  g_test_add_func("/safetensors/json-escaped-nul", test_json_escaped_nul);
+  g_test_add_func("/safetensors/json-duplicates", test_json_duplicates);
+  g_test_add_func("/safetensors/json-not-strict", test_json_not_strict);
   g_test_add_func("/safetensors/open", test_open);
   return g_test_run();
 }

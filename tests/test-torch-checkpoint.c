@@ -343,6 +343,52 @@ static void test_hostile(void) {
   }
 }
 
+/* ---- Shard indexes: the JSON classes of json-util.c ------------------------ */
+
+/* An index that json-glib read one way and Python or serde_json another (or
+ * not at all) is refused, naming the index and the member. */
+static void test_index_json(void) {
+  static const char *const cases[][2] = {
+      /* The same tensor in two shards: json-glib kept the last. */
+      {"{\"weight_map\": {\"a\": \"one.safetensors\", \"a\": \"two.safetensors\"}}",
+       "\"a\" appears twice in one object (line 1, column 41)"},
+      {"{\"weight_map\": {\"a\": \"one.safetensors\"}, \"weight_map\": {}}",
+       "\"weight_map\" appears twice"},
+      {"{\"metadata\": {\"m\": {\"k\": 1, \"k\": {}}}, \"weight_map\": {}}", "\"k\" appears twice"},
+      /* A NUL would cut a name or a shard's file name short. */
+      {"{\"weight_map\": {\"a\\u0000b\": \"one.safetensors\"}}",
+       "a key holds an escaped NUL character (\\u0000)"},
+      {"{\"weight_map\": {\"a\": \"one.safetensors\\u0000/../x\"}}",
+       "\"a\" holds an escaped NUL character (\\u0000)"},
+      {"{\"metadata\": {\"total_size\": 18446744073709551616}, \"weight_map\": {}}",
+       "\"total_size\" is 18446744073709551616, outside the range of a 64-bit integer"},
+      {"{\"metadata\": {\"total_size\": 1e400}, \"weight_map\": {}}", "too large"},
+      {"{\"weight_map\": {\"a\": \"one.safetensors\",}}", "a comma before '}'"},
+      {"{\"weight_map\": {'a': \"one.safetensors\"}}", "a single-quoted string"},
+      {"{/* shards */ \"weight_map\": {}}", "a comment"},
+      {"{\"metadata\": {\"total_size\": 0x10}, \"weight_map\": {}}", "a hexadecimal number"},
+      {"{\"weight_map\": {}} {}", "text follows the JSON value"},
+  };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp("ddim-index-XXXXXX", &error);
+  g_assert_no_error(error);
+  g_autofree char *path = g_build_filename(dir, "diffusion_pytorch_model.bin.index.json", NULL);
+  for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_assert_true(g_file_set_contents(path, cases[i][0], -1, NULL));
+    g_autoptr(GError) refusal = NULL;
+    g_autoptr(DdimSafetensors) table = ddim_weights_open(path, NULL, &refusal);
+    if (table) g_error("accepted: %s", cases[i][0]);
+    g_assert_error(refusal, DDIM_ERROR, DDIM_ERROR_FORMAT);
+    g_autofree char *prefix = g_strdup_printf("%s: ", path);
+    if (!g_str_has_prefix(refusal->message, prefix) || !strstr(refusal->message, cases[i][1]))
+      g_error("%s: \"%s\" does not name the index or lacks \"%s\"", cases[i][0], refusal->message,
+              cases[i][1]);
+    g_test_message("%s -> %s", cases[i][0], refusal->message);
+  }
+  g_unlink(path);
+  g_rmdir(dir);
+}
+
 /* ---- Official configs from synthetic tables -------------------------------- */
 
 /* The tensors of ermongroup/ddim's Model (models/diffusion.py), named and
@@ -502,6 +548,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/torch/convert", test_convert);
   g_test_add_func("/torch/convert-matches-safetensors", test_convert_matches_safetensors);
   g_test_add_func("/torch/hostile", test_hostile);
+  g_test_add_func("/torch/index-json", test_index_json);
   g_test_add_func("/torch/official-configs", test_official_configs);
   int status = g_test_run();
   g_free(torch_dir);
