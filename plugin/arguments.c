@@ -149,7 +149,10 @@ char *plugin_model_path(GimpProcedureConfig *config, GError **error) {
       return path;
     }
     g_free(path);
-    if (!g_file_is_native(file)) {
+    /* Script-Fu's "" is a file with no path and no scheme: the default.  A
+     * URI of another scheme (http:, sftp:) is not a model on this disk. */
+    g_autofree char *scheme = g_file_get_uri_scheme(file);
+    if (scheme && *scheme && g_ascii_strcasecmp(scheme, "file") != 0) {
       g_autofree char *uri = g_file_get_uri(file);
       g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO,
                   _("The model %s is not a local file; choose a model folder"), uri);

@@ -94,7 +94,8 @@ static void describe_size(const DdimModelInfo *info, const DdimJob *job,
   if (estimate->tiles > 1)
     g_string_append_printf(text,
                            generating ? _("Images of %d×%d pixels, made at that size in %d "
-                                          "overlapping tiles of %d×%d.")
+                                          "overlapping tiles of %d×%d: a patchwork of "
+                                          "pictures (width and height 0 make one picture).")
                                       : _("The layer (%d×%d) runs at its own size, in %d "
                                           "overlapping tiles of %d×%d."),
                            width, height, estimate->tiles, estimate->tile_width,

@@ -232,7 +232,6 @@ RunView *run_view_new(GtkWidget *dialog, DdimWorkflow kind, DdimShape image, int
 
   gtk_box_pack_start(GTK_BOX(content), view->box, FALSE, FALSE, 0);
   gtk_widget_show_all(view->box);
-  gtk_window_resize(GTK_WINDOW(dialog), 1, 1);
   view->response_handler = g_signal_connect(dialog, "response", G_CALLBACK(on_response), view);
   view->delete_handler = g_signal_connect(dialog, "delete-event", G_CALLBACK(on_delete), view);
   return view;
@@ -248,11 +247,11 @@ int run_view_strip_side(const RunView *view) {
 }
 
 /* For the GIMP dialog test: the running dialog's size, and where its
- * buttons end, once it shows the first frame. */
+ * buttons end, once it has been laid out (a few frames in). */
 static void test_report_size(RunView *view, int done) {
-  if (done != 1 || !g_getenv("DDIM_PLUGIN_TEST_REPORT")) return;
-  int width = 0, height = 0;
-  gtk_window_get_size(GTK_WINDOW(view->dialog), &width, &height);
+  if (done != 3 || !g_getenv("DDIM_PLUGIN_TEST_REPORT")) return;
+  const int width = gtk_widget_get_allocated_width(view->dialog);
+  const int height = gtk_widget_get_allocated_height(view->dialog);
   GtkWidget *cancel =
       gtk_dialog_get_widget_for_response(GTK_DIALOG(view->dialog), GTK_RESPONSE_CANCEL);
   int x = 0, y = 0;

@@ -212,7 +212,8 @@
 
 ; Scaled to the model's size and back, the PSNR is the one at the layer's
 ; own size: recomputed here from the two layers' pixels (per channel, the
-; difference's mean² + variance), to the 8-bit rounding of the layers.
+; difference's mean² + variance; the histogram's statistics are on the 0–255
+; scale), to the 8-bit rounding of the layers.
 (define (difference-psnr a b width height)
   (let* ((scratch (gimp-image-new width height RGB))
          (la (gimp-layer-new-from-drawable a scratch))
@@ -225,7 +226,7 @@
     (let* ((merged (gimp-image-merge-visible-layers scratch CLIP-TO-IMAGE))
            (channel-mse (lambda (channel)
                           (let ((h (gimp-drawable-histogram merged channel 0.0 1.0)))
-                            (+ (* (car h) (car h)) (* (cadr h) (cadr h))))))
+                            (/ (+ (* (car h) (car h)) (* (cadr h) (cadr h))) (* 255.0 255.0)))))
            (mse (/ (+ (channel-mse HISTOGRAM-RED) (channel-mse HISTOGRAM-GREEN)
                       (channel-mse HISTOGRAM-BLUE))
                    3)))
@@ -257,7 +258,7 @@
                                                        #:model M4 #:steps 4)))))
     (if result
         (check "reconstruct: the result of an opaque layer is opaque"
-               (or (not (gimp-drawable-has-alpha (car result))) (> (mean-alpha (car result)) 0.999))
+               (or (not (gimp-drawable-has-alpha (car result))) (> (mean-alpha (car result)) 254.9))
                "the result has an alpha channel that is not opaque")))
   (let ((result (check-runs "vary: an opaque layer with an RGBA model"
                   (lambda () (plug-in-ddim-vary #:image image #:drawables (vector source) #:model M4
@@ -265,7 +266,7 @@
     (if result
         (let ((new (vector-ref result 0)))
           (check "vary: the variation of an opaque layer is opaque"
-                 (or (not (gimp-drawable-has-alpha new)) (> (mean-alpha new) 0.999))
+                 (or (not (gimp-drawable-has-alpha new)) (> (mean-alpha new) 254.9))
                  "the variation has an alpha channel that is not opaque"))))
   (gimp-image-delete image))
 

@@ -427,7 +427,7 @@ dialog_language() { # LANG DISPLAY
       fi
       # Help opens the plug-in's own pages: its help domain is registered
       # and maps every procedure to a page that is installed.
-      if grep -q "help-def \"ddim-for-gimp\"" "$config/pluginrc" 2>/dev/null; then
+      if grep -q 'help-def.*"ddim-for-gimp"' "$config/pluginrc" 2>/dev/null; then
         echo "ok - the help domain ddim-for-gimp is registered"
       else
         echo "not ok - no help domain ddim-for-gimp in pluginrc"
@@ -440,7 +440,7 @@ dialog_language() { # LANG DISPLAY
       [ -z "$missing_help" ] && echo "ok - a help page for every procedure" ||
         echo "not ok - no help page for:$missing_help"
       # Indexed images: the procedures that read layers are insensitive there.
-      if [ "$(grep -c 'image-types "RGB\*, GRAY\*"' "$config/pluginrc" 2>/dev/null)" -ge 5 ]; then
+      if [ "$(grep -c '^ *"RGB\*, GRAY\*"$' "$config/pluginrc" 2>/dev/null)" -ge 5 ]; then
         echo "ok - the layer procedures take RGB and grayscale images only (insensitive on indexed)"
       else
         echo "not ok - the layer procedures' image types are not RGB*, GRAY* in pluginrc"
