@@ -1,11 +1,20 @@
 #!/bin/sh
 # test-valgrind.sh DDIM — valgrind memcheck on the ddim command: one small
 # model run (generate, 2 steps, 2 images, on the fixture model with
-# attention), a reconstruction (encode then decode), and a few refused inputs (error
-# paths free what they allocated too).  Every run must have no memcheck error
-# and no definitely or indirectly lost block.  Skipped (status 77) when
-# valgrind is not installed; tools/install-deps.sh installs it.
+# attention), a reconstruction (encode then decode), a few refused inputs (error
+# paths free what they allocated too), and every case of the malformed corpus
+# that the strict JSON reader refuses (config.json, scheduler_config.json,
+# safetensors headers).  Every run must have no memcheck error and no
+# definitely or indirectly lost block.  Skipped (status 77) when valgrind is
+# not installed; tools/install-deps.sh installs it.
 set -u
+
+# GLib before 2.76 hands out JsonNodes from its slice allocator, whose freed
+# blocks valgrind cannot tell from live ones: a use-after-free of a node (the
+# old duplicate-key check read objects json-glib had freed) shows only with
+# plain malloc.
+G_SLICE=always-malloc
+export G_SLICE
 
 DDIM=${1:?usage: test-valgrind.sh PATH-TO-ddim}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -52,6 +61,28 @@ memcheck "refused: config not JSON" 1 info "$MALFORMED/config-not-json"
 memcheck "refused: scheduler alpha_bar underflow" 1 info "$MALFORMED/scheduler-alpha-bar-underflow"
 memcheck "refused: latent NaN" 1 generate "$MALFORMED/base" -o "$TMP/out.png" --seed 1 \
     --xt "$MALFORMED/inputs/latent-nan.npy"
+# The JSON classes (tools/make_malformed.py: json_class_cases), with
+# config-duplicate-key and weights-duplicate-name, whose objects used to be
+# read after json-glib freed them.
+for case_dir in "$MALFORMED"/config-comment "$MALFORMED"/config-single-quotes \
+    "$MALFORMED"/config-byte-order-mark "$MALFORMED"/config-trailing-comma \
+    "$MALFORMED"/config-duplicate-* "$MALFORMED"/config-nul-in-* \
+    "$MALFORMED"/config-sample-size-wrapped "$MALFORMED"/config-channels-wrapped \
+    "$MALFORMED"/config-in-channels-minus-zero "$MALFORMED"/config-norm-eps-1e400 \
+    "$MALFORMED"/scheduler-comment "$MALFORMED"/scheduler-duplicate-object \
+    "$MALFORMED"/scheduler-prediction-nul "$MALFORMED"/scheduler-timesteps-wrapped \
+    "$MALFORMED"/scheduler-steps-offset-minus-zero \
+    "$MALFORMED"/weights-dtype-nul "$MALFORMED"/weights-name-nul \
+    "$MALFORMED"/weights-duplicate-* "$MALFORMED"/weights-shape-wrapped \
+    "$MALFORMED"/weights-offsets-wrapped "$MALFORMED"/weights-shape-minus-zero \
+    "$MALFORMED"/weights-header-comment "$MALFORMED"/weights-header-trailing-comma; do
+    if [ ! -d "$case_dir" ]; then
+        count=$((count + 1))
+        fail "no malformed case $case_dir (run tools/make_malformed.py)"
+        continue
+    fi
+    memcheck "refused: $(basename "$case_dir")" 1 info "$case_dir"
+done
 # One tile and the weights (2 MB) do not fit in 1 MB.
 memcheck "refused: --max-memory" 1 generate "$MODEL" -o "$TMP/out.png" --seed 1 \
     --max-memory 1M --size 256x256

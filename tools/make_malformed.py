@@ -216,6 +216,146 @@ def with_scheduler(**changes):
     return scheduler
 
 
+def json_text(value, **raw):
+    """value as json.dumps writes it (indent 1, sorted keys), then each string
+    "@NAME@" replaced by raw text NAME=... (what json.dumps cannot write:
+    -0, 1e400, integers past 64 bits, escapes)."""
+    text = json.dumps(value, indent=1, sort_keys=True) + "\n"
+    for name, replacement in raw.items():
+        marker = '"@%s@"' % name
+        assert marker in text, marker
+        text = text.replace(marker, replacement)
+    return text
+
+
+def edited(text, old, new):
+    """text with the first `old` replaced by `new` (which must be there)."""
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+def json_class_cases(entries, good):
+    """The classes of the strict JSON reader (core/formats/json-util.c) in
+    config.json, scheduler_config.json and safetensors headers: what
+    json-glib accepted and Python's json or the safetensors crate refuse,
+    duplicate keys (an object replaced by a later one: json-glib freed it
+    while the old duplicate check still read it), \\u0000 in keys and
+    strings, integers past 64 bits (json-glib wrapped them into small valid
+    numbers), -0 and 1.0 where an integer is needed, 1e400."""
+    config = json_text(BASE_CONFIG)
+    for name, pattern, text in [
+            ("config-comment", "not valid JSON: a comment",
+             edited(config, "{\n", "{\n // written by hand\n")),
+            ("config-single-quotes", "a single-quoted string",
+             edited(config, '"act_fn": "silu"', "'act_fn': 'silu'")),
+            ("config-hex-number", "a hexadecimal number",
+             edited(config, '"in_channels": 1', '"in_channels": 0x1')),
+            ("config-leading-zero", "a number with a leading zero",
+             edited(config, '"sample_size": 8', '"sample_size": 08')),
+            ("config-byte-order-mark", "a byte-order mark", "\ufeff" + config),
+            ("config-trailing-comma", "a comma before '}'", edited(config, "\n}", ",\n}")),
+            ("config-duplicate-object", "\"a\" appears twice in one object",
+             edited(config, "{\n", '{\n "x": {"a": {"b": 1}, "a": {"c": 2}},\n')),
+            ("config-duplicate-depth-3", "\"k\" appears twice in one object",
+             edited(config, "{\n", '{\n "x": [{"y": {"k": {}, "k": []}}],\n')),
+            ("config-nul-in-value", "\"act_fn\" holds an escaped NUL",
+             edited(config, '"act_fn": "silu"', '"act_fn": "silu\\u0000x"')),
+            ("config-nul-in-key", "a key holds an escaped NUL",
+             edited(config, '"in_channels": 1', '"in_channels\\u0000x": 1')),
+            ("config-sample-size-wrapped", "\"sample_size\" is -18446744073709551608, outside",
+             json_text(with_config(sample_size="@V@"), V="-18446744073709551608")),
+            ("config-sample-size-2e64", "\"sample_size\" is 18446744073709551616, outside",
+             json_text(with_config(sample_size="@V@"), V="18446744073709551616")),
+            ("config-channels-wrapped",
+             "an entry of \"block_out_channels\" is 18446744073709551620, outside",
+             json_text(with_config(block_out_channels=[2, "@V@"]), V="18446744073709551620")),
+            ("config-in-channels-minus-zero", "\"in_channels\" must be an integer, not -0.0",
+             json_text(with_config(in_channels="@V@"), V="-0")),
+            ("config-in-channels-one-point-zero", "\"in_channels\" must be an integer, not 1.0",
+             json_text(with_config(in_channels="@V@"), V="1.0")),
+            ("config-norm-eps-1e400", "\"norm_eps\" is 1e400, too large",
+             json_text(with_config(norm_eps="@V@"), V="1e400")),
+    ]:
+        case(name, pattern, config=text, weights=good)
+
+    scheduler = json_text(BASE_SCHEDULER)
+    # 2**64 - 18446744073709550616 = 1000: json-glib read the default back.
+    for name, pattern, text in [
+            ("scheduler-comment", "not valid JSON: a comment",
+             edited(scheduler, '"clip_sample": true', '"clip_sample": true /* why not */')),
+            ("scheduler-trailing-comma", "a comma before '}'", edited(scheduler, "\n}", ",\n}")),
+            ("scheduler-nan", "NaN \\(JSON numbers are finite\\)",
+             json_text(with_scheduler(beta_end="@V@"), V="NaN")),
+            ("scheduler-timesteps-wrapped",
+             "\"num_train_timesteps\" is -18446744073709550616, outside",
+             json_text(with_scheduler(num_train_timesteps="@V@"), V="-18446744073709550616")),
+            ("scheduler-timesteps-2e64", "\"num_train_timesteps\" is 18446744073709552616, outside",
+             json_text(with_scheduler(num_train_timesteps="@V@"), V="18446744073709552616")),
+            ("scheduler-steps-offset-minus-zero", "\"steps_offset\" must be an integer, not -0.0",
+             json_text(with_scheduler(steps_offset="@V@"), V="-0")),
+            ("scheduler-duplicate-object", "\"a\" appears twice in one object",
+             edited(scheduler, "{\n", '{\n "x": {"a": {"b": 1}, "a": {"c": 2}},\n')),
+            ("scheduler-prediction-nul", "\"prediction_type\" holds an escaped NUL",
+             edited(scheduler, '"epsilon"', '"epsilon\\u0000x"')),
+    ]:
+        case(name, pattern, scheduler=text, weights=good)
+
+    # Headers: the base weights' header, as text, with one thing changed.
+    header, offset = {}, 0
+    for name, dtype, shape, payload in entries:
+        header[name] = {"dtype": dtype, "shape": shape,
+                        "data_offsets": [offset, offset + len(payload)]}
+        offset += len(payload)
+    buffer = b"".join(e[3] for e in entries)
+    first, _, first_shape, first_payload = entries[0]
+
+    def weights(text):
+        return raw_safetensors(text.encode(), buffer)
+
+    def with_first(field, value):
+        h = json.loads(json.dumps(header))
+        h[first][field] = value
+        return h
+    text = json.dumps(header)
+    wrapped_dim = "-%d" % (2**64 - first_shape[0])           # read as first_shape[0]
+    wrapped_end = "%d" % (2**64 + len(first_payload))        # read as the right end
+    for name, pattern, data in [
+            ("weights-dtype-nul", "\"dtype\" holds an escaped NUL",
+             weights(edited(text, '"dtype": "F32"', '"dtype": "F32\\u0000"'))),
+            ("weights-name-nul", "a key holds an escaped NUL",
+             weights(edited(text, '"%s"' % first, '"%s\\u0000.copy"' % first))),
+            ("weights-shape-wrapped", "an entry of \"shape\" is %s, outside" % wrapped_dim,
+             weights(json.dumps(with_first("shape", ["@V@"] + first_shape[1:]))
+                     .replace('"@V@"', wrapped_dim))),
+            ("weights-offsets-wrapped", "an entry of \"data_offsets\" is %s, outside" % wrapped_end,
+             weights(json.dumps(with_first("data_offsets", [0, "@V@"]))
+                     .replace('"@V@"', wrapped_end))),
+            ("weights-shape-minus-zero", "not a count",
+             weights(json.dumps(with_first("shape", ["@V@"] + first_shape[1:]))
+                     .replace('"@V@"', "-0"))),
+            ("weights-duplicate-dtype", "\"dtype\" appears twice",
+             weights(edited(text, '"dtype": "F32"', '"dtype": "F32", "dtype": "F16"'))),
+            ("weights-duplicate-metadata-depth-3", "\"k\" appears twice",
+             weights(edited(text, "{", '{"__metadata__": {"x": {"k": "1", "k": "2"}}, '))),
+            ("weights-header-comment", "not valid JSON: a comment",
+             weights(edited(text, "{", "{/* weights */"))),
+            ("weights-header-single-quotes", "a single-quoted string",
+             weights(edited(text, '"dtype": "F32"', "'dtype': 'F32'"))),
+            ("weights-header-hex", "a hexadecimal number",
+             weights(json.dumps(with_first("shape", ["@V@"] + first_shape[1:]))
+                     .replace('"@V@"', hex(first_shape[0])))),
+            ("weights-header-leading-zero", "a number with a leading zero",
+             weights(json.dumps(with_first("shape", ["@V@"] + first_shape[1:]))
+                     .replace('"@V@"', "0%d" % first_shape[0]))),
+            ("weights-header-trailing-comma", "a comma before '}'",
+             weights(text[:-1] + ", }")),
+            ("weights-header-nan", "NaN \\(JSON numbers are finite\\)",
+             weights(json.dumps(with_first("shape", ["@V@"] + first_shape[1:]))
+                     .replace('"@V@"', "NaN"))),
+    ]:
+        case(name, pattern, weights=data)
+
+
 def main():
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
@@ -436,6 +576,8 @@ def main():
          scheduler=with_scheduler(prediction_type="noise"), weights=good)
     case("scheduler-clip-not-bool", "clip_sample.*true or false",
          scheduler=with_scheduler(clip_sample="yes"), weights=good)
+
+    json_class_cases(entries, good)
 
     # -- the folder itself --
     os.makedirs(os.path.join(OUT, "directory-empty"), exist_ok=True)
