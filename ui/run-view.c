@@ -187,8 +187,12 @@ RunView *run_view_new(GtkWidget *dialog, DdimWorkflow kind, DdimShape image, int
    * anyway): so that it keeps its size, and its progress and Cancel stay on
    * a 1366×768 screen. */
   GtkWidget *content = gtk_dialog_get_content_area(GTK_DIALOG(dialog));
+  GtkWidget *cancel = gtk_dialog_get_widget_for_response(GTK_DIALOG(dialog), GTK_RESPONSE_CANCEL);
   g_autoptr(GList) parameters = gtk_container_get_children(GTK_CONTAINER(content));
-  for (GList *item = parameters; item; item = item->next) gtk_widget_hide(item->data);
+  for (GList *item = parameters; item; item = item->next)
+    /* GTK 3 packs the dialog's buttons into the content area too: Cancel stays. */
+    if (cancel == NULL || (item->data != cancel && !gtk_widget_is_ancestor(cancel, item->data)))
+      gtk_widget_hide(item->data);
 
   view->box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 6);
   gtk_container_set_border_width(GTK_CONTAINER(view->box), 6);
@@ -260,8 +264,9 @@ static void test_report_size(RunView *view, int done) {
     gtk_widget_get_allocation(cancel, &allocation);
     gtk_widget_translate_coordinates(cancel, view->dialog, 0, 0, &x, &y);
   }
-  g_printerr("ddim-plugin-test: %s running dialog %dx%d, buttons end at %d\n",
-             ddim_workflow_name(view->kind), width, height, y + allocation.height);
+  g_printerr("ddim-plugin-test: %s running dialog %dx%d, buttons end at %d, Cancel %s\n",
+             ddim_workflow_name(view->kind), width, height, y + allocation.height,
+             cancel && gtk_widget_is_visible(cancel) ? "shown" : "hidden");
 }
 
 void run_view_show_frame(RunView *view, const RunViewFrame *frame) {

@@ -381,6 +381,10 @@ dialog_language() { # LANG DISPLAY
       shot=$OUT/screenshots/dialog-$name-$lang.png
       if [ -s "$shot" ] && identify "$shot" >/dev/null 2>&1; then
         echo "ok - screenshot $(basename "$shot") $(identify -format '%wx%h' "$shot")"
+        # Every dialog, running or not, fits on the 1366×768 screen.
+        if [ "$(identify -format '%h' "$shot")" -gt 768 ] || [ "$(identify -format '%w' "$shot")" -gt 1366 ]; then
+          echo "not ok - $(basename "$shot") does not fit on 1366×768"
+        fi
       else
         echo "not ok - no screenshot $(basename "$shot")"
       fi
@@ -403,10 +407,11 @@ dialog_language() { # LANG DISPLAY
     if [ "$lang" = en ]; then
       # The running dialog fits on a 1366×768 screen, its buttons included.
       local sizes
-      sizes=$(grep -o 'ddim-plugin-test: [a-z]* running dialog [0-9]*x[0-9]*, buttons end at [0-9]*' \
+      sizes=$(grep -o 'ddim-plugin-test: [a-z]* running dialog [0-9]*x[0-9]*, buttons end at [0-9]*, Cancel [a-z]*' \
                 "$OUT/dialogs-$lang.log")
-      if [ -n "$sizes" ] && echo "$sizes" | awk '{ split($5, s, "x"); h = s[2] + 0;
-             if (h > 768 || $9 + 0 > 768 || $9 + 0 <= 0) bad = 1 } END { exit bad }'; then
+      if [ "$(echo "$sizes" | grep -c .)" -ge 3 ] && echo "$sizes" | awk '{ split($5, s, "x"); h = s[2] + 0;
+             if (h > 768 || $9 + 0 > 768 || $9 + 0 <= 0 || $9 + 0 > h || $11 != "shown") bad = 1 }
+             END { exit bad }'; then
         echo "ok - running dialogs fit on 1366×768: $(echo "$sizes" | sed 's/ddim-plugin-test: //' | tr '\n' ';')"
       else
         echo "not ok - running dialogs on 1366×768: ${sizes:-no size reported}"
