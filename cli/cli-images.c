@@ -252,17 +252,7 @@ gboolean cli_load_mask(const char *path, int width, int height, float **mask, GE
     /* Grey, or the red channel of a colour mask: one value per pixel. */
     for (size_t i = 0; i < plane; i++) values[i] = image->pixels[i * image->channels];
   } else {
-    DdimShape shape;
-    int rank;
-    if (!ddim_npy_read_with_rank(path, &values, &shape, &rank, error)) return FALSE;
-    if (shape.n != 1 || shape.c != 1) {
-      g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
-                  "%s: a mask holds one value per pixel, (H, W) or (1, H, W), not %d×%d planes",
-                  path, shape.n, shape.c);
-      return FALSE;
-    }
-    mask_width = shape.w;
-    mask_height = shape.h;
+    if (!ddim_npy_read_plane(path, &values, &mask_width, &mask_height, error)) return FALSE;
     for (size_t i = 0; i < (size_t)mask_width * mask_height; i++)
       if (!(values[i] >= 0.0f && values[i] <= 1.0f)) {
         g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,

@@ -53,6 +53,11 @@ gboolean ddim_npy_read(const char *path, float **data, DdimShape *shape, GError 
 gboolean ddim_npy_read_with_rank(const char *path, float **data, DdimShape *shape, int *rank,
                                  GError **error);
 
+/* A single plane of values (a mask): (H, W), (1, H, W) or (1, 1, H, W).
+ * *data receives width × height floats (g_free them). */
+gboolean ddim_npy_read_plane(const char *path, float **data, int *width, int *height,
+                             GError **error);
+
 /* As ddim_npy_read_with_rank, from `size` bytes in memory (fuzzing, tests);
  * `name` starts the messages.  rank may be NULL. */
 gboolean ddim_npy_parse(const guint8 *bytes, size_t size, const char *name, float **data,

@@ -220,6 +220,32 @@ expect_success "vary --mask" vary "$MODEL" "$TMP/one.png" -o "$TMP/masked.png" -
     --steps 4 --seed 4 --mask "$TMP/series-000.png"
 expect_success "vary --mask-keep forward" vary "$MODEL" "$TMP/one.png" -o "$TMP/masked2.png" \
     --strength 0.5 --steps 4 --seed 4 --mask "$TMP/series-000.png" --mask-keep forward
+# A .npy mask as (H, W), as --help says, or (1, H, W): the same run.
+write_mask() { # FILE SHAPE: the left half 0 (kept), the right half 1
+    python3 - "$1" "$2" <<'PY'
+import struct, sys
+shape = sys.argv[2]
+header = "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }" % shape
+header += " " * (63 - (10 + len(header)) % 64) + "\n"
+values = [1.0 if x >= 8 else 0.0 for y in range(16) for x in range(16)]
+if shape.startswith("(2,"):
+    values *= 2
+with open(sys.argv[1], "wb") as f:
+    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
+    f.write(struct.pack("<%df" % len(values), *values))
+PY
+}
+write_mask "$TMP/mask-hw.npy" "(16, 16)"
+write_mask "$TMP/mask-1hw.npy" "(1, 16, 16)"
+write_mask "$TMP/mask-2hw.npy" "(2, 16, 16)"
+expect_success "vary --mask an (H, W) .npy" vary "$MODEL" "$TMP/one.png" -o "$TMP/mask-hw.npy.out.npy" \
+    --strength 0.5 --steps 3 --seed 4 --mask "$TMP/mask-hw.npy" &&
+    expect_success "vary --mask a (1, H, W) .npy" vary "$MODEL" "$TMP/one.png" \
+        -o "$TMP/mask-1hw.npy.out.npy" --strength 0.5 --steps 3 --seed 4 --mask "$TMP/mask-1hw.npy" &&
+    check "an (H, W) mask is the same mask as (1, H, W)" \
+        cmp -s "$TMP/mask-hw.npy.out.npy" "$TMP/mask-1hw.npy.out.npy"
+expect_failure "a mask of two planes" "one value per pixel" vary "$MODEL" "$TMP/one.png" \
+    -o "$TMP/x.png" --mask "$TMP/mask-2hw.npy" --seed 1
 expect_failure "a mask of the wrong size" "the mask is 10x10 but the image is 16x16" vary "$MODEL" \
     "$TMP/one.png" -o "$TMP/x.png" --mask "$TMP/odd.png" --seed 1
 expect_failure "an unknown --mask-keep" "mask-keep" vary "$MODEL" "$TMP/one.png" -o "$TMP/x.png" \

@@ -293,9 +293,10 @@ static char *format_shape(const NpyHeader *header) {
   return g_string_free(text, FALSE);
 }
 
-/* Checks rank and dimensions; fills *shape and the byte count of the data. */
-static gboolean check_shape(const char *path, const NpyHeader *header, DdimShape *shape,
-                            guint64 *data_bytes, GError **error) {
+/* Checks rank and dimensions; fills *shape and the byte count of the data.
+ * min_rank 2 also takes an (H, W) plane, as (1, 1, H, W). */
+static gboolean check_shape(const char *path, const NpyHeader *header, int min_rank,
+                            DdimShape *shape, guint64 *data_bytes, GError **error) {
   g_autofree char *shown = format_shape(header);
   if (header->fortran_order) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
@@ -304,10 +305,12 @@ static gboolean check_shape(const char *path, const NpyHeader *header, DdimShape
                 path);
     return FALSE;
   }
-  if (header->rank != 3 && header->rank != 4) {
+  if (header->rank < min_rank || header->rank > 4) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
-                "%s: shape %s has rank %d; expected (C, H, W) or (N, C, H, W)", path, shown,
-                header->rank);
+                min_rank == 2
+                    ? "%s: shape %s has rank %d; expected (H, W), (1, H, W) or (1, 1, H, W)"
+                    : "%s: shape %s has rank %d; expected (C, H, W) or (N, C, H, W)",
+                path, shown, header->rank);
     return FALSE;
   }
   guint64 elements = 1;
@@ -332,8 +335,10 @@ static gboolean check_shape(const char *path, const NpyHeader *header, DdimShape
   const guint64 *dims = header->dims;
   if (header->rank == 4)
     *shape = (DdimShape){(int)dims[0], (int)dims[1], (int)dims[2], (int)dims[3]};
-  else
+  else if (header->rank == 3)
     *shape = (DdimShape){1, (int)dims[0], (int)dims[1], (int)dims[2]};
+  else
+    *shape = (DdimShape){1, 1, (int)dims[0], (int)dims[1]};
   return TRUE;
 }
 
@@ -380,9 +385,10 @@ static gboolean read_data(const char *path, FILE *file, NpyDtype dtype, float *d
   return TRUE;
 }
 
-/* Reads a whole .npy of file_bytes bytes from the start of `file`. */
-static gboolean read_stream(const char *path, FILE *file, guint64 file_bytes, float **data,
-                            DdimShape *shape, int *rank, GError **error) {
+/* Reads a whole .npy of file_bytes bytes from the start of `file`
+ * (min_rank: see check_shape). */
+static gboolean read_stream(const char *path, FILE *file, guint64 file_bytes, int min_rank,
+                            float **data, DdimShape *shape, int *rank, GError **error) {
   gboolean ok = FALSE;
   g_autofree char *header_text = NULL;
   float *values = NULL;
@@ -431,7 +437,7 @@ static gboolean read_stream(const char *path, FILE *file, guint64 file_bytes, fl
   DdimShape parsed_shape;
   guint64 data_bytes;
   if (!parse_header(path, header_text, header_bytes, &header, error) ||
-      !check_shape(path, &header, &parsed_shape, &data_bytes, error))
+      !check_shape(path, &header, min_rank, &parsed_shape, &data_bytes, error))
     goto out;
 
   guint64 available = file_bytes - prefix_bytes - header_bytes;
@@ -463,8 +469,9 @@ out:
   return ok;
 }
 
-gboolean ddim_npy_read_with_rank(const char *path, float **data, DdimShape *shape, int *rank,
-                                 GError **error) {
+/* Opens `path` as a regular file and reads it (min_rank: see check_shape). */
+static gboolean read_file(const char *path, int min_rank, float **data, DdimShape *shape, int *rank,
+                          GError **error) {
   g_return_val_if_fail(path != NULL && data != NULL && shape != NULL, FALSE);
   g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
@@ -483,9 +490,31 @@ gboolean ddim_npy_read_with_rank(const char *path, float **data, DdimShape *shap
   if (fstat(fileno(file), &info) != 0 || !S_ISREG(info.st_mode))
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: not a regular file", path);
   else
-    ok = read_stream(path, file, (guint64)info.st_size, data, shape, rank, error);
+    ok = read_stream(path, file, (guint64)info.st_size, min_rank, data, shape, rank, error);
   fclose(file);
   return ok;
+}
+
+gboolean ddim_npy_read_with_rank(const char *path, float **data, DdimShape *shape, int *rank,
+                                 GError **error) {
+  return read_file(path, 3, data, shape, rank, error);
+}
+
+gboolean ddim_npy_read_plane(const char *path, float **data, int *width, int *height,
+                             GError **error) {
+  DdimShape shape;
+  g_autofree float *values = NULL;
+  if (!read_file(path, 2, &values, &shape, NULL, error)) return FALSE;
+  if (shape.n != 1 || shape.c != 1) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "%s: one value per pixel is needed, (H, W) or (1, H, W), not %d×%d planes", path,
+                shape.n, shape.c);
+    return FALSE;
+  }
+  *width = shape.w;
+  *height = shape.h;
+  *data = g_steal_pointer(&values);
+  return TRUE;
 }
 
 gboolean ddim_npy_parse(const guint8 *bytes, size_t size, const char *name, float **data,
@@ -498,7 +527,7 @@ gboolean ddim_npy_parse(const guint8 *bytes, size_t size, const char *name, floa
                 "%s: not a .npy file (it does not start with \\x93NUMPY)", name);
     return FALSE;
   }
-  gboolean ok = read_stream(name, file, size, data, shape, rank, error);
+  gboolean ok = read_stream(name, file, size, 3, data, shape, rank, error);
   fclose(file);
   return ok;
 }
