@@ -297,11 +297,11 @@ static gboolean check_memory(const DdimModel *model, const DdimJob *job, const P
   const DdimShape batch_shape = network_shape(model, job, batch);
   const uint64_t needed = ddim_model_memory_needed(model, batch_shape);
   if (job->memory_limit && needed > job->memory_limit) {
+    g_autofree char *needed_text = NULL, *limit_text = NULL;
+    ddim_model_format_sizes(needed, job->memory_limit, &needed_text, &limit_text);
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
-                "a run of %d image(s) at %dx%d needs %" G_GUINT64_FORMAT
-                " MB, more than the job's %" G_GUINT64_FORMAT " MB limit",
-                batch_shape.n, batch_shape.w, batch_shape.h, (needed + (1 << 20) - 1) >> 20,
-                job->memory_limit >> 20);
+                "a run of %d image(s) at %dx%d needs %s, more than the job's %s limit",
+                batch_shape.n, batch_shape.w, batch_shape.h, needed_text, limit_text);
     return FALSE;
   }
   if (!ddim_model_check_memory(model, batch_shape, error)) return FALSE;

@@ -15,6 +15,7 @@
 #include "json-util.h"
 #include "torch-checkpoint.h"
 
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -455,13 +456,33 @@ static uint64_t available_memory(void) {
   return pages > 0 && page_size > 0 ? (uint64_t)pages * (uint64_t)page_size : 0;
 }
 
+void ddim_model_format_sizes(uint64_t needed, uint64_t limit, char **needed_text,
+                             char **limit_text) {
+  static const struct {
+    double bytes;
+    const char *name;
+  } units[] = {{1e6, "MB"}, {1e3, "kB"}};
+  for (size_t i = 0; i < G_N_ELEMENTS(units); i++) {
+    double a = round((double)needed / units[i].bytes), b = round((double)limit / units[i].bytes);
+    if (b >= 1.0 && a > b) {
+      *needed_text = g_strdup_printf("%.0f %s", a, units[i].name);
+      *limit_text = g_strdup_printf("%.0f %s", b, units[i].name);
+      return;
+    }
+  }
+  *needed_text = g_strdup_printf("%" G_GUINT64_FORMAT " bytes", needed);
+  *limit_text = g_strdup_printf("%" G_GUINT64_FORMAT "-byte", limit);
+}
+
 gboolean ddim_model_check_memory(const DdimModel *model, DdimShape shape, GError **error) {
   if (!ddim_model_check_shape(model, shape, error)) return FALSE;
   uint64_t needed = ddim_model_memory_needed(model, shape);
   if (model->memory_limit && needed > model->memory_limit) {
+    g_autofree char *needed_text = NULL, *limit_text = NULL;
+    ddim_model_format_sizes(needed, model->memory_limit, &needed_text, &limit_text);
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
-                "a run of %d image(s) at %d×%d needs %.0f MB, more than the %.0f MB limit", shape.n,
-                shape.w, shape.h, (double)needed / 1e6, (double)model->memory_limit / 1e6);
+                "a run of %d image(s) at %d×%d needs %s, more than the %s limit", shape.n, shape.w,
+                shape.h, needed_text, limit_text);
     return FALSE;
   }
   uint64_t available = available_memory();

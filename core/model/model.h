@@ -20,4 +20,11 @@ struct DdimModel {
   char *source;      /* what the weights are: format, part of a checkpoint, config origin */
 };
 
+/* A size needed and the smaller limit it exceeds, as "needs A, more than the
+ * B limit" shows them: in whole MB (10^6 bytes) when that tells them apart,
+ * else in kB, else in bytes — a 400 kB run over a 100 kB limit is not "0 MB,
+ * more than the 0 MB limit".  Both strings are the caller's. */
+void ddim_model_format_sizes(uint64_t needed, uint64_t limit, char **needed_text,
+                             char **limit_text);
+
 #endif
