@@ -750,6 +750,41 @@ static void test_image_n_ignored(void) {
   g_assert_true(same_bits(result.latents, expected.latents, 2));
 }
 
+/* Inputs a network cannot take (huge, infinite, NaN: float32 sums would
+ * overflow into NaN images) are refused before the run, naming the input. */
+static void test_input_values(void) {
+  const float bad[] = {3e38f, -2e4f, INFINITY, NAN};
+  for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+    g_autofree float *latents = latents_for(5, 2);
+    latents[per_image() + 7] = bad[i];
+    DdimJob job = job_for(DDIM_WORKFLOW_DECODE, 2);
+    job.inputs = latents;
+    job.input_count = 2;
+    Reports reports = {0};
+    job.progress = record;
+    job.progress_data = &reports;
+    g_auto(DdimJobResult) result = {0};
+    g_autoptr(GError) error = NULL;
+    g_assert_false(ddim_job_run(model, &job, &result, &error));
+    g_assert_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT);
+    g_assert_nonnull(strstr(error->message, "latent 2"));
+    g_assert_null(result.images);
+    g_assert_cmpint(reports.calls, ==, 0);
+  }
+  /* The kept image of a masked run too. */
+  g_autofree float *known = images_for(6, 1);
+  known[3] = 1e30f;
+  g_autofree float *mask = g_new0(float, SIZE *SIZE);
+  DdimJob job = job_for(DDIM_WORKFLOW_GENERATE, 2);
+  job.params.mask = mask;
+  job.params.known = known;
+  job.params.known_count = 1;
+  g_autoptr(GError) error = NULL;
+  g_assert_false(ddim_job_check(model, &job, &error));
+  g_assert_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull(strstr(error->message, "kept image"));
+}
+
 /* A job whose evaluations overflow the progress count is refused, not
  * wrapped. */
 static void test_too_many_evaluations(void) {
@@ -1203,6 +1238,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/job/batch/tiled-budget", test_tiled_budget);
   g_test_add_func("/job/image-n-ignored", test_image_n_ignored);
   g_test_add_func("/job/too-many-evaluations", test_too_many_evaluations);
+  g_test_add_func("/job/input-values", test_input_values);
   g_test_add_func("/job/cancel/progress", test_cancel_progress);
   g_test_add_func("/job/cancel/abort", test_cancel_abort);
   g_test_add_func("/job/invalid", test_invalid);

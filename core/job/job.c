@@ -10,6 +10,7 @@
 
 #include "model.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
@@ -524,12 +525,49 @@ static gboolean run_plan(Runner *runner, const Plan *plan, DdimJobResult *result
   return FALSE;
 }
 
+/* Model-space values a run can take: images are in [-1, 1] and latents are
+ * Gaussian noise of unit scale (an inversion's stay within a few tens);
+ * beyond this the network's sums overflow float32 and the run would end in
+ * NaN images. */
+#define DDIM_JOB_MAX_INPUT_MAGNITUDE 1e4
+
+/* Every value of `count` tensors of the job's size is finite and within
+ * DDIM_JOB_MAX_INPUT_MAGNITUDE; `what` names them in the message. */
+static gboolean check_values(const DdimJob *job, const float *values, int count, const char *what,
+                             GError **error) {
+  const size_t per_image = ddim_shape_elements(job->image);
+  const size_t total = per_image * (size_t)count;
+  for (size_t i = 0; i < total; i++)
+    if (!(fabsf(values[i]) <= DDIM_JOB_MAX_INPUT_MAGNITUDE)) {
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                  "%s: %s %zu holds %g at value %zu; model-space values lie within ±%g (images "
+                  "in [-1, 1], latents of unit scale)",
+                  ddim_workflow_name(job->workflow), what, i / per_image + 1, values[i],
+                  i % per_image, DDIM_JOB_MAX_INPUT_MAGNITUDE);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The job's tensors: its inputs and, for a masked run, the kept image. */
+static gboolean check_inputs(const DdimJob *job, GError **error) {
+  const gboolean latents =
+      job->workflow == DDIM_WORKFLOW_DECODE || job->workflow == DDIM_WORKFLOW_GENERATE;
+  if (job->inputs && job->input_count > 0 &&
+      !check_values(job, job->inputs, job->input_count, latents ? "latent" : "image", error))
+    return FALSE;
+  if (job->params.mask && job->params.known &&
+      !check_values(job, job->params.known, MAX(job->params.known_count, 1), "kept image", error))
+    return FALSE;
+  return TRUE;
+}
+
 /* Refuses a job that cannot run or cannot fit, before anything is
  * allocated or drawn. */
 static gboolean check_job(const DdimModel *model, const DdimJob *job, DdimJobEstimate *estimate,
                           Plan *plan, GError **error) {
   return estimate_job(model, job, estimate, error) && plan_job(model, job, TRUE, plan, error) &&
-         check_memory(model, job, plan, error);
+         check_inputs(job, error) && check_memory(model, job, plan, error);
 }
 
 gboolean ddim_job_check(const DdimModel *model, const DdimJob *job, GError **error) {
