@@ -654,7 +654,34 @@ def write_fuzz_seeds(good, entries):
     seed("safetensors", "regression-deep-header.safetensors",
          raw_safetensors(b'{"a":' + b"[" * 5000 + b"]" * 5000 + b"}", b""))
 
+    # The strict JSON reader's classes (json-util.c): a valid header with
+    # every escape, then one seed per class it refuses.
+    seed("safetensors", "escapes.safetensors", raw_safetensors(
+        b'{"\\u0061\\ud83d\\ude00\\n":{"dtype":"F\\u0033\\u0032","shape":[1],'
+        b'"data_offsets":[0,4]},"__metadata__":{"k":"\\"\\\\\\/\\b\\f\\r\\t"}}',
+        b"\0\0\x80\x3f"))
+    seed("safetensors", "regression-duplicate-object.safetensors", raw_safetensors(
+        b'{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},'
+        b'"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', b"\0" * 4))
+    seed("safetensors", "regression-dtype-nul.safetensors", raw_safetensors(
+        b'{"a":{"dtype":"F32\\u0000","shape":[1],"data_offsets":[0,4]}}', b"\0" * 4))
+    seed("safetensors", "regression-wrapped-integers.safetensors", raw_safetensors(
+        b'{"a":{"dtype":"F32","shape":[-18446744073709551615],'
+        b'"data_offsets":[0,18446744073709551620]}}', b"\0" * 4))
+    seed("safetensors", "regression-not-strict.safetensors", raw_safetensors(
+        b"{/* c */'a':{\"dtype\":\"F32\",\"shape\":[0x1,-0,01,1e400,NaN,],"
+        b'"data_offsets":[0,4],}}', b"\0" * 4))
+
     seed("unet-config", "base.json", json.dumps(BASE_CONFIG))
+    seed("unet-config", "regression-duplicate-object.json",
+         '{"in_channels": 1, "x": [{"a": {"b": 1}, "a": {"c": 2}}], "in_channels": 1}')
+    seed("unet-config", "regression-escaped-nul.json",
+         '{"act_fn": "silu\\u0000x", "in\\u0000": 1, "down_block_types": ["\\ud800"]}')
+    seed("unet-config", "regression-wrapped-integers.json",
+         '{"sample_size": -18446744073709551608, "in_channels": 18446744073709551617, '
+         '"block_out_channels": [9223372036854775807, -9223372036854775808, -0, 3.0]}')
+    seed("unet-config", "regression-not-strict.json",
+         "\ufeff{// c\n'in_channels': 0x1, \"sample_size\": 08, \"norm_eps\": 1e400,}")
     for name in ("google_f32", "diffusers_f16", "scaleshift_bf16", "tiny_sample"):
         path = os.path.join(ROOT, "tests", "fixtures", name, "config.json")
         if os.path.exists(path):
@@ -675,6 +702,9 @@ def write_fuzz_seeds(good, entries):
          '{"trained_betas": [0.1, 0.2, 0.3, 0.4], "num_train_timesteps": 4}')
     seed("noise-schedule", "regression-alpha-underflow.json",
          '{"num_train_timesteps": 100000, "beta_end": 0.5}')
+    seed("noise-schedule", "regression-wrapped-timesteps.json",
+         '{"num_train_timesteps": -18446744073709550616, "steps_offset": -0, '
+         '"prediction_type": "epsilon\\u0000", "x": {"a": {}, "a": {}}}')
 
     seed("npy", "f32-chw.npy", npy((1, 4, 4)))
     seed("npy", "f64-nchw.npy", npy((2, 1, 2, 3), descr="<f8"))
