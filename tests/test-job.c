@@ -785,6 +785,20 @@ static void test_input_values(void) {
   g_assert_nonnull(strstr(error->message, "kept image"));
 }
 
+/* An evaluation whose output is not finite fails, naming the image and the
+ * timestep (here inputs far outside model space, which the job API refuses
+ * up front, given to the network directly). */
+static void test_eps_not_finite(void) {
+  g_autofree float *x = latents_for(8, 2);
+  for (size_t i = 0; i < per_image(); i++) x[per_image() + i] = 3e38f;
+  g_autofree float *eps = g_new(float, ddim_shape_elements(batch_of(2)));
+  const float timesteps[2] = {500.0f, 500.0f};
+  g_autoptr(GError) error = NULL;
+  g_assert_false(ddim_model_eps(model, x, batch_of(2), timesteps, eps, &error));
+  g_assert_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT);
+  g_assert_nonnull(strstr(error->message, "image 2 at timestep 500 is not finite"));
+}
+
 /* A job whose evaluations overflow the progress count is refused, not
  * wrapped. */
 static void test_too_many_evaluations(void) {
@@ -1239,6 +1253,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/job/image-n-ignored", test_image_n_ignored);
   g_test_add_func("/job/too-many-evaluations", test_too_many_evaluations);
   g_test_add_func("/job/input-values", test_input_values);
+  g_test_add_func("/job/eps-not-finite", test_eps_not_finite);
   g_test_add_func("/job/cancel/progress", test_cancel_progress);
   g_test_add_func("/job/cancel/abort", test_cancel_abort);
   g_test_add_func("/job/invalid", test_invalid);

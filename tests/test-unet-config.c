@@ -167,6 +167,29 @@ static void test_use_default_values(void) {
   g_assert_cmpfloat(c.freq_shift, ==, 1.0);
 }
 
+/* The time embedding divides by half the first width minus freq_shift: a
+ * config where that is 0 or below (every image NaN) is refused. */
+static void test_freq_shift_divides(void) {
+  const struct {
+    const char *freq_shift;
+    gboolean ok;
+  } cases[] = {{"1", FALSE}, {"1.5", FALSE}, {"2", FALSE}, {"0.5", TRUE}, {"0", TRUE}};
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autofree char *text =
+        g_strdup_printf("{\"block_out_channels\": [2, 4, 6, 8], \"norm_num_groups\": 2, "
+                        "\"attention_head_dim\": 1, \"freq_shift\": %s}",
+                        cases[i].freq_shift);
+    DdimUnetConfig c;
+    g_autoptr(GError) error = NULL;
+    gboolean ok = parse(text, &c, &error);
+    g_assert_cmpint(ok, ==, cases[i].ok);
+    if (!cases[i].ok) {
+      g_assert_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED);
+      g_assert_nonnull(strstr(error->message, "time embedding would divide by"));
+    }
+  }
+}
+
 static void test_scale_shift_attention_groups(void) {
   DdimUnetConfig c;
   g_autoptr(GError) error = NULL;
@@ -672,5 +695,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/unet-config/nesting-limit", test_nesting_limit);
   g_test_add_func("/unet-config/binary-text", test_binary_text);
   g_test_add_func("/unet-config/load-missing-file", test_load_missing_file);
+  g_test_add_func("/unet-config/freq-shift-divides", test_freq_shift_divides);
   return g_test_run();
 }

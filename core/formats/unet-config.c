@@ -272,6 +272,19 @@ gboolean ddim_unet_config_parse(const char *text, gssize length, const char *pat
   if (ddim_json_is_null(object, "time_embedding_dim"))
     config->time_embedding_dim = 4 * config->block_out_channels[0];
 
+  /* The sinusoidal time embedding divides by half its width minus
+   * freq_shift (diffusers get_timestep_embedding): at or below zero, every
+   * embedding is NaN or infinite and so is every image. */
+  const int half_width = config->block_out_channels[0] / 2;
+  if (half_width >= 1 && !((double)half_width - config->freq_shift > 0.0)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
+                "%s: \"freq_shift\" %g is not below half the first block's %d channels (%d): the "
+                "time embedding would divide by %g",
+                path, config->freq_shift, config->block_out_channels[0], half_width,
+                (double)half_width - config->freq_shift);
+    return FALSE;
+  }
+
   /* Attention heads must split the channels evenly. */
   for (int i = 0; i < config->n_blocks; i++) {
     gboolean attention =

@@ -504,5 +504,18 @@ gboolean ddim_model_eps(DdimModel *model, const float *x, DdimShape shape, const
   /* The memory check runs when a new shape is planned, not at every step. */
   if (!ddim_unet_has_plan(model->net, shape) && !ddim_model_check_memory(model, shape, error))
     return FALSE;
-  return ddim_unet_forward(model->net, x, shape, timesteps, eps, error);
+  if (!ddim_unet_forward(model->net, x, shape, timesteps, eps, error)) return FALSE;
+  /* Weights or inputs that overflow float32 end in NaN or infinity; a run
+   * must fail saying so rather than return images of NaN. */
+  const size_t count = ddim_shape_elements(shape), per_image = count / (size_t)shape.n;
+  for (size_t i = 0; i < count; i++)
+    if (!isfinite(eps[i])) {
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
+                  "%s: the network's output for image %zu at timestep %g is not finite (%g at "
+                  "value %zu): the weights or the config make it overflow",
+                  model->weights_path ? model->weights_path : "the model", i / per_image + 1,
+                  (double)timesteps[i / per_image], eps[i], i % per_image);
+      return FALSE;
+    }
+  return TRUE;
 }
