@@ -13,7 +13,8 @@
  * Writing produces version 1.0 '<f4' files whose header is padded so that the
  * data starts at a multiple of 64 bytes, as NumPy does.  The file is written
  * under a temporary name in the same folder and renamed over the target, so
- * a failed write never leaves a partial file behind.
+ * a failed write never leaves a partial file behind (see "Files being
+ * written" below).
  *
  * PNG — PNG files as interleaved float pixels.
  *
@@ -68,6 +69,35 @@ gboolean ddim_npy_parse(const guint8 *bytes, size_t size, const char *name, floa
 gboolean ddim_npy_write(const char *path, const float *data, DdimShape shape,
                         gboolean with_batch_dim, GError **error);
 
+/* ---- Files being written -------------------------------------------------- */
+
+/* Every file written here goes first to a temporary file named .ddim-XXXXXX
+ * in the target's folder (a short name of its own, so it fits wherever the
+ * target's name does) and is renamed over the target once complete and
+ * synced; a failed write removes it and names the target in its message.
+ * While written, the temporary names are kept in a registry. */
+
+/* Installs handlers for SIGINT, SIGTERM and SIGHUP that remove the temporary
+ * files being written and then end the process as the signal would have (so
+ * each output is complete or absent), and ignores SIGXFSZ, so that a write
+ * past a file-size limit (ulimit -f) fails with EFBIG and takes the ordinary
+ * error path instead of killing the process with a partial file.  A signal
+ * that is ignored when this is called stays ignored (nohup, background jobs).
+ * For programs that own their process, like the ddim command: call it once
+ * at start. */
+void ddim_io_remove_partial_files_on_signals(void);
+
+/* A file written under its temporary name and not yet in place: for a set of
+ * files that should appear together or not at all. */
+typedef struct DdimPendingFile DdimPendingFile;
+
+/* Renames the file into place and frees `file`; on failure the temporary
+ * file is removed, `file` is freed and the message names the target. */
+gboolean ddim_pending_file_commit(DdimPendingFile *file, GError **error);
+/* Removes the temporary file and frees `file` (NULL is allowed). */
+void ddim_pending_file_discard(DdimPendingFile *file);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DdimPendingFile, ddim_pending_file_discard)
+
 /* ---- PNG ------------------------------------------------------------------ */
 
 #define DDIM_IMAGE_MAX_SIDE 16384
@@ -97,6 +127,9 @@ DdimImage *ddim_png_read(const char *path, GError **error);
  * starts the messages. */
 DdimImage *ddim_png_read_memory(const guint8 *bytes, size_t size, const char *name, GError **error);
 gboolean ddim_png_write(const char *path, const DdimImage *image, GError **error);
+/* As ddim_png_write, but leaves the file under its temporary name until
+ * ddim_pending_file_commit; NULL and an error naming `path` on failure. */
+DdimPendingFile *ddim_png_write_pending(const char *path, const DdimImage *image, GError **error);
 
 G_END_DECLS
 

@@ -291,6 +291,45 @@ static void test_io_errors(void) {
   g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
 }
 
+static int compare_names(gconstpointer a, gconstpointer b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names in a folder, sorted, joined by spaces. */
+static char *folder_listing(const char *folder) {
+  g_autoptr(GDir) dir = g_dir_open(folder, 0, NULL);
+  g_assert_nonnull(dir);
+  g_autoptr(GPtrArray) names = g_ptr_array_new();
+  for (const char *name; (name = g_dir_read_name(dir)) != NULL;)
+    g_ptr_array_add(names, (gpointer)name);
+  g_ptr_array_sort(names, compare_names);
+  g_ptr_array_add(names, NULL);
+  return g_strjoinv(" ", (char **)names->pdata);
+}
+
+/* The temporary name is not the target's plus a suffix: a 255-byte name
+ * (the most a Linux filesystem takes) is written, and nothing else is left. */
+static void test_write_longest_name(void) {
+  g_autofree char *folder = temp_path("longest");
+  g_assert_cmpint(g_mkdir(folder, 0700), ==, 0);
+  g_autofree char *name = g_strnfill(251, 'n');
+  g_autofree char *base = g_strconcat(name, ".npy", NULL);
+  g_assert_cmpuint(strlen(base), ==, 255);
+  g_autofree char *path = g_build_filename(folder, base, NULL);
+  float values[4] = {1, 2, 3, 4};
+  g_autoptr(GError) error = NULL;
+  g_assert_true(ddim_npy_write(path, values, (DdimShape){1, 1, 2, 2}, TRUE, &error));
+  g_assert_no_error(error);
+  g_autofree char *listing = folder_listing(folder);
+  g_assert_cmpstr(listing, ==, base);
+  g_autofree float *read = NULL;
+  DdimShape shape;
+  g_assert_true(ddim_npy_read(path, &read, &shape, &error));
+  g_assert_cmpmem(read, sizeof values, values, sizeof values);
+  g_unlink(path);
+  g_rmdir(folder);
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   g_autoptr(GError) error = NULL;
@@ -303,6 +342,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/npy/read/float64", test_float64_converted);
   g_test_add_func("/npy/read/every-truncation", test_every_truncation);
   g_test_add_func("/npy/io-errors", test_io_errors);
+  g_test_add_func("/npy/write/longest-name", test_write_longest_name);
   for (guint i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
     g_autofree char *name = g_strdup_printf("/npy/malformed/%s", bad_cases[i].name);
     g_strdelimit(name, " ", '-');

@@ -243,6 +243,72 @@ static void test_write_errors(void) {
   g_assert_true(g_str_has_prefix(error->message, path));
 }
 
+static int compare_names(gconstpointer a, gconstpointer b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names in a folder, sorted, joined by spaces. */
+static char *folder_listing(const char *folder) {
+  g_autoptr(GDir) dir = g_dir_open(folder, 0, NULL);
+  g_assert_nonnull(dir);
+  g_autoptr(GPtrArray) names = g_ptr_array_new();
+  for (const char *name; (name = g_dir_read_name(dir)) != NULL;)
+    g_ptr_array_add(names, (gpointer)name);
+  g_ptr_array_sort(names, compare_names);
+  g_ptr_array_add(names, NULL);
+  return g_strjoinv(" ", (char **)names->pdata);
+}
+
+/* A 255-byte name is written (the temporary name is short and of its own),
+ * and nothing else is left beside it. */
+static void test_write_longest_name(void) {
+  g_autoptr(DdimImage) image = make_test_image(3, 2, 3);
+  g_autofree char *folder = temp_path("longest");
+  g_assert_cmpint(g_mkdir(folder, 0700), ==, 0);
+  g_autofree char *name = g_strnfill(251, 'n');
+  g_autofree char *base = g_strconcat(name, ".png", NULL);
+  g_autofree char *path = g_build_filename(folder, base, NULL);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(ddim_png_write(path, image, &error));
+  g_assert_no_error(error);
+  g_autofree char *listing = folder_listing(folder);
+  g_assert_cmpstr(listing, ==, base);
+  g_autoptr(DdimImage) read = ddim_png_read(path, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(read->width, ==, 3);
+  g_unlink(path);
+  g_rmdir(folder);
+}
+
+/* A pending file is one .ddim-XXXXXX file in the target's folder until it is
+ * committed (then only the target) or discarded (then nothing). */
+static void test_write_pending(void) {
+  g_autoptr(DdimImage) image = make_test_image(2, 2, 1);
+  g_autofree char *folder = temp_path("pending");
+  g_assert_cmpint(g_mkdir(folder, 0700), ==, 0);
+  g_autofree char *path = g_build_filename(folder, "out.png", NULL);
+  g_autoptr(GError) error = NULL;
+
+  DdimPendingFile *pending = ddim_png_write_pending(path, image, &error);
+  g_assert_no_error(error);
+  g_assert_nonnull(pending);
+  g_autofree char *while_pending = folder_listing(folder);
+  g_assert_true(g_str_has_prefix(while_pending, ".ddim-"));
+  g_assert_cmpuint(strlen(while_pending), ==, strlen(".ddim-XXXXXX"));
+  g_assert_true(ddim_pending_file_commit(pending, &error));
+  g_assert_no_error(error);
+  g_autofree char *committed = folder_listing(folder);
+  g_assert_cmpstr(committed, ==, "out.png");
+  g_unlink(path);
+
+  pending = ddim_png_write_pending(path, image, &error);
+  g_assert_nonnull(pending);
+  ddim_pending_file_discard(pending);
+  g_autofree char *discarded = folder_listing(folder);
+  g_assert_cmpstr(discarded, ==, "");
+  g_rmdir(folder);
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   g_autoptr(GError) error = NULL;
@@ -263,6 +329,8 @@ int main(int argc, char **argv) {
   g_test_add_func("/png/read/not-png", test_not_png);
   g_test_add_func("/png/read/too-large", test_too_large);
   g_test_add_func("/png/write/errors", test_write_errors);
+  g_test_add_func("/png/write/longest-name", test_write_longest_name);
+  g_test_add_func("/png/write/pending", test_write_pending);
   int status = g_test_run();
 
   g_autoptr(GDir) dir = g_dir_open(temp_dir, 0, NULL);

@@ -4,6 +4,7 @@
  * such a jump lives in a heap-allocated state struct, so no local variable
  * changes between setjmp and longjmp. */
 #include "ddim-io.h"
+#include "temp-output.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -315,28 +316,22 @@ static void write_failed(const char *path, int saved_errno, GError **error) {
               g_strerror(saved_errno));
 }
 
-/* Encodes into a temporary file beside path, then renames it into place. */
-gboolean ddim_png_write(const char *path, const DdimImage *image, GError **error) {
-  g_return_val_if_fail(path != NULL && image != NULL && image->pixels != NULL, FALSE);
-  g_return_val_if_fail(image->channels >= 1 && image->channels <= 4, FALSE);
-  g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
-  if (!ddim_image_check_size(image->width, image->height, path, error)) return FALSE;
+/* Encodes into a temporary file beside path (temp-output.h), synced, left
+ * there for ddim_pending_file_commit. */
+DdimPendingFile *ddim_png_write_pending(const char *path, const DdimImage *image, GError **error) {
+  g_return_val_if_fail(path != NULL && image != NULL && image->pixels != NULL, NULL);
+  g_return_val_if_fail(image->channels >= 1 && image->channels <= 4, NULL);
+  g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+  if (!ddim_image_check_size(image->width, image->height, path, error)) return NULL;
 
-  g_autofree char *temp_path = g_strconcat(path, ".XXXXXX", NULL);
-  int fd = g_mkstemp_full(temp_path, O_WRONLY, 0666);
-  if (fd < 0) {
+  char *temp_path = NULL;
+  FILE *file = ddim_temp_output_create(path, &temp_path);
+  if (file == NULL) {
     write_failed(path, errno, error);
-    return FALSE;
+    return NULL;
   }
   PngWriter *writer = g_new0(PngWriter, 1);
-  writer->file = fdopen(fd, "wb");
-  if (writer->file == NULL) {
-    write_failed(path, errno, error);
-    close(fd);
-    g_unlink(temp_path);
-    g_free(writer);
-    return FALSE;
-  }
+  writer->file = file;
   writer->row = g_try_malloc((size_t)image->width * (size_t)image->channels);
   writer->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, writer->message, on_png_error,
                                         ignore_png_warning);
@@ -363,12 +358,19 @@ gboolean ddim_png_write(const char *path, const DdimImage *image, GError **error
     write_failed(path, errno, error);
     ok = FALSE;
   }
-  if (ok && g_rename(temp_path, path) != 0) {
-    write_failed(path, errno, error);
-    ok = FALSE;
-  }
-  if (!ok) g_unlink(temp_path);
   g_free(writer->row);
   g_free(writer);
-  return ok;
+  if (!ok) {
+    ddim_temp_output_discard(temp_path);
+    return NULL;
+  }
+  DdimPendingFile *pending = g_new0(DdimPendingFile, 1);
+  pending->path = g_strdup(path);
+  pending->temp_path = temp_path;
+  return pending;
+}
+
+gboolean ddim_png_write(const char *path, const DdimImage *image, GError **error) {
+  DdimPendingFile *pending = ddim_png_write_pending(path, image, error);
+  return pending != NULL && ddim_pending_file_commit(pending, error);
 }
