@@ -5,8 +5,13 @@
 #include "ddim-pixels.h"
 #include "ddim-io.h"
 
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <limits.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 gboolean cli_file_format(const char *path, gboolean png_allowed, CliFormat *format,
                          GError **error) {
@@ -137,15 +142,79 @@ gboolean cli_load_latent(DdimModel *model, const DdimParams *params, const char 
   return load_npy(model, params, path, tensor, error);
 }
 
-gboolean cli_check_output(const char *out, gboolean png_allowed, GError **error) {
+/* Whether one output file can be created: every component of its name
+ * within the filesystem's limit, the whole within PATH_MAX, its folder an
+ * existing folder we may write in, and the name not a folder.  The write's
+ * temporary name (.ddim-XXXXXX) is short and in the same folder, so it fits
+ * whenever the name does. */
+static gboolean check_output_file(const char *name, GError **error) {
+  if (strlen(name) >= PATH_MAX) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "%s: the name is %zu bytes long; paths may have at most %d", name, strlen(name),
+                PATH_MAX - 1);
+    return FALSE;
+  }
+  g_autofree char *folder = g_path_get_dirname(name);
+  g_autofree char *base = g_path_get_basename(name);
+  /* The folder's components: one too long is as fatal as the folder missing,
+   * but ENAMETOOLONG from stat says which problem it is. */
+  struct stat info;
+  if (stat(folder, &info) != 0) {
+    int saved_errno = errno;
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot write in the folder %s: %s", name,
+                folder, g_strerror(saved_errno));
+    return FALSE;
+  }
+  if (!S_ISDIR(info.st_mode)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: %s is not a folder", name, folder);
+    return FALSE;
+  }
+  long name_max = pathconf(folder, _PC_NAME_MAX);
+  if (name_max <= 0) name_max = NAME_MAX;
+  if ((long)strlen(base) > name_max) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "%s: the file name is %zu bytes long; this filesystem takes at most %ld", name,
+                strlen(base), name_max);
+    return FALSE;
+  }
+  if (access(folder, W_OK | X_OK) != 0) {
+    int saved_errno = errno;
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot write in the folder %s: %s", name,
+                folder, g_strerror(saved_errno));
+    return FALSE;
+  }
+  if (stat(name, &info) == 0 && S_ISDIR(info.st_mode)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT, "%s: is a folder", name);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean cli_check_output(const char *out, gboolean png_allowed, int count, GError **error) {
   CliFormat format;
   if (!cli_file_format(out, png_allowed, &format, error)) return FALSE;
   CliNamePattern pattern;
   if (!cli_name_pattern_init(&pattern, out, error)) return FALSE;
+  /* A .npy holds the whole series; PNG names grow with the number, so the
+   * first and the last name stand for the series (a %d in a folder name
+   * makes folders of its own: those two are checked). */
+  gboolean ok;
+  if (format == CLI_FORMAT_NPY || count <= 1) {
+    g_autofree char *name = cli_name_pattern_format(&pattern, 0, 1);
+    ok = check_output_file(name, error);
+  } else {
+    g_autofree char *first = cli_name_pattern_format(&pattern, 0, count);
+    g_autofree char *last = cli_name_pattern_format(&pattern, count - 1, count);
+    ok = check_output_file(first, error) && check_output_file(last, error);
+  }
   cli_name_pattern_clear(&pattern);
-  return TRUE;
+  return ok;
 }
 
+/* The series is written all or nothing: every image to its temporary file
+ * first, then all are renamed into place.  A failed write (a full disk) or
+ * rename removes every temporary file and every file of the series already
+ * renamed, and the message says that none was written. */
 static gboolean save_png_series(const char *out, const float *data, DdimShape shape,
                                 GError **error) {
   if (shape.c != 1 && shape.c != 3 && shape.c != 4) {
@@ -157,16 +226,37 @@ static gboolean save_png_series(const char *out, const float *data, DdimShape sh
   if (!cli_name_pattern_init(&pattern, out, error)) return FALSE;
   gboolean ok = TRUE;
   size_t image_values = (size_t)shape.c * shape.h * shape.w;
+  DdimPendingFile **pending = g_new0(DdimPendingFile *, shape.n);
+  char **names = g_new0(char *, shape.n + 1);
   for (int k = 0; ok && k < shape.n; k++) {
-    g_autofree char *name = cli_name_pattern_format(&pattern, k, shape.n);
+    names[k] = cli_name_pattern_format(&pattern, k, shape.n);
     g_autoptr(DdimImage) image =
-        ddim_image_new(shape.w, shape.h, ddim_pixels_channels_for_model(shape.c), name, error);
+        ddim_image_new(shape.w, shape.h, ddim_pixels_channels_for_model(shape.c), names[k], error);
     ok = image != NULL;
     if (ok) {
       ddim_tensor_to_pixels(data + k * image_values, shape.w, shape.h, shape.c, image->pixels);
-      ok = ddim_png_write(name, image, error);
+      pending[k] = ddim_png_write_pending(names[k], image, error);
+      ok = pending[k] != NULL;
     }
   }
+  int renamed = 0;
+  while (ok && renamed < shape.n) {
+    ok = ddim_pending_file_commit(pending[renamed], error);
+    pending[renamed] = NULL;
+    if (ok) renamed++;
+  }
+  if (!ok) {
+    for (int k = 0; k < shape.n; k++) ddim_pending_file_discard(pending[k]);
+    for (int k = 0; k < renamed; k++) g_unlink(names[k]);
+    if (shape.n > 1 && error && *error) {
+      char *message =
+          g_strdup_printf("%s; none of the %d images was written", (*error)->message, shape.n);
+      g_free((*error)->message);
+      (*error)->message = message;
+    }
+  }
+  g_free(pending);
+  g_strfreev(names);
   cli_name_pattern_clear(&pattern);
   return ok;
 }

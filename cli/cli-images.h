@@ -46,12 +46,16 @@ gboolean cli_load_latent(DdimModel *model, const DdimParams *params, const char 
  * (1, H, W) in [0, 1].  A mask of another size is refused, naming both. */
 gboolean cli_load_mask(const char *path, int width, int height, float **mask, GError **error);
 
-/* Checks an output name before a long run: its format, and its pattern. */
-gboolean cli_check_output(const char *out, gboolean png_allowed, GError **error);
+/* Checks an output name before a long run: its format, its pattern, and
+ * that the files can be created (the names' lengths, an existing folder we
+ * may write in).  count: the images it will receive (a PNG series' names are
+ * longer), or 0 when not yet known (the single name is checked). */
+gboolean cli_check_output(const char *out, gboolean png_allowed, int count, GError **error);
 
 /* Writes shape.n images to `out`: a .npy is one file (with a batch dimension
  * when with_batch_dim or shape.n > 1); a .png is one file per image, named by
- * the rule of cli_name_pattern_format().  Images are scaled to
+ * the rule of cli_name_pattern_format(), written all or nothing (a failure
+ * leaves no file of the series and says so).  Images are scaled to
  * width × height first when that differs from the shape (noted on stderr). */
 gboolean cli_save_images(const char *out, const float *data, DdimShape shape,
                          gboolean with_batch_dim, int width, int height, GError **error);

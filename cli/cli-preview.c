@@ -2,6 +2,7 @@
 #include "cli-preview.h"
 
 #include "cli-args.h"
+#include "cli-images.h"
 #include "ddim-pixels.h"
 #include "ddim-io.h"
 
@@ -43,6 +44,8 @@ gboolean cli_preview_init(CliPreview *preview, const char *every_text, const cha
                 "--preview: %s: previews are PNG files; use a .png name", preview->path);
     return FALSE;
   }
+  /* Refused now rather than when the first preview is due. */
+  if (!cli_check_output(preview->path, TRUE, 0, error)) return FALSE;
   if (!cli_name_pattern_init(&preview->pattern, preview->path, error)) return FALSE;
   preview->numbered = preview->pattern.has_conversion;
   return TRUE;

@@ -24,7 +24,8 @@ gboolean cli_run_encode(Cli *cli, GError **error) {
 gboolean cli_run_reconstruct(Cli *cli, GError **error) {
   if (!cli_require_output(cli, TRUE, error)) return FALSE;
   g_auto(CliTensor) x = {0};
-  if (!cli_load_image(cli->model, &cli->params, cli->inputs[0], cli->resize, &x, error))
+  if (!cli_load_image(cli->model, &cli->params, cli->inputs[0], cli->resize, &x, error) ||
+      !cli_check_output(cli->output, TRUE, x.shape.n, error))
     return FALSE;
   DdimJob job;
   cli_job_init(cli, &job, DDIM_WORKFLOW_RECONSTRUCT, x.shape);
@@ -76,7 +77,9 @@ gboolean cli_run_interpolate(Cli *cli, GError **error) {
     return FALSE;
   }
   int frames;
-  if (!cli_parse_int(cli->frames_text, "--frames", 2, 4096, &frames, error)) return FALSE;
+  if (!cli_parse_int(cli->frames_text, "--frames", 2, 4096, &frames, error) ||
+      !cli_check_output(cli->output, TRUE, frames, error))
+    return FALSE;
   g_auto(CliTensor) a = {0};
   g_auto(CliTensor) b = {0};
   if (!load_ends(cli, &a, &b, error)) return FALSE;

@@ -61,7 +61,7 @@ static gboolean check_xt(Cli *cli, const CliTensor *xt, int count, int width, in
 gboolean cli_run_generate(Cli *cli, GError **error) {
   const DdimModelInfo *info = cli->info;
   if (!cli_require_output(cli, TRUE, error)) return FALSE;
-  if (cli->save_xt_path && !cli_check_output(cli->save_xt_path, FALSE, error)) return FALSE;
+  if (cli->save_xt_path && !cli_check_output(cli->save_xt_path, FALSE, 0, error)) return FALSE;
   int count = 1, width = info->sample_width, height = info->sample_height;
   if (cli->count_text && !cli_parse_int(cli->count_text, "--count", 1, G_MAXINT, &count, error))
     return FALSE;
@@ -88,6 +88,8 @@ gboolean cli_run_generate(Cli *cli, GError **error) {
       return FALSE;
     }
   }
+  /* A series' names are longer than OUT: refused now, not after the run. */
+  if (!cli_check_output(cli->output, TRUE, count, error)) return FALSE;
   DdimJob job;
   cli_job_init(cli, &job, DDIM_WORKFLOW_GENERATE, image);
   job.count = count;
@@ -112,7 +114,9 @@ gboolean cli_run_generate(Cli *cli, GError **error) {
 gboolean cli_run_decode(Cli *cli, GError **error) {
   if (!cli_require_output(cli, TRUE, error)) return FALSE;
   g_auto(CliTensor) x = {0};
-  if (!cli_load_latent(cli->model, &cli->params, cli->inputs[0], &x, error)) return FALSE;
+  if (!cli_load_latent(cli->model, &cli->params, cli->inputs[0], &x, error) ||
+      !cli_check_output(cli->output, TRUE, x.shape.n, error))
+    return FALSE;
   DdimJob job;
   cli_job_init(cli, &job, DDIM_WORKFLOW_DECODE, x.shape);
   job.inputs = x.data;
@@ -130,7 +134,8 @@ gboolean cli_run_decode(Cli *cli, GError **error) {
 gboolean cli_run_vary(Cli *cli, GError **error) {
   if (!cli_require_output(cli, TRUE, error)) return FALSE;
   g_auto(CliTensor) x = {0};
-  if (!cli_load_image(cli->model, &cli->params, cli->inputs[0], cli->resize, &x, error))
+  if (!cli_load_image(cli->model, &cli->params, cli->inputs[0], cli->resize, &x, error) ||
+      !cli_check_output(cli->output, TRUE, x.shape.n, error))
     return FALSE;
   if (cli->mask_path && cli->resize && (x.file_width != x.shape.w || x.file_height != x.shape.h)) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,

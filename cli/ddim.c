@@ -9,7 +9,9 @@
 #include "cli-images.h"
 #include "cli.h"
 #include "ddim-convert.h"
+#include "ddim-io.h"
 
+#include <errno.h>
 #include <locale.h>
 #include <math.h>
 #include <stdio.h>
@@ -72,7 +74,7 @@ gboolean cli_require_output(Cli *cli, gboolean png_allowed, GError **error) {
                 cli->command->name, png_allowed ? "OUT.png or -o OUT.npy" : "OUT.npy");
     return FALSE;
   }
-  return cli_check_output(cli->output, png_allowed, error);
+  return cli_check_output(cli->output, png_allowed, 0, error);
 }
 
 /* ---- The command line --------------------------------------------------- */
@@ -136,7 +138,13 @@ static gboolean on_clip_option(const char *option_name, const char *value, gpoin
   return TRUE;
 }
 
-/* The option table of one subcommand. */
+/* The option table of one subcommand.  Option values are taken as bytes
+ * (G_OPTION_ARG_FILENAME), not as G_OPTION_ARG_STRING: GOption converts a
+ * string from the locale's encoding, which in the C locale fails on any
+ * non-ASCII byte with "Invalid byte sequence in conversion input", naming
+ * neither the option nor the value ("--size 10×10").  Every value is ASCII
+ * syntax that our own parsers check (cli_parse_size also takes the UTF-8 ×),
+ * and their messages name the option and quote the value. */
 static GOptionEntry *command_entries(Cli *cli) {
   guint options = cli->command->options;
   GArray *entries = g_array_new(TRUE, TRUE, sizeof(GOptionEntry));
@@ -148,26 +156,26 @@ static GOptionEntry *command_entries(Cli *cli) {
   if (options & OPT_OUTPUT)
     ADD("output", 'o', 0, G_OPTION_ARG_FILENAME, &cli->output, "Write the result to OUT", "OUT");
   if (options & OPT_TIMESTEP)
-    ADD("timestep", 0, 0, G_OPTION_ARG_STRING, &cli->timestep_text,
+    ADD("timestep", 0, 0, G_OPTION_ARG_FILENAME, &cli->timestep_text,
         "The timestep to evaluate at, from 0 to T-1", "T");
   if (options & OPT_GENERATE) {
-    ADD("count", 0, 0, G_OPTION_ARG_STRING, &cli->count_text,
+    ADD("count", 0, 0, G_OPTION_ARG_FILENAME, &cli->count_text,
         "Number of images to generate (default 1)", "K");
-    ADD("size", 0, 0, G_OPTION_ARG_STRING, &cli->size_text, "Image size (default: the model's own)",
-        "WxH");
+    ADD("size", 0, 0, G_OPTION_ARG_FILENAME, &cli->size_text,
+        "Image size (default: the model's own)", "WxH");
     ADD("xt", 0, 0, G_OPTION_ARG_FILENAME, &cli->xt_path,
         "Start from these latents instead of fresh noise", "XT.npy");
     ADD("save-xt", 0, 0, G_OPTION_ARG_FILENAME, &cli->save_xt_path,
         "Also write the starting noise x_T", "XT.npy");
   }
   if (options & OPT_DTYPE)
-    ADD("dtype", 0, 0, G_OPTION_ARG_STRING, &cli->dtype_text,
+    ADD("dtype", 0, 0, G_OPTION_ARG_FILENAME, &cli->dtype_text,
         "Tensor dtype of the converted weights: f32 (default) or source", "DTYPE");
   if (options & OPT_FRAMES)
-    ADD("frames", 0, 0, G_OPTION_ARG_STRING, &cli->frames_text,
+    ADD("frames", 0, 0, G_OPTION_ARG_FILENAME, &cli->frames_text,
         "Number of frames, both ends included (2 or more)", "K");
   if (options & OPT_STRENGTH)
-    ADD("strength", 0, 0, G_OPTION_ARG_STRING, &cli->strength_text,
+    ADD("strength", 0, 0, G_OPTION_ARG_FILENAME, &cli->strength_text,
         "Fraction of the schedule to run, in (0, 1]", "F");
   if (options & OPT_RESIZE)
     ADD("resize", 0, 0, G_OPTION_ARG_NONE, &cli->resize,
@@ -177,7 +185,7 @@ static GOptionEntry *command_entries(Cli *cli) {
         "Regenerate only where MASK is set (PNG or .npy, the image's size; 0 keeps, 1 "
         "regenerates, values between blend)",
         "MASK");
-    ADD("mask-keep", 0, 0, G_OPTION_ARG_STRING, &cli->mask_keep_text,
+    ADD("mask-keep", 0, 0, G_OPTION_ARG_FILENAME, &cli->mask_keep_text,
         "What the kept region follows: forward (its forward-noised version, default) or "
         "inversion (its DDIM inversion)",
         "HOW");
@@ -186,25 +194,25 @@ static GOptionEntry *command_entries(Cli *cli) {
           "With --mask: the image whose pixels outside the mask are kept", "IN");
   }
   if (options & OPT_SAMPLING) {
-    ADD("tile", 0, 0, G_OPTION_ARG_STRING, &cli->tile_text,
+    ADD("tile", 0, 0, G_OPTION_ARG_FILENAME, &cli->tile_text,
         "Tile side in pixels for images larger than a tile (default 0: the model's resolution, "
         "untiled up to it)",
         "N");
-    ADD("overlap", 0, 0, G_OPTION_ARG_STRING, &cli->overlap_text,
+    ADD("overlap", 0, 0, G_OPTION_ARG_FILENAME, &cli->overlap_text,
         "Pixels neighbouring tiles share (default: a quarter tile)", "N");
-    ADD("steps", 0, 0, G_OPTION_ARG_STRING, &cli->steps_text, "Number of DDIM steps (default 50)",
+    ADD("steps", 0, 0, G_OPTION_ARG_FILENAME, &cli->steps_text, "Number of DDIM steps (default 50)",
         "N");
-    ADD("eta", 0, 0, G_OPTION_ARG_STRING, &cli->eta_text,
+    ADD("eta", 0, 0, G_OPTION_ARG_FILENAME, &cli->eta_text,
         "Noise of each step: 0 deterministic DDIM (default) to 1 DDPM-like", "E");
-    ADD("schedule", 0, 0, G_OPTION_ARG_STRING, &cli->schedule_text,
+    ADD("schedule", 0, 0, G_OPTION_ARG_FILENAME, &cli->schedule_text,
         "Timesteps: uniform (default), quadratic, trailing or linspace", "NAME");
     ADD("clip", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_clip_option,
         "Clip the predicted x0 (default: the scheduler config's clip_sample)", NULL);
     ADD("no-clip", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_clip_option,
         "Do not clip the predicted x0", NULL);
-    ADD("seed", 0, 0, G_OPTION_ARG_STRING, &cli->seed_text,
+    ADD("seed", 0, 0, G_OPTION_ARG_FILENAME, &cli->seed_text,
         "Seed of the noise; image k uses N+k (default: random, printed as seed=N)", "N");
-    ADD("preview-every", 0, 0, G_OPTION_ARG_STRING, &cli->preview_every_text,
+    ADD("preview-every", 0, 0, G_OPTION_ARG_FILENAME, &cli->preview_every_text,
         "Every N network evaluations (and after the last), write the predicted image x0 "
         "(first of the batch) to the --preview PNG (default 0: never)",
         "N");
@@ -216,13 +224,13 @@ static GOptionEntry *command_entries(Cli *cli) {
   ADD("config", 0, 0, G_OPTION_ARG_FILENAME, &cli->config,
       "Network config: a config.json, or cifar10, celeba or lsun (official DDPM/DDIM)",
       "FILE|NAME");
-  ADD("threads", 0, 0, G_OPTION_ARG_STRING, &cli->threads_text,
+  ADD("threads", 0, 0, G_OPTION_ARG_FILENAME, &cli->threads_text,
       "Number of threads (default: all cores)", "N");
-  ADD("convolutions", 0, 0, G_OPTION_ARG_STRING, &cli->convolutions_text,
+  ADD("convolutions", 0, 0, G_OPTION_ARG_FILENAME, &cli->convolutions_text,
       "How the large 3×3 convolutions run: default (Winograd F(2×2,3×3), as accurate "
       "as direct), direct, or fast (Winograd F(4×4,3×3): faster, about two digits less precise)",
       "HOW");
-  ADD("max-memory", 0, 0, G_OPTION_ARG_STRING, &cli->max_memory_text,
+  ADD("max-memory", 0, 0, G_OPTION_ARG_FILENAME, &cli->max_memory_text,
       "Refuse runs that need more memory than SIZE (e.g. 2G)", "SIZE");
   ADD(G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &cli->positionals, NULL, NULL);
 #undef ADD
@@ -394,13 +402,15 @@ static void cli_clear(Cli *cli) {
   cli_progress_clear(&cli->progress);
 }
 
-static void print_usage(FILE *stream) {
-  fprintf(stream, "Usage: ddim SUBCOMMAND [OPTION...] MODEL ...\n\n"
-                  "DDIM sampling with a diffusers UNet2DModel on the CPU.\n\nSubcommands:\n");
+static void print_usage(void) {
+  g_autoptr(GString) text = g_string_new(NULL);
+  g_string_append_printf(
+      text, "Usage: ddim SUBCOMMAND [OPTION...] MODEL ...\n\n"
+            "DDIM sampling with a diffusers UNet2DModel on the CPU.\n\nSubcommands:\n");
   for (guint i = 0; i < G_N_ELEMENTS(commands); i++)
-    fprintf(stream, "  %-12s %s\n", commands[i].name, commands[i].summary);
-  fprintf(
-      stream,
+    g_string_append_printf(text, "  %-12s %s\n", commands[i].name, commands[i].summary);
+  g_string_append_printf(
+      text,
       "\nCommon options: --steps N (50) --eta E (0) --schedule NAME (uniform) --seed N\n"
       "  --clip/--no-clip --tile N --overlap N --threads N --max-memory SIZE --convolutions HOW\n"
       "  --config FILE|NAME\n"
@@ -408,6 +418,7 @@ static void print_usage(FILE *stream) {
       "'ddim SUBCOMMAND --help' describes a subcommand; 'ddim --version' prints the "
       "version.\n\n%s\n",
       model_note);
+  g_print("%s", text->str);
 }
 
 /* An error message fit for one line of a terminal: text quoted from a
@@ -435,21 +446,64 @@ static const CliCommand *find_command(const char *name) {
   return NULL;
 }
 
+/* Whether main failed already (and said why): then a lost standard output
+ * adds no second message. */
+static gboolean exit_failed;
+/* The errno of the first failed write to standard output, 0 if none. */
+static int stdout_errno;
+
+/* Everything the command prints to standard output goes through g_print
+ * (GOption's --help too).  GLib's own handler flushes after every call and
+ * ignores failures; this one keeps stdout buffered and remembers why a
+ * write failed, for check_standard_output. */
+static void print_to_stdout(const char *text) {
+  /* In the locale's character set, as GLib's handler writes it. */
+  const char *charset;
+  g_autofree char *converted =
+      g_get_console_charset(&charset)
+          ? NULL
+          : g_convert_with_fallback(text, -1, charset, "UTF-8", "?", NULL, NULL, NULL);
+  if (fputs(converted ? converted : text, stdout) == EOF && stdout_errno == 0)
+    stdout_errno = errno ? errno : EIO;
+}
+
+/* At exit (after return from main, or GOption's exit after --help): output
+ * that could not be written is a failure, not a silent success
+ * ("ddim info > /dev/full").  Standard output is flushed, not closed: a
+ * command that printed nothing succeeds with it closed. */
+static void check_standard_output(void) {
+  if (fflush(stdout) != 0 && stdout_errno == 0) stdout_errno = errno ? errno : EIO;
+  if (stdout_errno == 0 && ferror(stdout)) stdout_errno = EIO;
+  if (stdout_errno == 0) return;
+  if (!exit_failed) g_printerr("ddim: standard output: %s\n", g_strerror(stdout_errno));
+  _exit(1);
+}
+
+static int finish(gboolean ok) {
+  exit_failed = !ok;
+  return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   setlocale(LC_ALL, "");
+  g_set_print_handler(print_to_stdout);
+  atexit(check_standard_output);
+  /* Outputs are complete or absent after Ctrl-C, a kill or a hang-up, and a
+   * file-size limit is a write error rather than a kill (ddim-io.h). */
+  ddim_io_remove_partial_files_on_signals();
   if (argc < 2) {
     g_printerr("ddim: no subcommand given (see 'ddim --help')\n");
-    return 1;
+    return finish(FALSE);
   }
   const char *name = argv[1];
   if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "-?") == 0 ||
       (strcmp(name, "help") == 0 && argc == 2)) {
-    print_usage(stdout);
-    return 0;
+    print_usage();
+    return finish(TRUE);
   }
   if (strcmp(name, "--version") == 0) {
     g_print("ddim %s\n", DDIM_VERSION);
-    return 0;
+    return finish(TRUE);
   }
   /* "ddim help SUBCOMMAND" is "ddim SUBCOMMAND --help". */
   char *help_argv[] = {argv[0], argc > 2 ? argv[2] : NULL, "--help", NULL};
@@ -461,7 +515,7 @@ int main(int argc, char **argv) {
   Cli cli = {.command = find_command(name), .clip = -1};
   if (cli.command == NULL) {
     g_printerr("ddim: unknown subcommand '%s' (see 'ddim --help')\n", name);
-    return 1;
+    return finish(FALSE);
   }
   GError *error = NULL;
   gboolean ok = parse_command_line(&cli, argc, argv, &error) && set_up(&cli, &error) &&
@@ -475,5 +529,5 @@ int main(int argc, char **argv) {
     g_clear_error(&error);
   }
   cli_clear(&cli);
-  return ok ? 0 : 1;
+  return finish(ok);
 }

@@ -286,4 +286,211 @@ expect_failure "an unwritable preview stops the run, naming the file" "no-such-d
     generate "$MODEL" -o "$TMP/x.png" --steps 2 --seed 1 --preview-every 1 \
     --preview "$TMP/no-such-dir/p.png"
 
+# ---- What a failed or interrupted run leaves ------------------------------
+# Outputs are complete or absent; the temporary files (.ddim-XXXXXX in the
+# output's folder) never stay.
+
+# no_temporaries DIR: no temporary file left in DIR.
+no_temporaries() {
+    ! ls -A "$1" | grep -q '^\.ddim-'
+}
+
+# complete_pngs DIR: every PNG in DIR ends with its IEND chunk.
+complete_pngs() {
+    for file in "$1"/*.png; do
+        [ -e "$file" ] || continue
+        [ "$(tail -c 8 "$file" | od -An -tx1 | tr -d ' \n')" = 49454e44ae426082 ] || return 1
+    done
+}
+
+# wait_for COMMAND...: polls (up to 20 s) until COMMAND succeeds.
+wait_for() {
+    tries=0
+    until "$@"; do
+        tries=$((tries + 1))
+        [ "$tries" -ge 400 ] && return 1
+        sleep 0.05
+    done
+}
+
+# with_ddim LINE: DDIM becomes a script that runs LINE, then the real ddim
+# (for expect_failure, which runs $DDIM), until restore_ddim.
+REAL_DDIM=$DDIM
+with_ddim() {
+    printf '#!/bin/sh\n%s\nexec "%s" "$@"\n' "$1" "$REAL_DDIM" >"$TMP/wrapped-ddim"
+    chmod +x "$TMP/wrapped-ddim"
+    DDIM=$TMP/wrapped-ddim
+}
+restore_ddim() {
+    DDIM=$REAL_DDIM
+}
+
+# expect_stdout_failure NAME PATTERN ARGS...: as expect_failure, with
+# standard output on /dev/full.
+expect_stdout_failure() {
+    name=$1 pattern=$2
+    shift 2
+    count=$((count + 1))
+    "$DDIM" "$@" >/dev/full 2>"$TMP/stderr"
+    problem=$(refusal_problem $? "$pattern")
+    if [ -n "$problem" ]; then fail "$name: $problem"; else tap_ok "$name: $(cat "$TMP/stderr")"; fi
+}
+
+# Standard output that cannot be written is a failure, with one message.
+if [ -w /dev/full ]; then
+    expect_stdout_failure "info > /dev/full" "standard output: No space left on device$" \
+        info "$MODEL"
+    expect_stdout_failure "reconstruct > /dev/full" "standard output: No space" \
+        reconstruct "$MODEL" "$TMP/one.png" -o "$TMP/full-rec.png" --steps 2
+    expect_stdout_failure "generate --help > /dev/full" "standard output: No space" \
+        generate --help
+    expect_stdout_failure "ddim --help > /dev/full" "standard output: No space" --help
+else
+    echo "# /dev/full is missing: standard output errors not tested"
+fi
+with_ddim 'exec >&-'
+expect_success "generate with standard output closed (nothing printed)" generate "$MODEL" \
+    -o "$TMP/closed.png" --steps 2 --seed 1
+restore_ddim
+
+# --size 16×16 (the Unicode sign) in the C locale: taken as 16x16, and a
+# value GOption cannot convert is never "Invalid byte sequence".
+expect_success "--size 16×16 under LC_ALL=C" generate "$MODEL" -o "$TMP/times.png" \
+    --size 16×16 --steps 2 --seed 1 &&
+    check "--size 16×16 is 16x16" [ "$(png_size "$TMP/times.png")" = 16x16 ]
+expect_failure "--size 12×é under LC_ALL=C names the option" "--size: '12.*' is not a size" \
+    generate "$MODEL" -o "$TMP/x.png" --size 12×é --steps 2 --seed 1
+
+# The longest name a filesystem takes works (the temporary name is short);
+# one byte more is refused before the run (--steps 200 --count 64 would take
+# long), naming it.
+mkdir "$TMP/names"
+name255=$(printf '%0251d.png' 0)
+expect_success "a 255-byte output name" generate "$MODEL" -o "$TMP/names/$name255" \
+    --steps 2 --seed 1 &&
+    check "the 255-byte file is written, and nothing else" \
+        [ "$(ls -A "$TMP/names")" = "$name255" ]
+expect_failure "a 256-byte output name is refused, named" "0$name255: the file name is 256 bytes" \
+    generate "$MODEL" -o "$TMP/names/0$name255" --steps 200 --count 64 --seed 1
+expect_failure "a series whose names pass 255 bytes is refused before the run" \
+    "${name255%.png}-000.png: the file name is 259 bytes" \
+    generate "$MODEL" -o "$TMP/names/$name255" --steps 200 --count 64 --seed 1
+expect_failure "an output in a missing folder is refused before the run" \
+    "no-such-dir/x.npy: cannot write in the folder" \
+    encode "$MODEL" "$TMP/one.png" -o "$TMP/no-such-dir/x.npy" --steps 200
+
+# A file-size limit (ulimit -f): EFBIG, the ordinary error, no partial file.
+mkdir "$TMP/limited"
+with_ddim 'ulimit -f 1'
+expect_failure "a PNG past ulimit -f" "big.png: cannot write: File too large" generate "$MODEL" \
+    -o "$TMP/limited/big.png" --size 64x64 --steps 1 --seed 1
+expect_failure "a .npy past ulimit -f" "big.npy: cannot write: File too large" generate "$MODEL" \
+    -o "$TMP/limited/big.npy" --size 64x64 --steps 1 --seed 1
+restore_ddim
+check "nothing is left after ulimit -f" [ -z "$(ls -A "$TMP/limited")" ]
+
+# A full disk and slow writes, by a shim built here: fwrite (which every
+# output goes through) fails with ENOSPC past SHIM_LIMIT bytes, and sleeps
+# SHIM_DELAY_US first; the standard streams are left alone.  A launcher
+# resets SIGINT, which a non-interactive shell ignores in background jobs.
+CC=${CC:-cc}
+cat >"$TMP/shim.c" <<'EOF'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+static size_t total;
+size_t fwrite(const void *data, size_t size, size_t n, FILE *file) {
+    static size_t (*real)(const void *, size_t, size_t, FILE *);
+    if (!real) real = (size_t (*)(const void *, size_t, size_t, FILE *))dlsym(RTLD_NEXT, "fwrite");
+    if (file != stdout && file != stderr) {
+        const char *delay = getenv("SHIM_DELAY_US"), *limit = getenv("SHIM_LIMIT");
+        if (delay) usleep((useconds_t)atol(delay));
+        if (limit && total + size * n > (size_t)atol(limit)) {
+            errno = ENOSPC;
+            return 0;
+        }
+        total += size * n;
+    }
+    return real(data, size, n, file);
+}
+EOF
+cat >"$TMP/launcher.c" <<'EOF'
+#include <signal.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    (void)argc;
+    signal(SIGINT, SIG_DFL);
+    execv(argv[1], argv + 1);
+    return 127;
+}
+EOF
+if "$CC" -shared -fPIC -o "$TMP/shim.so" "$TMP/shim.c" -ldl 2>"$TMP/cc-errors" &&
+    "$CC" -o "$TMP/launcher" "$TMP/launcher.c" 2>>"$TMP/cc-errors"; then
+    # A sanitizer runtime wants to be first among the libraries; the shim is.
+    SHIM_ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
+
+    mkdir "$TMP/full"
+    with_ddim "export SHIM_LIMIT=1500 LD_PRELOAD='$TMP/shim.so' ASAN_OPTIONS='$SHIM_ASAN_OPTIONS'"
+    expect_failure "a PNG series on a full disk" \
+        "full/s-00[0-9].png: cannot write: No space left on device; none of the 3 images was written" \
+        generate "$MODEL" -o "$TMP/full/s.png" --count 3 --steps 2 --seed 1
+    check "nothing of the series is left" [ -z "$(ls -A "$TMP/full")" ]
+    expect_failure "a .npy on a full disk" "full/x.npy: cannot write: No space left on device" \
+        generate "$MODEL" -o "$TMP/full/x.npy" --count 3 --steps 2 --seed 1
+    check "nothing of the .npy is left" [ -z "$(ls -A "$TMP/full")" ]
+    restore_ddim
+
+    # signal_case NAME SIGNAL STATUS WHEN: sends SIGNAL while a run computes
+    # (WHEN=run: after its first preview) or writes its files (WHEN=write:
+    # once a temporary file exists; fwrite is slowed down), then checks that
+    # the process died of it and left no temporary file, no partial PNG and
+    # (while writing) nothing of the series.
+    signal_case() {
+        dir=$TMP/signal-$2-$4
+        mkdir -p "$dir/out" "$dir/preview"
+        if [ "$4" = run ]; then
+            "$TMP/launcher" "$REAL_DDIM" generate "$MODEL" -o "$dir/out/s.png" --count 40 \
+                --size 64x64 --steps 5 --seed 1 --preview-every 1 \
+                --preview "$dir/preview/p.png" 2>"$dir/stderr" &
+            pid=$!
+            wait_for test -e "$dir/preview/p.png"
+        else
+            env SHIM_DELAY_US=50000 LD_PRELOAD="$TMP/shim.so" ASAN_OPTIONS="$SHIM_ASAN_OPTIONS" \
+                "$TMP/launcher" "$REAL_DDIM" generate "$MODEL" -o "$dir/out/s.png" --count 40 \
+                --steps 2 --seed 1 2>"$dir/stderr" &
+            pid=$!
+            wait_for no_temporaries_not "$dir/out"
+        fi
+        kill -"$2" "$pid"
+        wait "$pid" 2>/dev/null
+        status=$?
+        count=$((count + 1))
+        if [ "$status" -ne "$3" ]; then
+            fail "$1: exit status $status, expected $3"
+        elif ! no_temporaries "$dir/out" || ! no_temporaries "$dir/preview"; then
+            fail "$1: temporary files left: $(ls -A "$dir/out" "$dir/preview" | tr '\n' ' ')"
+        elif ! complete_pngs "$dir/out" || ! complete_pngs "$dir/preview"; then
+            fail "$1: a partial PNG is left"
+        elif [ "$4" = write ] && [ -n "$(ls -A "$dir/out")" ]; then
+            fail "$1: files of the series are left: $(ls -A "$dir/out" | head -3 | tr '\n' ' ')"
+        else
+            tap_ok "$1"
+        fi
+    }
+    no_temporaries_not() {
+        ! no_temporaries "$1"
+    }
+    signal_case "SIGINT while computing" INT 130 run
+    signal_case "SIGTERM while computing" TERM 143 run
+    signal_case "SIGINT while writing" INT 130 write
+    signal_case "SIGTERM while writing" TERM 143 write
+    signal_case "SIGHUP while writing" HUP 129 write
+else
+    echo "# no C compiler ($CC): full-disk and signal tests skipped"
+    sed 's/^/#   /' "$TMP/cc-errors"
+fi
+
 tap_done
