@@ -113,6 +113,10 @@ typedef struct {
   gpointer abort_data;
 } DdimJob;
 
+/* The seed of output k: params.seed + k (DDIM_STREAM_* noise of image k),
+ * for front ends that name or store it. */
+uint64_t ddim_job_seed(const DdimJob *job, int output);
+
 /* Defaults: ddim_params_init, the model's native size, count 1, frames
  * with ends, no inputs. */
 void ddim_job_init(DdimJob *job, DdimWorkflow workflow, const DdimModel *model);

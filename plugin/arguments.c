@@ -33,8 +33,8 @@ void plugin_add_model_argument(GimpProcedure *procedure) {
   gimp_procedure_add_file_argument(
       procedure, "model", _("_Model"),
       _("Folder of a diffusers UNet2DModel (config.json and "
-        "diffusion_pytorch_model.safetensors), or its weights file; empty for the model "
-        "installed with the plug-in"),
+        "diffusion_pytorch_model.safetensors; scripts may also name a weights file); empty for "
+        "the model installed with the plug-in"),
       GIMP_FILE_CHOOSER_ACTION_ANY, TRUE, model, G_PARAM_READWRITE);
 }
 

@@ -2,6 +2,7 @@
 #include "job-config.h"
 
 #include "arguments.h"
+#include "layer-pixels.h"
 
 #include <glib/gi18n.h>
 
@@ -64,10 +65,35 @@ gboolean plugin_generate_size(GimpProcedureConfig *config, const DdimModel *mode
   return automatic && (*width > info->sample_width || *height > info->sample_height);
 }
 
+GimpLayer *plugin_generate_fill_source(GimpImage *image, GimpDrawable **drawables) {
+  gsize count = drawables ? gimp_core_object_array_get_length((GObject **)drawables) : 0;
+  if (count != 1 || !GIMP_IS_LAYER(drawables[0]) || gimp_item_is_group(GIMP_ITEM(drawables[0])) ||
+      gimp_drawable_is_indexed(drawables[0]) || gimp_selection_is_empty(image))
+    return NULL;
+  return GIMP_LAYER(drawables[0]);
+}
+
+int plugin_vary_margin(GimpImage *image, const DdimModel *model, gboolean scale) {
+  return scale || gimp_selection_is_empty(image) ? 0 : ddim_model_get_info(model)->sample_width / 2;
+}
+
+void plugin_interpolate_ends(GimpImage *image, GimpDrawable **drawables, GimpLayer **first,
+                             GimpLayer **last) {
+  GimpLayer *a = GIMP_LAYER(drawables[0]), *b = GIMP_LAYER(drawables[1]);
+  /* Position 0 is the top of a stack: the larger position is lower. */
+  gboolean swap = gimp_item_get_parent(GIMP_ITEM(a)) == gimp_item_get_parent(GIMP_ITEM(b)) &&
+                  gimp_image_get_item_position(image, GIMP_ITEM(b)) >
+                      gimp_image_get_item_position(image, GIMP_ITEM(a));
+  *first = swap ? b : a;
+  *last = swap ? a : b;
+}
+
 gboolean plugin_describe_job(GimpProcedureConfig *config, const DdimModel *model,
-                             DdimWorkflow workflow, GimpImage *image, GimpDrawable *drawable,
+                             DdimWorkflow workflow, GimpImage *image, GimpDrawable **drawables,
                              const DdimLatent *latent, DdimJob *job, int *width, int *height,
                              GError **error) {
+  const gsize count = drawables ? gimp_core_object_array_get_length((GObject **)drawables) : 0;
+  GimpDrawable *drawable = count > 0 ? drawables[0] : NULL;
   gboolean schedule_stored = FALSE;
   plugin_job_from_config(config, model, workflow, job, &schedule_stored);
   const gboolean scale = plugin_read_scale(config);
@@ -82,8 +108,29 @@ gboolean plugin_describe_job(GimpProcedureConfig *config, const DdimModel *model
     return TRUE;
   }
   gboolean scale_auto = FALSE;
-  if (workflow == DDIM_WORKFLOW_GENERATE) {
+  GimpLayer *fill = NULL;
+  if (workflow == DDIM_WORKFLOW_GENERATE &&
+      gimp_procedure_config_get_choice_id(config, "output") == PLUGIN_OUTPUT_NEW_LAYER &&
+      (fill = plugin_generate_fill_source(image, drawables)) != NULL) {
+    /* Filling a selection: at the layer's own size. */
+    *width = gimp_drawable_get_width(GIMP_DRAWABLE(fill));
+    *height = gimp_drawable_get_height(GIMP_DRAWABLE(fill));
+  } else if (workflow == DDIM_WORKFLOW_GENERATE) {
     scale_auto = plugin_generate_size(config, model, image, width, height);
+  } else if (workflow == DDIM_WORKFLOW_VARY && drawable) {
+    int x, y;
+    if (!plugin_pixels_region(drawable, TRUE, plugin_vary_margin(image, model, scale), &x, &y,
+                              width, height)) {
+      g_set_error(error, GIMP_PLUG_IN_ERROR, 0,
+                  _("The selection does not touch the layer: nothing to vary"));
+      return FALSE;
+    }
+  } else if (workflow == DDIM_WORKFLOW_INTERPOLATE && count == 2 && GIMP_IS_LAYER(drawables[0]) &&
+             GIMP_IS_LAYER(drawables[1])) {
+    GimpLayer *first, *last;
+    plugin_interpolate_ends(image, drawables, &first, &last);
+    *width = gimp_drawable_get_width(GIMP_DRAWABLE(first));
+    *height = gimp_drawable_get_height(GIMP_DRAWABLE(first));
   } else if (drawable) {
     *width = gimp_drawable_get_width(drawable);
     *height = gimp_drawable_get_height(drawable);

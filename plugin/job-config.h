@@ -25,10 +25,25 @@ void plugin_job_for_latent(DdimJob *job, const DdimLatent *latent, gboolean sche
 gboolean plugin_generate_size(GimpProcedureConfig *config, const DdimModel *model, GimpImage *image,
                               int *width, int *height);
 
+/* Generate: the layer whose selection new layers fill (one selected layer
+ * of an image with a selection), or NULL. */
+GimpLayer *plugin_generate_fill_source(GimpImage *image, GimpDrawable **drawables);
+
+/* Vary: the context, in pixels, read around the selection's bounds (half a
+ * tile; none when scaled or without a selection). */
+int plugin_vary_margin(GimpImage *image, const DdimModel *model, gboolean scale);
+
+/* Interpolate: the two selected layers (two layers, checked by the caller),
+ * the lower one first: the frames go from it to the upper one. */
+void plugin_interpolate_ends(GimpImage *image, GimpDrawable **drawables, GimpLayer **first,
+                             GimpLayer **last);
+
 /* DialogContext.describe: the job of plugin_job_from_config at the size the
- * procedure will run it (the layer's, Generate's, or the latent's). */
+ * procedure will run it (the region it reads: Generate's images or the
+ * layer its selection fills, Vary's selection with its context, the lower
+ * layer of Interpolate, the latent of Decode). */
 gboolean plugin_describe_job(GimpProcedureConfig *config, const DdimModel *model,
-                             DdimWorkflow workflow, GimpImage *image, GimpDrawable *drawable,
+                             DdimWorkflow workflow, GimpImage *image, GimpDrawable **drawables,
                              const DdimLatent *latent, DdimJob *job, int *width, int *height,
                              GError **error);
 

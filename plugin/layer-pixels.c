@@ -14,24 +14,35 @@ void plugin_pixels_clear(PluginPixels *pixels) {
   g_clear_pointer(&pixels->rgba, g_free);
 }
 
+gboolean plugin_pixels_region(GimpDrawable *drawable, gboolean within_selection, int margin, int *x,
+                              int *y, int *width, int *height) {
+  const int layer_width = gimp_drawable_get_width(drawable),
+            layer_height = gimp_drawable_get_height(drawable);
+  *x = 0;
+  *y = 0;
+  *width = layer_width;
+  *height = layer_height;
+  if (within_selection && !gimp_drawable_mask_intersect(drawable, x, y, width, height))
+    return FALSE;
+  if (within_selection && margin > 0) {
+    /* Context around the selection, within the layer. */
+    int right = MIN(*x + *width + margin, layer_width),
+        bottom = MIN(*y + *height + margin, layer_height);
+    *x = MAX(*x - margin, 0);
+    *y = MAX(*y - margin, 0);
+    *width = right - *x;
+    *height = bottom - *y;
+  }
+  return TRUE;
+}
+
 gboolean plugin_pixels_read(GimpDrawable *drawable, gboolean within_selection, int margin,
                             PluginPixels *pixels, GError **error) {
   (void)error;
   memset(pixels, 0, sizeof *pixels);
-  const int layer_width = gimp_drawable_get_width(drawable),
-            layer_height = gimp_drawable_get_height(drawable);
-  int x = 0, y = 0, width = layer_width, height = layer_height;
-  if (within_selection && !gimp_drawable_mask_intersect(drawable, &x, &y, &width, &height))
+  int x, y, width, height;
+  if (!plugin_pixels_region(drawable, within_selection, margin, &x, &y, &width, &height))
     return FALSE;
-  if (within_selection && margin > 0) {
-    /* Context around the selection, within the layer. */
-    int right = MIN(x + width + margin, layer_width),
-        bottom = MIN(y + height + margin, layer_height);
-    x = MAX(x - margin, 0);
-    y = MAX(y - margin, 0);
-    width = right - x;
-    height = bottom - y;
-  }
   int offset_x = 0, offset_y = 0;
   gimp_drawable_get_offsets(drawable, &offset_x, &offset_y);
   pixels->x = offset_x + x;

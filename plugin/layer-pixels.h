@@ -32,6 +32,11 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(PluginPixels, plugin_pixels_clear)
 gboolean plugin_pixels_read(GimpDrawable *drawable, gboolean within_selection, int margin,
                             PluginPixels *pixels, GError **error);
 
+/* The region plugin_pixels_read reads, in the layer's coordinates; FALSE
+ * when the selection does not touch the layer. */
+gboolean plugin_pixels_region(GimpDrawable *drawable, gboolean within_selection, int margin, int *x,
+                              int *y, int *width, int *height);
+
 /* Selection mask values (0..1) over the region, or NULL when the image has
  * no selection. */
 float *plugin_pixels_read_selection(GimpImage *image, const PluginPixels *pixels);

@@ -68,16 +68,6 @@ static int grid_columns(int n) {
   return columns;
 }
 
-/* The layer whose selection new layers fill: one selected layer of an image
- * with a selection, or NULL. */
-static GimpLayer *fill_source(GimpImage *image, GimpDrawable **drawables) {
-  gsize count = drawables ? gimp_core_object_array_get_length((GObject **)drawables) : 0;
-  if (count != 1 || !GIMP_IS_LAYER(drawables[0]) || gimp_item_is_group(GIMP_ITEM(drawables[0])) ||
-      gimp_drawable_is_indexed(drawables[0]) || gimp_selection_is_empty(image))
-    return NULL;
-  return GIMP_LAYER(drawables[0]);
-}
-
 static gboolean generate(PluginRun *run, GimpImage *image, GimpDrawable **drawables,
                          GimpImage **target_out, GimpLayer ***layers_out, GError **error) {
   GimpProcedureConfig *config = run->config;
@@ -100,7 +90,7 @@ static gboolean generate(PluginRun *run, GimpImage *image, GimpDrawable **drawab
                     "with Image ▸ Mode ▸ RGB first"));
       return plugin_run_calling_error(run);
     }
-    source = fill_source(image, drawables);
+    source = plugin_generate_fill_source(image, drawables);
     if (source) {
       /* Inpainting: the new layers take the layer's place and size. */
       plugin_pixels_read(GIMP_DRAWABLE(source), FALSE, 0, &known, error);
@@ -148,7 +138,7 @@ static gboolean generate(PluginRun *run, GimpImage *image, GimpDrawable **drawab
   size_t values = ddim_shape_elements(job.image);
   GimpLayer **layers = g_new0(GimpLayer *, result.outputs + 1);
   for (int k = 0; k < result.outputs; k++) {
-    guint64 seed = job.params.seed + (guint64)k;
+    guint64 seed = ddim_job_seed(&job, k);
     g_autofree char *seed_text = g_strdup_printf("%" G_GUINT64_FORMAT, seed);
     /* TRANSLATORS: a new layer's name, what differs first: the seed, then
        nothing or " (scaled from 32×32)". */

@@ -61,13 +61,7 @@ static gboolean two_layers(GimpProcedure *procedure, GimpImage *image, GimpDrawa
   }
   if (!plugin_check_layer(drawables[0], error) || !plugin_check_layer(drawables[1], error))
     return FALSE;
-  GimpLayer *a = GIMP_LAYER(drawables[0]), *b = GIMP_LAYER(drawables[1]);
-  /* Position 0 is the top of a stack: the larger position is lower. */
-  gboolean swap = gimp_item_get_parent(GIMP_ITEM(a)) == gimp_item_get_parent(GIMP_ITEM(b)) &&
-                  gimp_image_get_item_position(image, GIMP_ITEM(b)) >
-                      gimp_image_get_item_position(image, GIMP_ITEM(a));
-  *first = swap ? b : a;
-  *last = swap ? a : b;
+  plugin_interpolate_ends(image, drawables, first, last);
   return TRUE;
 }
 

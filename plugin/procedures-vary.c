@@ -51,7 +51,7 @@ static gboolean vary(PluginRun *run, GimpImage *image, GimpLayer *source, GimpLa
   PluginPixels pixels;
   const DdimModelInfo *info = ddim_model_get_info(run->model);
   const gboolean scale = plugin_read_scale(run->config);
-  const int margin = scale || gimp_selection_is_empty(image) ? 0 : info->sample_width / 2;
+  const int margin = plugin_vary_margin(image, run->model, scale);
   if (!plugin_pixels_read(GIMP_DRAWABLE(source), TRUE, margin, &pixels, error)) {
     g_autofree char *name = plugin_item_name(source);
     g_set_error(error, GIMP_PLUG_IN_ERROR, 0,
@@ -101,7 +101,7 @@ static gboolean vary(PluginRun *run, GimpImage *image, GimpLayer *source, GimpLa
   GimpLayer **layers = g_new0(GimpLayer *, result.outputs + 1);
   GimpLayer *below = source;
   for (int k = 0; k < result.outputs; k++) {
-    guint64 seed = job.params.seed + (guint64)k;
+    guint64 seed = ddim_job_seed(&job, k);
     g_autofree char *seed_text = g_strdup_printf("%" G_GUINT64_FORMAT, seed);
     /* TRANSLATORS: a new layer's name, what differs first: the seed, the
        strength, then nothing or " (scaled from 32×32)". */

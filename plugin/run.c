@@ -29,7 +29,7 @@ gboolean plugin_run_begin(PluginRun *run, GimpImage *image, GimpDrawable **drawa
     const DialogContext context = {
         .workflow = run->kind,
         .image = image,
-        .drawable = drawables && drawables[0] ? drawables[0] : NULL,
+        .drawables = drawables,
         .latent = latent,
         .model_path = plugin_model_path,
         .describe = plugin_describe_job,

@@ -721,9 +721,10 @@ static void test_tiled_budget(void) {
   job.image.h = 28;
   job.count = DDIM_JOB_MAX_BATCH;
   const DdimShape tile = {1, CHANNELS, 16, 16};
-  const uint64_t limit = ddim_model_memory_needed(model, tile);
   const uint64_t per_image_bytes = 5 * sizeof(float) * (uint64_t)CHANNELS * 40 * 28;
-  const int expected = (int)MAX(1, MIN((uint64_t)job.count, limit / per_image_bytes));
+  /* One tile's network memory and the sampler state of 9 images. */
+  const int expected = 9;
+  const uint64_t limit = ddim_model_memory_needed(model, tile) + expected * per_image_bytes;
   g_assert_cmpint(expected, <, job.count);
   job.memory_limit = limit;
   DdimJobEstimate e = estimate_of(&job);
@@ -906,6 +907,13 @@ static void test_invalid(void) {
   g_autofree float *images = images_for(1200, 3);
   float mask[SIZE * SIZE];
   for (int i = 0; i < SIZE * SIZE; i++) mask[i] = 1.0f;
+  /* A masked generate (or decode) needs the image kept outside the mask. */
+  {
+    DdimJob job = job_for(DDIM_WORKFLOW_GENERATE, 2);
+    job.count = 3;
+    job.params.mask = mask;
+    expect_invalid(&job, "masked generate without a kept image");
+  }
   const DdimWorkflow need_inputs[] = {DDIM_WORKFLOW_ENCODE, DDIM_WORKFLOW_DECODE,
                                       DDIM_WORKFLOW_RECONSTRUCT, DDIM_WORKFLOW_VARY,
                                       DDIM_WORKFLOW_INTERPOLATE};
@@ -1146,7 +1154,12 @@ static void test_estimate_tiled(void) {
   two_tiles.n = 2;
   g_assert_cmpuint(ddim_model_memory_needed(model, tile), <,
                    ddim_model_memory_needed(model, two_tiles));
-  ddim_model_set_memory_limit(model, ddim_model_memory_needed(model, tile));
+  /* A limit of one tile's network memory plus the job's own images and
+   * sampler state (5 tensors of each image): the tiles run one at a time. */
+  const uint64_t sampler_state = 5 * sizeof(float) * ddim_shape_elements(job.image) * 2;
+  g_assert_cmpuint(ddim_model_memory_needed(model, tile) + sampler_state, <,
+                   ddim_model_memory_needed(model, two_tiles));
+  ddim_model_set_memory_limit(model, ddim_model_memory_needed(model, tile) + sampler_state);
   Reports reports = {0};
   job.progress = record;
   job.progress_data = &reports;

@@ -25,6 +25,7 @@ void dialog_state_clear(DialogState *state) {
   if (state->update_source) g_source_remove(state->update_source);
   state->update_source = 0;
   if (state->config) g_signal_handlers_disconnect_by_data(state->config, state);
+  if (state->seed_button) g_signal_handlers_disconnect_by_data(state->seed_button, state);
   g_clear_pointer(&state->model, ddim_model_free);
   g_clear_pointer(&state->model_path, g_free);
   g_clear_pointer(&state->model_error, g_free);
@@ -120,14 +121,16 @@ static void describe_run_time(const DialogState *state, const DdimJobEstimate *e
                                  "measured).")
                              : _("Run time: %s (%d network evaluations at %.1f GFLOP/s, "
                                  "assumed)."),
-                         duration, (int)estimate->image_evaluations, rate / 1e9);
+                         duration, estimate->evaluations, rate / 1e9);
   if (!estimate->fits) {
+    /* Weights, the network's working memory and the images, which the
+     * estimate gives apart; their sum is what has to fit. */
+    const double total = (double)estimate->weight_bytes + (double)estimate->activation_bytes +
+                         (double)estimate->tensor_bytes;
     g_autofree char *needed = g_format_size_full(
-        estimate->weight_bytes + estimate->activation_bytes, G_FORMAT_SIZE_IEC_UNITS);
+        total >= (double)G_MAXUINT64 ? G_MAXUINT64 : (guint64)total, G_FORMAT_SIZE_IEC_UNITS);
     g_string_append_c(text, '\n');
-    g_string_append_printf(text,
-                           _("This run needs %s for the network, more than this machine "
-                             "can give it."),
+    g_string_append_printf(text, _("This run needs %s, more than this machine can give it."),
                            needed);
   }
 }
@@ -178,13 +181,13 @@ void dialog_update_info(DialogState *state) {
   DdimJobEstimate estimate;
   int width = 0, height = 0;
   g_autoptr(GError) error = NULL;
-  const gboolean runnable =
+  const gboolean described =
       context->describe(state->config, state->model, context->workflow, context->image,
-                        context->drawable, context->latent, &job, &width, &height, &error) &&
+                        context->drawables, context->latent, &job, &width, &height, &error) &&
       ddim_job_estimate(state->model, &job, &estimate, &error);
-  /* OK only for a run that can start (the line says why not). */
-  set_runnable(state, runnable);
-  if (runnable) {
+  /* OK only for a run that can start and fit (the line says why not). */
+  set_runnable(state, described && estimate.fits);
+  if (described) {
     describe_run_time(state, &estimate, text);
     if (state->kind != DDIM_WORKFLOW_DECODE)
       describe_size(info, &job, &estimate, width, height, state->kind == DDIM_WORKFLOW_GENERATE,
@@ -269,6 +272,8 @@ void dialog_seed_box(DialogState *state) {
   gtk_box_pack_end(GTK_BOX(box), button, FALSE, FALSE, 0);
   gtk_widget_show(button);
   g_signal_connect(button, "clicked", G_CALLBACK(on_new_seed), state);
+  /* After OK the dialog outlives the state: dialog_state_clear disconnects. */
+  state->seed_button = button;
 }
 
 void dialog_frame(DialogState *state, const char *id, const char *title, ...) {

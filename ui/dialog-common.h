@@ -21,6 +21,7 @@ typedef struct {
   char *model_error;
   double flops_per_second; /* measured on the model, 0 = not measured */
   guint update_source;
+  GtkWidget *seed_button; /* "New seed", whose handler points at this state */
 } DialogState;
 
 void dialog_state_init(DialogState *state, GimpProcedureDialog *dialog, GimpProcedureConfig *config,

@@ -18,7 +18,7 @@
 typedef struct {
   DdimWorkflow workflow;
   GimpImage *image;
-  GimpDrawable *drawable;   /* the (first) selected drawable, or NULL */
+  GimpDrawable **drawables; /* the selected drawables (NULL-terminated), or NULL */
   const DdimLatent *latent; /* DECODE: the layer's latent, or NULL */
   /* The model file the config names (or the default model): a path to
    * g_free, or NULL with an error. */
@@ -28,7 +28,7 @@ typedef struct {
    * receive the size of what it makes (the layer, or Generate's images).
    * FALSE with an error when it cannot run as set. */
   gboolean (*describe)(GimpProcedureConfig *config, const DdimModel *model, DdimWorkflow workflow,
-                       GimpImage *image, GimpDrawable *drawable, const DdimLatent *latent,
+                       GimpImage *image, GimpDrawable **drawables, const DdimLatent *latent,
                        DdimJob *job, int *width, int *height, GError **error);
 } DialogContext;
 

@@ -54,6 +54,10 @@ const char *ddim_workflow_name(DdimWorkflow workflow) {
   return "unknown";
 }
 
+uint64_t ddim_job_seed(const DdimJob *job, int output) {
+  return job->params.seed + (uint64_t)output;
+}
+
 double ddim_frame_alpha(DdimFrameSpacing spacing, int frame, int frames) {
   if (spacing == DDIM_FRAMES_BETWEEN) return (double)(frame + 1) / (frames + 1);
   return frames > 1 ? (double)frame / (frames - 1) : 0.0;
@@ -185,6 +189,10 @@ static gboolean plan_job(const DdimModel *model, const DdimJob *job, gboolean wi
       job->workflow != DDIM_WORKFLOW_VARY)
     return invalid(error, "%s takes no mask (generate, decode and vary do)",
                    ddim_workflow_name(job->workflow));
+  if (masked && params->known == NULL &&
+      (job->workflow == DDIM_WORKFLOW_GENERATE || job->workflow == DDIM_WORKFLOW_DECODE))
+    return invalid(error, "a masked %s needs the image kept outside the mask (params.known)",
+                   ddim_workflow_name(job->workflow));
   if (masked && params->known && params->known_count != 1 && params->known_count != plan->outputs)
     return invalid(error, "a masked run needs the known image (1 or %d of them, not %d)",
                    plan->outputs, params->known_count);
@@ -219,29 +227,15 @@ static uint64_t memory_budget(const DdimModel *model, const DdimJob *job) {
 /* The sampler's own tensors for a batch of n images (x, model output, x̂_0,
  * ε̂, noise). */
 static double sampler_bytes(const DdimJob *job, int n) {
-  return 5.0 * n * (double)ddim_shape_elements(job->image) * sizeof(float);
-}
-
-/* The largest batch of n images that fits in the budget; at least 1 (the
- * memory check then says no if even that fails).  A tiled run's network
- * memory is bounded by its batch of tiles, which the sampler sizes; its
- * images then count with the sampler's tensors only. */
-static int batch_size(const DdimModel *model, const DdimJob *job, int n) {
-  const gboolean tiled = ddim_params_tiling(model, &job->params, job->image, NULL, NULL, NULL);
-  const uint64_t budget = memory_budget(model, job);
-  int low = 1, high = MIN(n, DDIM_JOB_MAX_BATCH);
-  while (low < high) {
-    int middle = low + (high - low + 1) / 2;
-    DdimShape part = job->image;
-    part.n = middle;
-    const double needed =
-        tiled ? sampler_bytes(job, middle) : (double)ddim_model_memory_needed(model, part);
-    if (budget == 0 || needed <= (double)budget)
-      low = middle;
-    else
-      high = middle - 1;
+  const double image_bytes = (double)ddim_shape_elements(job->image) * sizeof(float);
+  double bytes = 5.0 * n * image_bytes;
+  /* A masked run that keeps the known image by its inversion holds that
+   * image's every level (the sampler's known_init). */
+  if (job->params.mask && job->params.mask_keep == DDIM_MASK_KEEP_INVERSION) {
+    const int known = job->params.known && job->params.known_count == 1 ? 1 : n;
+    bytes += (double)MAX(job->params.steps, 1) * known * image_bytes;
   }
-  return MAX(low, 1);
+  return bytes;
 }
 
 /* The shape the network sees for a batch of n: n images, or one tile. */
@@ -252,6 +246,31 @@ static DdimShape network_shape(const DdimModel *model, const DdimJob *job, int n
   DdimShape shape = job->image;
   shape.n = n;
   return shape;
+}
+
+/* The largest batch of n images that fits in the budget; at least 1 (the
+ * memory check then says no if even that fails).  A tiled run's network
+ * memory is bounded by its batch of tiles, which the sampler sizes. */
+static int batch_size(const DdimModel *model, const DdimJob *job, int n) {
+  const gboolean tiled = ddim_params_tiling(model, &job->params, job->image, NULL, NULL, NULL);
+  const uint64_t budget = memory_budget(model, job);
+  int low = 1, high = MIN(n, DDIM_JOB_MAX_BATCH);
+  while (low < high) {
+    int middle = low + (high - low + 1) / 2;
+    DdimShape part = job->image;
+    part.n = middle;
+    /* Tiled: one tile's network memory (the sampler batches tiles within
+     * what is left) and the batch's images and sampler state. */
+    const double needed =
+        tiled ? (double)ddim_model_memory_needed(model, network_shape(model, job, 1)) +
+                    sampler_bytes(job, middle)
+              : (double)ddim_model_memory_needed(model, part);
+    if (budget == 0 || needed <= (double)budget)
+      low = middle;
+    else
+      high = middle - 1;
+  }
+  return MAX(low, 1);
 }
 
 static int largest_phase(const Plan *plan) {
@@ -306,6 +325,24 @@ static gboolean check_memory(const DdimModel *model, const DdimJob *job, const P
     return FALSE;
   }
   if (!ddim_model_check_memory(model, batch_shape, error)) return FALSE;
+  /* A tiled batch's network memory is one batch of tiles; its images and
+   * the sampler's tensors count against a limit the user set all the same. */
+  const uint64_t limit = MIN(job->memory_limit ? job->memory_limit : UINT64_MAX,
+                             model->memory_limit ? model->memory_limit : UINT64_MAX);
+  const double kept = sampler_bytes(job, batch);
+  if (limit != UINT64_MAX &&
+      ddim_params_tiling(model, &job->params, job->image, NULL, NULL, NULL) &&
+      (double)needed + kept > (double)limit) {
+    g_autofree char *needed_text = NULL, *limit_text = NULL;
+    const double total = (double)needed + kept;
+    ddim_model_format_sizes(total >= (double)UINT64_MAX ? UINT64_MAX : (uint64_t)total, limit,
+                            &needed_text, &limit_text);
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
+                "a run of %d image(s) at %dx%d needs %s with its tiles and sampler state, more "
+                "than the %s limit",
+                batch, job->image.w, job->image.h, needed_text, limit_text);
+    return FALSE;
+  }
   const uint64_t memory = physical_memory();
   if (memory && tensor_bytes(job, plan, batch) > (double)memory) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
