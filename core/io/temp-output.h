@@ -1,5 +1,5 @@
 /* temp-output.h — files being written, under a temporary name until they are
- * complete (npy.c holds the registry; png-io.c writes through it too).
+ * complete (temp-output.c; npy.c and png-io.c write through it).
  *
  * A temporary file is named .ddim-XXXXXX in the target's folder: not derived
  * from the target's name, so that it fits whenever the target does (a
