@@ -90,8 +90,10 @@ gboolean cli_run_job(Cli *cli, const DdimJob *job, DdimJobResult *result, GError
 /* -o is required; png_allowed FALSE restricts it to .npy. */
 gboolean cli_require_output(Cli *cli, gboolean png_allowed, GError **error);
 
-/* Prints seed=N when no --seed was given and the run draws noise. */
-void cli_announce_seed(Cli *cli, gboolean uses_noise);
+/* Refuses a job that cannot run or fit (ddim_job_check), then prints
+ * seed=N when no --seed was given and the run draws noise: nothing is
+ * printed for a run that is refused. */
+gboolean cli_check_job(Cli *cli, const DdimJob *job, gboolean uses_noise, GError **error);
 
 G_END_DECLS
 

@@ -31,7 +31,7 @@ gboolean cli_run_reconstruct(Cli *cli, GError **error) {
   cli_job_init(cli, &job, DDIM_WORKFLOW_RECONSTRUCT, x.shape);
   job.inputs = x.data;
   job.input_count = x.shape.n;
-  cli_announce_seed(cli, FALSE);
+  if (!cli_check_job(cli, &job, FALSE, error)) return FALSE;
   g_auto(DdimJobResult) result = {0};
   if (!cli_run_job(cli, &job, &result, error) ||
       !cli_save_images(cli->output, result.images, x.shape, x.rank == 4, x.file_width,
@@ -98,7 +98,7 @@ gboolean cli_run_interpolate(Cli *cli, GError **error) {
   job.count = frames;
   /* The command writes a sequence to play: both ends are frames. */
   job.frame_spacing = DDIM_FRAMES_WITH_ENDS;
-  cli_announce_seed(cli, FALSE);
+  if (!cli_check_job(cli, &job, FALSE, error)) return FALSE;
   g_auto(DdimJobResult) result = {0};
   DdimShape frames_shape = a.shape;
   frames_shape.n = frames;

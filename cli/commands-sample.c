@@ -101,9 +101,8 @@ gboolean cli_run_generate(Cli *cli, GError **error) {
   DdimShape all = image;
   all.n = count;
   if (!set_up_mask(cli, all, TRUE, &job.params, &mask, &known, error) ||
-      !ddim_job_check(cli->model, &job, error))
+      !cli_check_job(cli, &job, cli->xt_path == NULL, error))
     return FALSE;
-  cli_announce_seed(cli, cli->xt_path == NULL);
   g_auto(DdimJobResult) result = {0};
   return cli_run_job(cli, &job, &result, error) &&
          (cli->save_xt_path == NULL ||
@@ -124,7 +123,7 @@ gboolean cli_run_decode(Cli *cli, GError **error) {
   g_autofree float *mask = NULL;
   g_auto(CliTensor) known = {0};
   if (!set_up_mask(cli, x.shape, TRUE, &job.params, &mask, &known, error)) return FALSE;
-  cli_announce_seed(cli, FALSE);
+  if (!cli_check_job(cli, &job, FALSE, error)) return FALSE;
   g_auto(DdimJobResult) result = {0};
   return cli_run_job(cli, &job, &result, error) &&
          cli_save_images(cli->output, result.images, x.shape, x.rank == 4, x.shape.w, x.shape.h,
@@ -155,7 +154,7 @@ gboolean cli_run_vary(Cli *cli, GError **error) {
   job.count = x.shape.n;
   g_autofree float *mask = NULL;
   if (!set_up_mask(cli, x.shape, FALSE, &job.params, &mask, NULL, error)) return FALSE;
-  cli_announce_seed(cli, TRUE);
+  if (!cli_check_job(cli, &job, TRUE, error)) return FALSE;
   g_auto(DdimJobResult) result = {0};
   return cli_run_job(cli, &job, &result, error) &&
          cli_save_images(cli->output, result.images, x.shape, x.rank == 4, x.file_width,

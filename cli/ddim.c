@@ -63,9 +63,11 @@ gboolean cli_run_job(Cli *cli, const DdimJob *job, DdimJobResult *result, GError
 }
 
 /* The seed matters only for noise: generated x_T, SDEdit, or η > 0. */
-void cli_announce_seed(Cli *cli, gboolean uses_noise) {
+gboolean cli_check_job(Cli *cli, const DdimJob *job, gboolean uses_noise, GError **error) {
+  if (!ddim_job_check(cli->model, job, error)) return FALSE;
   if (!cli->seed_given && (uses_noise || cli->params.eta > 0.0))
     g_printerr("seed=%" G_GUINT64_FORMAT "\n", cli->params.seed);
+  return TRUE;
 }
 
 gboolean cli_require_output(Cli *cli, gboolean png_allowed, GError **error) {
