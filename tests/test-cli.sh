@@ -493,4 +493,34 @@ else
     sed 's/^/#   /' "$TMP/cc-errors"
 fi
 
+# A signal while ddim convert writes (fwrite slowed down by the shim): its
+# files are temporary ones of the registry, so the handlers remove them and
+# the folders the convert made; nothing is left.
+if [ -x "$TMP/launcher" ] && [ -e "$TMP/shim.so" ]; then
+    temporaries_in() {
+        ls -A "$1" 2>/dev/null | grep -q '^\.ddim-'
+    }
+    convert_signal_case() {
+        dir=$TMP/convert-$1
+        mkdir "$dir"
+        env SHIM_DELAY_US=20000 LD_PRELOAD="$TMP/shim.so" ASAN_OPTIONS="$SHIM_ASAN_OPTIONS" \
+            "$TMP/launcher" "$REAL_DDIM" convert "$MODEL" -o "$dir/made/out" 2>"$TMP/stderr" &
+        pid=$!
+        wait_for temporaries_in "$dir/made/out"
+        kill -"$1" "$pid"
+        wait "$pid" 2>/dev/null
+        status=$?
+        count=$((count + 1))
+        if [ "$status" -ne "$2" ]; then
+            fail "SIG$1 during convert: exit status $status, expected $2"
+        elif [ -n "$(ls -A "$dir")" ]; then
+            fail "SIG$1 during convert left: $(find "$dir" | tr '\n' ' ')"
+        else
+            tap_ok "SIG$1 during convert leaves no file and no folder it made"
+        fi
+    }
+    convert_signal_case INT 130
+    convert_signal_case TERM 143
+fi
+
 tap_done

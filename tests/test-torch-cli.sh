@@ -101,6 +101,31 @@ run "generate on converted inferred" generate "$TMP/inf16" --steps 4 --seed 2 -o
 refused "convert without -o" "-o OUT_DIR" convert original/model.ckpt
 refused "convert --dtype" "--dtype" convert original/model.ckpt --dtype f8 -o "$TMP/f8"
 
+# A convert whose write fails (ulimit -f: EFBIG; ddim ignores SIGXFSZ) leaves
+# no file, and no folder when it made the folder.
+printf '#!/bin/sh\nulimit -f 1\nexec "%s" "$@"\n' "$DDIM" >"$TMP/ddim-limited"
+chmod +x "$TMP/ddim-limited"
+REAL_DDIM=$DDIM
+DDIM=$TMP/ddim-limited
+refused "convert past ulimit -f" "safetensors: cannot write: File too large" \
+    convert original/training.pth -o "$TMP/limited/a/b"
+mkdir "$TMP/limited-existing"
+refused "convert past ulimit -f into a folder" "cannot write: File too large" \
+    convert original/training.pth -o "$TMP/limited-existing"
+DDIM=$REAL_DDIM
+count=$((count + 1))
+if [ -e "$TMP/limited" ]; then
+    fail "convert past ulimit -f left $(find "$TMP/limited" | tr '\n' ' ')"
+else
+    echo "ok $count - convert past ulimit -f leaves no folder it made"
+fi
+count=$((count + 1))
+if [ ! -d "$TMP/limited-existing" ] || [ -n "$(ls -A "$TMP/limited-existing")" ]; then
+    fail "convert past ulimit -f into a folder: the folder is gone or holds files"
+else
+    echo "ok $count - convert past ulimit -f keeps an existing folder, empty"
+fi
+
 # --config.
 mkdir "$TMP/bare"
 cp original/model.ckpt "$TMP/bare/"

@@ -31,6 +31,9 @@ typedef struct TempBlock {
 } TempBlock;
 
 static TempBlock temp_registry;
+/* Folders made for outputs (ddim_temp_output_create_folder), removed by a
+ * handler after the files, deepest first. */
+static TempBlock folder_registry;
 /* Threads between creating (or renaming, or removing) a temporary file and
  * recording that in the registry: a handler waits for them, so it never
  * misses a file that exists or unlinks a name already renamed. */
@@ -67,8 +70,8 @@ static void registry_leave(const sigset_t *saved) {
   pthread_sigmask(SIG_SETMASK, saved, NULL);
 }
 
-static void registry_add(char *name) {
-  for (TempBlock *block = &temp_registry;;) {
+static void registry_add(TempBlock *registry, char *name) {
+  for (TempBlock *block = registry;;) {
     for (int i = 0; i < TEMP_SLOTS_PER_BLOCK; i++) {
       char *empty = NULL;
       if (atomic_compare_exchange_strong(&block->slots[i], &empty, name)) return;
@@ -87,8 +90,8 @@ static void registry_add(char *name) {
 
 /* Takes name back; frees it unless a handler took it first (and may be
  * reading it). */
-static void registry_remove(char *name) {
-  for (TempBlock *block = &temp_registry; block; block = atomic_load(&block->next))
+static void registry_remove(TempBlock *registry, char *name) {
+  for (TempBlock *block = registry; block; block = atomic_load(&block->next))
     for (int i = 0; i < TEMP_SLOTS_PER_BLOCK; i++) {
       char *expected = name;
       if (atomic_compare_exchange_strong(&block->slots[i], &expected, NULL)) {
@@ -108,7 +111,7 @@ FILE *ddim_temp_output_create(const char *target, char **temp_path) {
   }
   int fd = g_mkstemp_full(name, O_WRONLY | O_CLOEXEC, 0666);
   int saved_errno = errno;
-  if (fd >= 0) registry_add(name);
+  if (fd >= 0) registry_add(&temp_registry, name);
   registry_leave(&saved);
   if (fd < 0) {
     g_free(name);
@@ -132,7 +135,7 @@ gboolean ddim_temp_output_commit(char *temp_path, const char *target) {
   if (!registry_enter(&saved)) return FALSE;
   gboolean renamed = g_rename(temp_path, target) == 0;
   int saved_errno = errno;
-  if (renamed) registry_remove(temp_path);
+  if (renamed) registry_remove(&temp_registry, temp_path);
   registry_leave(&saved);
   errno = saved_errno;
   return renamed;
@@ -147,11 +150,83 @@ void ddim_temp_output_discard(char *temp_path) {
     return;
   }
   g_unlink(temp_path);
-  registry_remove(temp_path);
+  registry_remove(&temp_registry, temp_path);
   registry_leave(&saved);
 }
 
-/* Async-signal-safe: atomics, unlink(), signal() and raise() only.  Nothing
+gboolean ddim_temp_output_create_folder(const char *path, char ***created) {
+  /* The missing folders, deepest first. */
+  GPtrArray *missing = g_ptr_array_new_with_free_func(g_free);
+  char *folder = g_strdup(path);
+  while (!g_file_test(folder, G_FILE_TEST_EXISTS)) {
+    char *parent = g_path_get_dirname(folder);
+    g_ptr_array_add(missing, folder);
+    gboolean top = strcmp(parent, folder) == 0;
+    folder = parent;
+    if (top) break;
+  }
+  g_free(folder);
+  GPtrArray *made = g_ptr_array_new();
+  gboolean ok = TRUE;
+  int saved_errno = 0;
+  for (guint i = missing->len; ok && i-- > 0;) {
+    sigset_t saved;
+    /* Made and registered with the signals held off, so that a handler
+     * sees every folder that exists. */
+    if (!registry_enter(&saved)) {
+      saved_errno = errno;
+      ok = FALSE;
+      break;
+    }
+    const char *name = g_ptr_array_index(missing, i);
+    if (g_mkdir(name, 0777) == 0) {
+      char *registered = g_strdup(name);
+      registry_add(&folder_registry, registered);
+      g_ptr_array_insert(made, 0, registered);
+    } else if (errno != EEXIST || !g_file_test(name, G_FILE_TEST_IS_DIR)) {
+      /* EEXIST: made meanwhile by someone else, whose it stays. */
+      saved_errno = errno;
+      ok = FALSE;
+    }
+    registry_leave(&saved);
+  }
+  g_ptr_array_free(missing, TRUE);
+  g_ptr_array_add(made, NULL);
+  char **folders = (char **)g_ptr_array_free(made, FALSE);
+  if (!ok) {
+    ddim_temp_output_remove_folders(folders);
+    errno = saved_errno;
+    return FALSE;
+  }
+  *created = folders;
+  return TRUE;
+}
+
+static void forget_folders(char **created, gboolean remove) {
+  if (created == NULL) return;
+  for (char **folder = created; *folder; folder++) {
+    sigset_t saved;
+    if (!registry_enter(&saved)) {
+      /* A handler is removing every folder; the name may be in its hands. */
+      if (remove) g_rmdir(*folder);
+      continue;
+    }
+    if (remove) g_rmdir(*folder);
+    registry_remove(&folder_registry, *folder);
+    registry_leave(&saved);
+  }
+  g_free(created);
+}
+
+void ddim_temp_output_keep_folders(char **created) {
+  forget_folders(created, FALSE);
+}
+
+void ddim_temp_output_remove_folders(char **created) {
+  forget_folders(created, TRUE);
+}
+
+/* Async-signal-safe: atomics, unlink(), rmdir(), signal() and raise() only.  Nothing
  * is freed: the process ends. */
 static void remove_partial_files(int signal_number) {
   atomic_store(&temp_dying, 1);
@@ -162,6 +237,20 @@ static void remove_partial_files(int signal_number) {
       char *name = atomic_exchange(&block->slots[i], NULL);
       if (name) unlink(name);
     }
+  /* Folders are registered parent first, and a parent is empty only once its
+   * children are gone: passes repeat while one removes a folder.  No writer
+   * changes the registry any more (temp_dying), so plain loads do. */
+  for (int removed = 1; removed;) {
+    removed = 0;
+    for (TempBlock *block = &folder_registry; block; block = atomic_load(&block->next))
+      for (int i = 0; i < TEMP_SLOTS_PER_BLOCK; i++) {
+        char *name = atomic_load(&block->slots[i]);
+        if (name && rmdir(name) == 0) {
+          atomic_store(&block->slots[i], NULL);
+          removed = 1;
+        }
+      }
+  }
   /* The signal is blocked while its handler runs; it is delivered again, with
    * its default action, when the handler returns. */
   signal(signal_number, SIG_DFL);

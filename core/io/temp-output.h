@@ -32,6 +32,22 @@ gboolean ddim_temp_output_commit(char *temp_path, const char *target);
 /* Removes the temporary file and forgets it; temp_path may be NULL. */
 void ddim_temp_output_discard(char *temp_path);
 
+/* Creates the folder `path` with its missing parents, each registered so
+ * that the handlers remove it (rmdir, after the files, so only when empty):
+ * an interrupted writer that made a folder for its files leaves none.
+ * *created receives the folders made, deepest first and NULL-terminated
+ * (empty when `path` existed), owned by the registry: pass it to
+ * ddim_temp_output_keep_folders or ddim_temp_output_remove_folders.  FALSE
+ * with errno set when a folder cannot be made (those made are removed). */
+gboolean ddim_temp_output_create_folder(const char *path, char ***created);
+
+/* Forgets the folders (they stay) and frees the array; NULL is ignored. */
+void ddim_temp_output_keep_folders(char **created);
+
+/* Removes the folders that are empty, deepest first, forgets them and frees
+ * the array; NULL is ignored. */
+void ddim_temp_output_remove_folders(char **created);
+
 /* A file written under its temporary name, not yet renamed to `path`. */
 struct DdimPendingFile {
   char *path;

@@ -6,15 +6,22 @@
  * safetensors file whose header is padded with spaces to a multiple of 8
  * bytes so the data starts aligned (as the safetensors writer does).  The
  * config and scheduler texts are the ones the model was loaded with, so the
- * folder loads to the same network and schedule. */
+ * folder loads to the same network and schedule.
+ *
+ * The three files go through the temporary-file registry of core/io
+ * (temp-output.h), as the command's other outputs do: its signal handlers
+ * remove them, and the folder when this conversion made it, so a convert
+ * that is interrupted or fails leaves no partial file. */
 #include "ddim-convert.h"
 #include "model.h"
+#include "temp-output.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define WEIGHTS_NAME "diffusion_pytorch_model.safetensors"
 
@@ -96,7 +103,30 @@ static gboolean write_tensor(FILE *file, const DdimStTensor *tensor, DdimConvert
   return write_bytes(file, bytes, tensor->elements * 4, path, error);
 }
 
-static gboolean write_safetensors(const DdimSafetensors *table, const char *path,
+/* Opens a new temporary file for `path` (its name in *temp_path, owned by
+ * the registry: committed or discarded by ddim_model_convert). */
+static FILE *open_output(const char *path, char **temp_path, GError **error) {
+  FILE *file = ddim_temp_output_create(path, temp_path);
+  if (!file)
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot write: %s", path, g_strerror(errno));
+  return file;
+}
+
+/* Flushes, syncs (a file renamed into place must be on disk first) and
+ * closes; `ok` says whether the writes so far succeeded. */
+static gboolean close_output(FILE *file, gboolean ok, const char *path, GError **error) {
+  if (ok && (fflush(file) != 0 || fsync(fileno(file)) != 0)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot write: %s", path, g_strerror(errno));
+    ok = FALSE;
+  }
+  if (fclose(file) != 0 && ok) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot write: %s", path, g_strerror(errno));
+    ok = FALSE;
+  }
+  return ok;
+}
+
+static gboolean write_safetensors(const DdimSafetensors *table, const char *path, char **temp_path,
                                   DdimConvertDtype dtype, GError **error) {
   g_autofree DdimStTensor **sorted = g_new(DdimStTensor *, table->n_tensors + 1);
   for (int i = 0; i < table->n_tensors; i++) sorted[i] = &table->tensors[i];
@@ -106,28 +136,13 @@ static gboolean write_safetensors(const DdimSafetensors *table, const char *path
   guint8 length_field[8];
   for (int i = 0; i < 8; i++) length_field[i] = (guint8)(header_length >> (8 * i));
 
-  g_autofree char *temporary = g_strconcat(path, ".partial", NULL);
-  FILE *file = g_fopen(temporary, "wb");
-  if (!file) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot create: %s", temporary,
-                g_strerror(errno));
-    return FALSE;
-  }
+  FILE *file = open_output(path, temp_path, error);
+  if (!file) return FALSE;
   gboolean ok = write_bytes(file, length_field, 8, path, error) &&
                 write_bytes(file, header, header_length, path, error);
   for (int i = 0; ok && i < table->n_tensors; i++)
     ok = write_tensor(file, sorted[i], dtype, path, error);
-  if (fclose(file) != 0 && ok) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot write: %s", path, g_strerror(errno));
-    ok = FALSE;
-  }
-  if (ok && g_rename(temporary, path) != 0) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot rename into place: %s", path,
-                g_strerror(errno));
-    ok = FALSE;
-  }
-  if (!ok) g_unlink(temporary);
-  return ok;
+  return close_output(file, ok, path, error);
 }
 
 static const char *prediction_name(DdimPrediction prediction) {
@@ -175,14 +190,11 @@ static char *default_scheduler_json(const DdimNoiseSchedule *schedule) {
   return g_strconcat(text, "\n", NULL);
 }
 
-static gboolean write_text(const char *path, const char *text, gssize length, GError **error) {
-  g_autoptr(GError) write_error = NULL;
-  if (!g_file_set_contents(path, text, length, &write_error)) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot write: %s", path,
-                write_error->message);
-    return FALSE;
-  }
-  return TRUE;
+static gboolean write_text(const char *path, char **temp_path, const char *text, size_t length,
+                           GError **error) {
+  FILE *file = open_output(path, temp_path, error);
+  if (!file) return FALSE;
+  return close_output(file, write_bytes(file, text, length, path, error), path, error);
 }
 
 gboolean ddim_model_convert(const DdimModel *model, const char *out_dir, DdimConvertDtype dtype,
@@ -198,11 +210,7 @@ gboolean ddim_model_convert(const DdimModel *model, const char *out_dir, DdimCon
                 WEIGHTS_NAME);
     return FALSE;
   }
-  if (g_mkdir_with_parents(out_dir, 0777) != 0) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot create the folder: %s", out_dir,
-                g_strerror(errno));
-    return FALSE;
-  }
+  /* Read before anything is created: a failure here leaves nothing. */
   g_autofree char *scheduler_text = NULL;
   gsize scheduler_length = 0;
   if (model->scheduler_path) {
@@ -217,8 +225,40 @@ gboolean ddim_model_convert(const DdimModel *model, const char *out_dir, DdimCon
     scheduler_text = default_scheduler_json(&model->schedule);
     scheduler_length = strlen(scheduler_text);
   }
-  /* config.json last: a folder without it is not mistaken for a model. */
-  return write_safetensors(model->weights, weights_path, dtype, error) &&
-         write_text(scheduler_path, scheduler_text, (gssize)scheduler_length, error) &&
-         write_text(config_path, model->config_text, -1, error);
+  char **created_folders = NULL;
+  if (!ddim_temp_output_create_folder(out_dir, &created_folders)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot create the folder: %s", out_dir,
+                g_strerror(errno));
+    return FALSE;
+  }
+  /* Renamed in this order, config.json last, so that a folder without it is
+   * not mistaken for a model. */
+  const char *paths[3] = {weights_path, scheduler_path, config_path};
+  char *temp_paths[3] = {NULL, NULL, NULL};
+  gboolean ok =
+      write_safetensors(model->weights, weights_path, &temp_paths[0], dtype, error) &&
+      write_text(scheduler_path, &temp_paths[1], scheduler_text, scheduler_length, error) &&
+      write_text(config_path, &temp_paths[2], model->config_text, strlen(model->config_text),
+                 error);
+  /* Nothing is renamed before all three are complete: a failure or a signal
+   * until then leaves no file (a signal between the renames, microseconds,
+   * leaves complete files without config.json). */
+  int committed = 0;
+  for (; ok && committed < 3; committed++) {
+    if (!ddim_temp_output_commit(temp_paths[committed], paths[committed])) {
+      g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot write: %s", paths[committed],
+                  g_strerror(errno));
+      ok = FALSE;
+      break;
+    }
+    temp_paths[committed] = NULL;
+  }
+  if (ok) {
+    ddim_temp_output_keep_folders(created_folders);
+    return TRUE;
+  }
+  for (int i = 0; i < 3; i++) ddim_temp_output_discard(temp_paths[i]);
+  for (int i = 0; i < committed; i++) g_unlink(paths[i]);
+  ddim_temp_output_remove_folders(created_folders);
+  return FALSE;
 }
