@@ -7,10 +7,12 @@
  * binary16 / bfloat16 bit fields written with ldexp. */
 #include "ddim.h"
 #include "safetensors.h"
+#include "torch-checkpoint.h"
 
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TEST_PATH "/virtual/model.safetensors"
 
@@ -354,15 +356,26 @@ static void test_bad_length_field(void) {
 
 /* The 100 MB header limit of the reference implementation, on a file that
  * really is that large ("{}" padded with spaces, which the format allows). */
+/* Parses bytes that must be refused with a message containing `expected`. */
+static void expect_refusal(const guint8 *bytes, size_t size, const char *expected) {
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DdimSafetensors) file = ddim_safetensors_parse(bytes, size, TEST_PATH, &error);
+  g_assert_null(file);
+  g_assert_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT);
+  g_assert_nonnull(strstr(error->message, TEST_PATH));
+  if (!strstr(error->message, expected))
+    g_error("expected \"%s\" in: %s", expected, error->message);
+}
+
 static void test_header_size_limit(void) {
   const size_t limit = DDIM_ST_MAX_HEADER;
-  g_assert_cmpuint(limit, ==, 100000000u);
+  g_assert_cmpuint(limit, ==, 16u << 20);
   guint8 *bytes = g_malloc(8 + limit + 1);
   memset(bytes + 8, ' ', limit + 1);
   bytes[8] = '{';
   bytes[9] = '}';
   for (int i = 0; i < 8; i++) bytes[i] = (guint8)((uint64_t)(limit + 1) >> (8 * i));
-  expect_format_error(bytes, 8 + limit + 1, "header of 100,000,001 bytes");
+  expect_refusal(bytes, 8 + limit + 1, "the header is 16777217 bytes long; the limit is 16777216");
   /* At the limit it is accepted. */
   for (int i = 0; i < 8; i++) bytes[i] = (guint8)((uint64_t)limit >> (8 * i));
   g_autoptr(GError) error = NULL;
@@ -373,6 +386,54 @@ static void test_header_size_limit(void) {
   g_assert_cmpuint(file->header_length, ==, limit);
   ddim_safetensors_free(file);
   g_free(bytes);
+}
+
+/* A header of `count` empty tensors {"tN":{"dtype":"F32","shape":[0],
+ * "data_offsets":[0,0]}}: valid, tiny data, a large tree. */
+static guint8 *many_tensors(int count, size_t *size) {
+  g_autoptr(GString) header = g_string_new("{");
+  for (int i = 0; i < count; i++)
+    g_string_append_printf(header,
+                           "%s\"t%d\":{\"dtype\":\"F32\",\"shape\":[0],"
+                           "\"data_offsets\":[0,0]}",
+                           i ? "," : "", i);
+  g_string_append_c(header, '}');
+  return build(header->str, NULL, 0, size);
+}
+
+/* The bomb of the adversarial trial: a header with 10⁶ tensors cost several
+ * GB to parse.  Its entries are counted before the tree is built. */
+static void test_tensor_count_limit(void) {
+  size_t size;
+  g_autofree guint8 *at_limit = many_tensors(DDIM_ST_MAX_TENSORS, &size);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DdimSafetensors) file = ddim_safetensors_parse(at_limit, size, TEST_PATH, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(file->n_tensors, ==, DDIM_ST_MAX_TENSORS);
+
+  g_autofree guint8 *over = many_tensors(DDIM_ST_MAX_TENSORS + 2, &size);
+  expect_refusal(over, size, "the header lists 65538 entries; the limit is 65536 tensors");
+  /* The trial's 10⁶ tensors (59 MB) are refused by their header's length. */
+  g_autofree guint8 *million = many_tensors(1000000, &size);
+  expect_refusal(million, size, "bytes long; the limit is 16777216 bytes");
+}
+
+/* Tiny values in one place (a 16 MiB array of zeros in the metadata) are
+ * counted too; quoted brackets, colons and escaped quotes are not. */
+static void test_json_value_limit(void) {
+  g_autoptr(GString) header = g_string_new("{\"__metadata__\":{\"a\":[0");
+  for (int i = 0; i < DDIM_ST_MAX_JSON_VALUES; i++) g_string_append(header, ",0");
+  g_string_append(header, "]}}");
+  size_t size;
+  g_autofree guint8 *bytes = build(header->str, NULL, 0, &size);
+  expect_refusal(bytes, size, "JSON values; the limit is 1048576");
+
+  const char *quoted = "{\"__metadata__\":{\"k\\\":[,,,{\":\"v:,,[[{\\\"\"}}";
+  g_autofree guint8 *fine = build(quoted, NULL, 0, &size);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DdimSafetensors) file = ddim_safetensors_parse(fine, size, TEST_PATH, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(file->n_tensors, ==, 0);
 }
 
 static void test_bad_header_text(void) {
@@ -692,7 +753,7 @@ static void test_open(void) {
   g_assert_true(g_file_set_contents(valid, (const char *)bytes, (gssize)size, NULL));
   g_autoptr(DdimSafetensors) file = ddim_safetensors_open(valid, &error);
   g_assert_no_error(error);
-  g_assert_nonnull(file->mapping);
+  g_assert_nonnull(file->owned);
   g_assert_cmpstr(file->path, ==, valid);
   float out[2];
   g_assert_true(ddim_st_tensor_to_f32(ddim_safetensors_find(file, "x"), out));
@@ -712,6 +773,40 @@ static void test_open(void) {
   g_rmdir(dir);
 }
 
+/* A file truncated (or rewritten) by another program after it was opened:
+ * the reader holds a private copy, so the tensors read as they were, where a
+ * mapping would have killed the process with SIGBUS. */
+static void test_truncated_after_open(void) {
+  g_autofree char *dir = g_dir_make_tmp("ddim-st-XXXXXX", NULL);
+  const char *header = "{\"x\":{\"dtype\":\"F32\",\"shape\":[2048],\"data_offsets\":[0,8192]}}";
+  guint8 data[8192];
+  for (int i = 0; i < 2048; i++) put_f32(data + 4 * i, (float)i - 0.5f);
+  size_t size;
+  g_autofree guint8 *bytes = build(header, data, sizeof data, &size);
+  g_autofree char *path = g_build_filename(dir, "model.safetensors", NULL);
+  g_assert_true(g_file_set_contents(path, (const char *)bytes, (gssize)size, NULL));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DdimSafetensors) file = ddim_safetensors_open(path, &error);
+  g_assert_no_error(error);
+  /* The reader the model uses (any weights format) too. */
+  g_autoptr(DdimSafetensors) weights = ddim_weights_open(path, NULL, &error);
+  g_assert_no_error(error);
+
+  g_assert_cmpint(truncate(path, 0), ==, 0);
+  g_autofree float *out = g_new(float, 2048);
+  for (int k = 0; k < 2; k++) {
+    const DdimStTensor *x = ddim_safetensors_find(k ? weights : file, "x");
+    g_assert_true(ddim_st_tensor_to_f32(x, out));
+    for (int i = 0; i < 2048; i++) g_assert_cmpfloat(out[i], ==, (float)i - 0.5f);
+    ddim_st_release_tensor_pages(file, x);
+    g_assert_true(ddim_st_tensor_to_f32(x, out));
+    g_assert_cmpfloat(out[2047], ==, 2046.5f);
+  }
+
+  g_remove(path);
+  g_rmdir(dir);
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/safetensors/valid-mixed-dtypes", test_valid_mixed_dtypes);
@@ -725,6 +820,9 @@ int main(int argc, char **argv) {
   g_test_add_func("/safetensors/other-dtype", test_other_dtype);
   g_test_add_func("/safetensors/bad-length-field", test_bad_length_field);
   g_test_add_func("/safetensors/header-size-limit", test_header_size_limit);
+  g_test_add_func("/safetensors/tensor-count-limit", test_tensor_count_limit);
+  g_test_add_func("/safetensors/json-value-limit", test_json_value_limit);
+  g_test_add_func("/safetensors/truncated-after-open", test_truncated_after_open);
   g_test_add_func("/safetensors/bad-header-text", test_bad_header_text);
   g_test_add_func("/safetensors/bad-entries", test_bad_entries);
   g_test_add_func("/safetensors/bad-layout", test_bad_layout);

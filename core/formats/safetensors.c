@@ -1,18 +1,22 @@
 /* safetensors.c — how a safetensors file is read.
  *
- * The file is untrusted: the header is parsed by the strict JSON reader
- * (json-util.h) into a json-glib tree and every field is checked (types, ranks, overflow of shape ×
- * dtype size, offsets tiling the buffer exactly) before any tensor byte is touched. */
+ * The file is untrusted: the header's length and the number of its entries
+ * and values are bounded before it is parsed (the tree costs tens of bytes
+ * per header byte), then it is parsed by the strict JSON reader (json-util.h)
+ * into a json-glib tree and every field is checked (types, ranks, overflow of
+ * shape × dtype size, offsets tiling the buffer exactly) before any tensor
+ * byte is touched.  Files are read into memory, never mapped (safetensors.h). */
 #include "ddim.h"
 #include "json-util.h"
 #include "safetensors.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
-#if defined(__unix__)
-#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
-#endif
 
 typedef struct {
   const char *name;
@@ -53,7 +57,7 @@ void ddim_safetensors_free(DdimSafetensors *file) {
   if (file->by_name) g_hash_table_destroy(file->by_name);
   /* Tensor data may live in what is kept: release it after the tensors. */
   if (file->kept) g_ptr_array_unref(file->kept);
-  if (file->mapping) g_mapped_file_unref(file->mapping);
+  g_free(file->owned);
   g_free(file->path);
   g_free(file);
 }
@@ -152,6 +156,54 @@ static int compare_extents(const void *a, const void *b) {
   return 0;
 }
 
+/* Counts, without building anything, the members of the header's top-level
+ * object (its tensors and "__metadata__") and an upper bound of its JSON
+ * values (the root, each value after ':' or ',' and each array's first), so
+ * that a header of a million tiny tensors or values is refused before the
+ * parser builds a tree of them.  Malformed text is counted as it comes: the
+ * parser refuses it afterwards. */
+static void count_header(const char *text, size_t length, uint64_t *members, uint64_t *values) {
+  uint64_t depth = 0, colons = 0, top_colons = 0, others = 0;
+  gboolean in_string = FALSE;
+  for (size_t i = 0; i < length; i++) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        i++; /* an escaped quote does not end the string */
+      else if (c == '"')
+        in_string = FALSE;
+      continue;
+    }
+    switch (c) {
+    case '"':
+      in_string = TRUE;
+      break;
+    case '{':
+      depth++;
+      break;
+    case '[':
+      depth++;
+      others++;
+      break;
+    case '}':
+    case ']':
+      if (depth) depth--;
+      break;
+    case ':':
+      colons++;
+      if (depth == 1) top_colons++;
+      break;
+    case ',':
+      others++;
+      break;
+    default:
+      break;
+    }
+  }
+  *members = top_colons;
+  *values = 1 + colons + others;
+}
+
 DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const char *path,
                                         GError **error) {
   if (size < 8) {
@@ -165,7 +217,8 @@ DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const 
     return NULL;
   }
   if (header_length > DDIM_ST_MAX_HEADER) {
-    fail(error, path, "the header length %" G_GUINT64_FORMAT " exceeds the %u-byte limit",
+    fail(error, path,
+         "the header is %" G_GUINT64_FORMAT " bytes long; the limit is %u bytes (16 MiB)",
          header_length, DDIM_ST_MAX_HEADER);
     return NULL;
   }
@@ -178,6 +231,21 @@ DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const 
   const char *header = (const char *)bytes + 8;
   if (header[0] != '{') {
     fail(error, path, "the header does not start with '{'");
+    return NULL;
+  }
+  uint64_t entries, values;
+  count_header(header, (size_t)header_length, &entries, &values);
+  /* One more entry than tensors: "__metadata__". */
+  if (entries > DDIM_ST_MAX_TENSORS + 1) {
+    fail(error, path, "the header lists %" G_GUINT64_FORMAT " entries; the limit is %d tensors",
+         entries, DDIM_ST_MAX_TENSORS);
+    return NULL;
+  }
+  if (values > DDIM_ST_MAX_JSON_VALUES) {
+    fail(error, path,
+         "the header holds about %" G_GUINT64_FORMAT
+         " JSON values; the limit is %d (16 per tensor)",
+         values, DDIM_ST_MAX_JSON_VALUES);
     return NULL;
   }
   /* The strict reader refuses what the safetensors crate (serde_json)
@@ -268,27 +336,70 @@ DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const 
   return g_steal_pointer(&file);
 }
 
-DdimSafetensors *ddim_safetensors_open(const char *path, GError **error) {
-  /* Mapping a FIFO would wait for a writer, a device has no length. */
-  if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
+guint8 *ddim_weights_read(const char *path, size_t *size, GError **error) {
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused
+   * below as not a regular file); reads of regular files ignore the flag. */
+  int fd = g_open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+  if (fd < 0) {
+    int saved_errno = errno;
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot read: %s", path,
+                g_strerror(saved_errno));
+    return NULL;
+  }
+  /* A device has no length and a folder no bytes. */
+  struct stat info;
+  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: not a regular file", path);
+    close(fd);
     return NULL;
   }
-  g_autoptr(GError) map_error = NULL;
-  GMappedFile *mapping = g_mapped_file_new(path, FALSE, &map_error);
-  if (!mapping) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot read: %s", path, map_error->message);
+  if ((guint64)info.st_size > G_MAXSIZE - 1) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY, "%s: the file is too large to read", path);
+    close(fd);
     return NULL;
   }
-  const guint8 *bytes = (const guint8 *)g_mapped_file_get_contents(mapping);
-  size_t size = g_mapped_file_get_length(mapping);
-  DdimSafetensors *file =
-      ddim_safetensors_parse(bytes ? bytes : (const guint8 *)"", bytes ? size : 0, path, error);
+  size_t length = (size_t)info.st_size;
+  guint8 *bytes = g_try_malloc(length ? length : 1);
+  if (bytes == NULL) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
+                "%s: not enough memory to read its %zu bytes", path, length);
+    close(fd);
+    return NULL;
+  }
+  size_t done = 0;
+  while (done < length) {
+    ssize_t got = read(fd, bytes + done, MIN(length - done, (size_t)1 << 30));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      int saved_errno = errno;
+      if (got < 0)
+        g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: read error: %s", path,
+                    g_strerror(saved_errno));
+      else
+        g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO,
+                    "%s: the file changed while it was being read (%zu of %zu bytes)", path, done,
+                    length);
+      g_free(bytes);
+      close(fd);
+      return NULL;
+    }
+    done += (size_t)got;
+  }
+  close(fd);
+  *size = length;
+  return bytes;
+}
+
+DdimSafetensors *ddim_safetensors_open(const char *path, GError **error) {
+  size_t size = 0;
+  guint8 *bytes = ddim_weights_read(path, &size, error);
+  if (!bytes) return NULL;
+  DdimSafetensors *file = ddim_safetensors_parse(bytes, size, path, error);
   if (!file) {
-    g_mapped_file_unref(mapping);
+    g_free(bytes);
     return NULL;
   }
-  file->mapping = mapping;
+  file->owned = bytes;
   return file;
 }
 
@@ -442,18 +553,7 @@ gboolean ddim_st_tensor_to_f32(const DdimStTensor *tensor, float *out) {
 }
 
 void ddim_st_release_tensor_pages(const DdimSafetensors *file, const DdimStTensor *tensor) {
-#if defined(__unix__) && defined(MADV_DONTNEED)
-  if (file->mapping == NULL || tensor->nbytes == 0) return;
-  const long page = sysconf(_SC_PAGESIZE);
-  if (page <= 0) return;
-  const uintptr_t start = (uintptr_t)tensor->data, mask = (uintptr_t)page - 1;
-  const uintptr_t begin = (start + mask) & ~mask;
-  const uintptr_t end = (start + (uintptr_t)tensor->nbytes) & ~mask;
-  /* A private, read-only file mapping: the pages come back unchanged from
-   * the file if a later reader (ddim convert, a neighbour tensor sharing an
-   * edge page) needs them. */
-  if (end > begin) (void)madvise((void *)begin, (size_t)(end - begin), MADV_DONTNEED);
-#else
+  /* The bytes are a private copy on the heap (safetensors.h): madvise would
+   * zero them, not refetch them, and ddim convert reads them again. */
   (void)file, (void)tensor;
-#endif
 }

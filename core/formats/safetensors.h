@@ -1,4 +1,5 @@
-/* safetensors.h — reading the safetensors format, validated and mmapped.
+/* safetensors.h — reading the safetensors format, validated and read into
+ * memory.
  *
  * Format (huggingface/safetensors): u64 little-endian header length N, N
  * bytes of JSON {name: {dtype, shape, data_offsets: [begin, end)}} with an
@@ -11,7 +12,20 @@
 #include <stdint.h>
 
 #define DDIM_ST_MAX_RANK 8
-#define DDIM_ST_MAX_HEADER 100000000u /* the reference implementation's limit */
+/* The header's JSON becomes a json-glib tree of some 30–70 bytes per header
+ * byte, so its length is what bounds the memory the header costs: 16 MiB
+ * (about 0.5–1 GB of tree at worst) is far above real headers (a UNet's is
+ * about 100 KB, the largest checkpoints' a few MB).  The reference
+ * implementation allows 100 MB, which costs several GB to parse. */
+#define DDIM_ST_MAX_HEADER (16u << 20)
+/* Tensors in one file, counted before the JSON is parsed (a UNet has about
+ * 700; SDXL checkpoints a few thousand). */
+#define DDIM_ST_MAX_TENSORS 65536
+/* JSON values (objects, arrays, strings, numbers, …) in one header, counted
+ * before it is parsed: 16 per tensor at the tensor limit, so that a header
+ * of tiny values (a 16 MiB array of zeros) cannot build a tree of millions
+ * of nodes either. */
+#define DDIM_ST_MAX_JSON_VALUES (DDIM_ST_MAX_TENSORS * 16)
 
 typedef enum {
   DDIM_DTYPE_F32,
@@ -28,17 +42,25 @@ typedef struct {
   int64_t shape[DDIM_ST_MAX_RANK];
   uint64_t elements;
   uint64_t nbytes;
-  const guint8 *data; /* inside the mapping; may be unaligned */
+  const guint8 *data; /* inside the file's bytes; may be unaligned */
 } DdimStTensor;
 
 /* A table of named tensors: what the network binder (unet.h) consumes.  It
  * is read from a safetensors file, or built by the reader of another format
  * (torch-checkpoint.h) with ddim_tensor_table_new/add; tensor data then
- * points into mappings or buffers that the table keeps alive. */
+ * points into buffers that the table keeps alive.
+ *
+ * Files are read into memory, not mapped: a mapped file that another process
+ * truncates while a run reads it kills the process with SIGBUS, and weights
+ * are used for the whole run (aligned F32 tensors in place).  A private copy
+ * costs the file's size in memory (450 MB for a 450 MB model, which the
+ * network would have kept resident anyway) and one read (about 0.2 s from the
+ * page cache). */
 typedef struct {
   char *path;
-  GMappedFile *mapping; /* NULL when parsed from caller memory */
-  const guint8 *bytes;  /* the safetensors file; NULL for a built table */
+  guint8 *owned;       /* the file's bytes, read by ddim_safetensors_open or
+                          ddim_weights_read; NULL when parsed from caller memory */
+  const guint8 *bytes; /* the safetensors file; NULL for a built table */
   size_t size;
   size_t header_length;
   DdimStTensor *tensors;
@@ -48,8 +70,12 @@ typedef struct {
   GPtrArray *kept;     /* built tables: what the tensor data lives in */
 } DdimSafetensors;
 
-/* Map and validate a file. */
+/* Read (a private copy, see above) and validate a file. */
 DdimSafetensors *ddim_safetensors_open(const char *path, GError **error);
+/* The whole of a regular file in memory (g_free it); a FIFO, device or
+ * folder is refused before anything is read, and a file that shrinks while
+ * it is read is an error, not a short buffer.  For the weight readers. */
+guint8 *ddim_weights_read(const char *path, size_t *size, GError **error);
 /* Validate bytes the caller keeps alive (fuzzing, tests); path is for messages. */
 DdimSafetensors *ddim_safetensors_parse(const guint8 *bytes, size_t size, const char *path,
                                         GError **error);
@@ -76,10 +102,12 @@ gboolean ddim_tensor_table_reindex(DdimSafetensors *table, GError **error);
 /* Convert F32/F16/BF16 data to float32 (safe for unaligned data). */
 gboolean ddim_st_tensor_to_f32(const DdimStTensor *tensor, float *out);
 
-/* Once a tensor has been converted, its bytes in the file mapping are not
- * needed: the whole pages inside it are given back to the kernel (they are
- * read again from the file if anything touches them), so an F16/BF16 model
- * does not keep both copies resident.  Does nothing for built tables. */
+/* Once a tensor has been converted, its bytes in the file are not needed.
+ * The files are private copies now (see above), whose pages cannot be given
+ * back without losing them (ddim convert reads them again), so this does
+ * nothing: an F16/BF16 model keeps its file's bytes beside the float32
+ * copy.  Kept for the callers, should a reader that can refetch pages come
+ * back. */
 void ddim_st_release_tensor_pages(const DdimSafetensors *file, const DdimStTensor *tensor);
 
 float ddim_half_to_float(uint16_t half);

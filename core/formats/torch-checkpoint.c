@@ -518,7 +518,7 @@ static DdimSafetensors *open_shards(const char *path, const guint8 *bytes, size_
         return NULL;
     }
   }
-  /* The shards own the mappings the tensors point into. */
+  /* The shards own the bytes the tensors point into. */
   while (shards->len) {
     ddim_tensor_table_keep(table, g_ptr_array_steal_index(shards, shards->len - 1),
                            (GDestroyNotify)ddim_safetensors_free);
@@ -531,20 +531,12 @@ static DdimSafetensors *open_shards(const char *path, const guint8 *bytes, size_
 
 static DdimSafetensors *open_single(const char *path, gboolean allow_index, char **description,
                                     GError **error) {
-  /* Mapping a FIFO would wait for a writer, a device has no length. */
-  if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: not a regular file", path);
-    return NULL;
-  }
-  g_autoptr(GError) map_error = NULL;
-  GMappedFile *mapping = g_mapped_file_new(path, FALSE, &map_error);
-  if (!mapping) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: cannot read: %s", path, map_error->message);
-    return NULL;
-  }
-  const guint8 *bytes = (const guint8 *)g_mapped_file_get_contents(mapping);
-  size_t size = bytes ? g_mapped_file_get_length(mapping) : 0;
-  if (!bytes) bytes = (const guint8 *)"";
+  /* Read into memory, not mapped: a mapped file truncated under a running
+   * model kills it with SIGBUS (safetensors.h). */
+  size_t size = 0;
+  guint8 *owned = ddim_weights_read(path, &size, error);
+  if (!owned) return NULL;
+  const guint8 *bytes = owned;
   DdimSafetensors *table = NULL;
   switch (ddim_weights_sniff(bytes, size)) {
   case DDIM_WEIGHTS_SAFETENSORS:
@@ -558,7 +550,7 @@ static DdimSafetensors *open_single(const char *path, gboolean allow_index, char
   case DDIM_WEIGHTS_SHARD_INDEX:
     if (allow_index) {
       table = open_shards(path, bytes, size, description, error);
-      g_mapped_file_unref(mapping);
+      g_free(owned);
       return table;
     }
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: a shard index cannot name another",
@@ -581,10 +573,10 @@ static DdimSafetensors *open_single(const char *path, gboolean allow_index, char
     break;
   }
   if (!table) {
-    g_mapped_file_unref(mapping);
+    g_free(owned);
     return NULL;
   }
-  table->mapping = mapping;
+  table->owned = owned;
   return table;
 }
 

@@ -5,8 +5,9 @@
  * a torch.save zip (PyTorch ≥ 1.6), a legacy torch.save stream (magic
  * number, pickles, raw storages), or a shard index (…index.json listing
  * shards in any of these).  Checkpoints are read with the restricted
- * unpickler (pickle.h); their storages are used in place from the mapped
- * file.  The state dict is chosen like this:
+ * unpickler (pickle.h); their storages are used in place from the file's
+ * bytes, read into memory (safetensors.h: a mapped file truncated under a
+ * running model would kill it with SIGBUS).  The state dict is chosen like this:
  *   - a dict whose values are all tensors: that dict;
  *   - a dict with "ema", "state_dict" or "model" holding such a dict: that;
  *   - a list or tuple (ermongroup/ddim training checkpoints [model,
