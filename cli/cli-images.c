@@ -104,10 +104,19 @@ static gboolean load_png(DdimModel *model, const DdimParams *params, const char 
 static gboolean load_npy(DdimModel *model, const DdimParams *params, const char *path,
                          CliTensor *tensor, GError **error) {
   g_autofree float *data = NULL;
-  DdimShape shape;
+  DdimShape shape, header_shape;
   int rank;
-  if (!ddim_npy_read_with_rank(path, &data, &shape, &rank, error)) return FALSE;
-  if (!check_shape_for(model, params, path, shape, error)) return FALSE;
+  /* The shape is checked against the model and the run from the header,
+   * before the data is read: a 1 GB file the run cannot take costs nothing. */
+  if (!ddim_npy_read_header(path, FALSE, &header_shape, NULL, error) ||
+      !check_shape_for(model, params, path, header_shape, error) ||
+      !ddim_npy_read_with_rank(path, &data, &shape, &rank, error))
+    return FALSE;
+  if (memcmp(&shape, &header_shape, sizeof shape) != 0) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_IO, "%s: the file changed while it was being read",
+                path);
+    return FALSE;
+  }
   /* A NaN or infinity would spread through every step to the whole output. */
   size_t count = ddim_shape_elements(shape);
   for (size_t i = 0; i < count; i++)
@@ -331,6 +340,26 @@ gboolean cli_load_mask(const char *path, int width, int height, float **mask, GE
   if (!cli_file_format(path, TRUE, &format, error)) return FALSE;
   g_autofree float *values = NULL;
   int mask_width, mask_height;
+  /* The mask's size is checked from its header, before its pixels are
+   * decoded or read: one that cannot match the image costs nothing (libpng
+   * decodes every channel of a PNG, of which the mask keeps one). */
+  DdimShape header_shape = {1, 1, 0, 0};
+  if (format == CLI_FORMAT_PNG
+          ? !ddim_png_read_header(path, &header_shape.w, &header_shape.h, NULL, error)
+          : !ddim_npy_read_header(path, TRUE, &header_shape, NULL, error))
+    return FALSE;
+  if (header_shape.n != 1 || header_shape.c != 1) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "%s: one value per pixel is needed, (H, W) or (1, H, W), not %d×%d planes", path,
+                header_shape.n, header_shape.c);
+    return FALSE;
+  }
+  if (header_shape.w != width || header_shape.h != height) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "%s: the mask is %dx%d but the image is %dx%d", path, header_shape.w,
+                header_shape.h, width, height);
+    return FALSE;
+  }
   if (format == CLI_FORMAT_PNG) {
     g_autoptr(DdimImage) image = ddim_png_read(path, error);
     if (image == NULL) return FALSE;

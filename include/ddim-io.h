@@ -31,7 +31,10 @@
  *
  * Errors are in the DDIM_ERROR domain and the message starts with the file
  * name.  Images are limited to DDIM_IMAGE_MAX_SIDE pixels per side and
- * DDIM_IMAGE_MAX_PIXELS pixels in all.
+ * DDIM_IMAGE_MAX_PIXELS pixels in all; a PNG is also refused, from its
+ * header and before anything is decoded, when its decoded float pixels
+ * (width × height × the channels it gives × 4 bytes) exceed
+ * DDIM_IMAGE_MAX_FLOAT_BYTES.
  */
 #ifndef DDIM_IO_H
 #define DDIM_IO_H
@@ -45,6 +48,18 @@ G_BEGIN_DECLS
 /* Largest header (the Python dict) accepted, in bytes; NumPy's own limit is
  * 10000 unless the reader is told otherwise. */
 #define DDIM_NPY_MAX_HEADER_BYTES (1 << 20)
+
+/* Largest array read, in values: 2^30, 4 GiB as float32 (a batch of 4096
+ * 4×256×256 latents is a quarter of it).  Larger shapes are refused from the
+ * header, before anything is allocated or read. */
+#define DDIM_NPY_MAX_ELEMENTS ((gint64)1 << 30)
+
+/* Reads and checks only the header (and that the file is exactly as long as
+ * the shape says), reading none of the data: a caller can refuse the shape
+ * before paying for it.  plane: also take (H, W), as (1, 1, H, W), as
+ * ddim_npy_read_plane does.  rank may be NULL. */
+gboolean ddim_npy_read_header(const char *path, gboolean plane, DdimShape *shape, int *rank,
+                              GError **error);
 
 /* Reads a tensor.  A rank-3 file gives shape->n = 1.  *data receives
  * ddim_shape_elements(*shape) floats (g_free them). */
@@ -102,6 +117,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(DdimPendingFile, ddim_pending_file_discard)
 
 #define DDIM_IMAGE_MAX_SIDE 16384
 #define DDIM_IMAGE_MAX_PIXELS ((gint64)1 << 28)
+/* 1 GiB of float32 values: 16384×16384 grey, 8192×8192 RGBA.  Decoding also
+ * holds libpng's rows (a quarter or half of that), so a PNG costs at most
+ * 1.5 GiB, whatever its file's size; a 32 KB file of 16384×16384 1-bit
+ * palette pixels (3 GiB as RGB floats) is refused from its header. */
+#define DDIM_IMAGE_MAX_FLOAT_BYTES ((gint64)1 << 30)
 
 typedef struct {
   int width, height;
@@ -123,6 +143,12 @@ static inline gboolean ddim_image_has_alpha(const DdimImage *image) {
 gboolean ddim_image_check_size(gint64 width, gint64 height, const char *name, GError **error);
 
 DdimImage *ddim_png_read(const char *path, GError **error);
+/* Reads and checks only the header of a PNG (every limit ddim_png_read
+ * applies before decoding): its size and the channels ddim_png_read would
+ * give, so that a caller can refuse an image before paying for its pixels.
+ * Any of the outputs may be NULL. */
+gboolean ddim_png_read_header(const char *path, int *width, int *height, int *channels,
+                              GError **error);
 /* As ddim_png_read, from `size` bytes in memory (fuzzing, tests); `name`
  * starts the messages. */
 DdimImage *ddim_png_read_memory(const guint8 *bytes, size_t size, const char *name, GError **error);

@@ -3,6 +3,8 @@
 
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 static char *temp_dir;
 
@@ -330,6 +332,62 @@ static void test_write_longest_name(void) {
   g_rmdir(folder);
 }
 
+static long peak_mb(void) {
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024;
+}
+
+/* Bombs: a header with a huge shape and little data is refused from the
+ * header, before anything is allocated; a 1 GiB array (a sparse file here)
+ * has its shape read without its data, so a caller can refuse it first. */
+static void test_huge_shapes(void) {
+  g_autoptr(GError) error = NULL;
+  float *data = NULL;
+  DdimShape shape;
+  long before = peak_mb();
+  g_autoptr(GBytes) over = make_npy(1,
+                                    "{'descr': '<f4', 'fortran_order': False, "
+                                    "'shape': (2, 4, 16384, 16384), }",
+                                    "\0\0\0\0", 4);
+  g_autofree char *over_path = write_temp("over.npy", over);
+  g_assert_false(ddim_npy_read(over_path, &data, &shape, &error));
+  g_assert_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED);
+  g_autofree char *expected =
+      g_strdup_printf("%s: shape (2, 4, 16384, 16384) has 2147483648 values, which would take "
+                      "8.00 GiB as float32; the limit is 1073741824 values (4 GiB)",
+                      over_path);
+  g_assert_cmpstr(error->message, ==, expected);
+  g_clear_error(&error);
+  g_assert_false(ddim_npy_read_header(over_path, FALSE, &shape, NULL, &error));
+  g_assert_cmpstr(error->message, ==, expected);
+  g_clear_error(&error);
+
+  /* 1 GiB of data, at the limit's quarter: the header reader says its shape
+   * and that the file is as long as it, and reads nothing more. */
+  g_autoptr(GBytes) big = make_npy(1,
+                                   "{'descr': '<f4', 'fortran_order': False, "
+                                   "'shape': (1, 1, 16384, 16384), }",
+                                   NULL, 0);
+  g_autofree char *big_path = write_temp("big.npy", big);
+  g_assert_cmpint(truncate(big_path, (off_t)g_bytes_get_size(big) + ((off_t)1 << 30)), ==, 0);
+  int rank = 0;
+  g_assert_true(ddim_npy_read_header(big_path, FALSE, &shape, &rank, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(rank, ==, 4);
+  g_assert_cmpint(shape.n, ==, 1);
+  g_assert_cmpint(shape.w, ==, 16384);
+  g_assert_true(ddim_npy_read_header(big_path, TRUE, &shape, NULL, &error));
+  /* One byte short: refused from the header too. */
+  g_assert_cmpint(truncate(big_path, (off_t)g_bytes_get_size(big) + ((off_t)1 << 30) - 1), ==, 0);
+  g_assert_false(ddim_npy_read_header(big_path, FALSE, &shape, NULL, &error));
+  g_assert_nonnull(strstr(error->message, "truncated"));
+  g_clear_error(&error);
+  g_assert_cmpint(peak_mb() - before, <, 64);
+  g_remove(big_path);
+  g_remove(over_path);
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   g_autoptr(GError) error = NULL;
@@ -342,6 +400,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/npy/read/float64", test_float64_converted);
   g_test_add_func("/npy/read/every-truncation", test_every_truncation);
   g_test_add_func("/npy/io-errors", test_io_errors);
+  g_test_add_func("/npy/read/huge-shapes", test_huge_shapes);
   g_test_add_func("/npy/write/longest-name", test_write_longest_name);
   for (guint i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
     g_autofree char *name = g_strdup_printf("/npy/malformed/%s", bad_cases[i].name);

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <png.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static char *temp_dir;
 
@@ -234,6 +235,96 @@ static void test_too_large(void) {
   g_assert_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED);
 }
 
+/* Peak resident memory of this process so far, in MB. */
+static long peak_mb(void) {
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024;
+}
+
+/* An all-zero image of 1-bit samples (palette index 0 or black), written by
+ * libpng: 16384×16384 is a file of about 33 KB. */
+static void write_bomb(const char *path, int width, int height, int color_type,
+                       gboolean with_trns) {
+  gsize row_bytes = ((gsize)width + 7) / 8;
+  g_autofree guint8 *rows = g_malloc0(row_bytes * (gsize)height);
+  png_color palette[2] = {{0, 0, 0}, {255, 255, 255}};
+  guint8 alpha[1] = {0};
+  png_color_16 black = {0};
+  gboolean indexed = color_type == PNG_COLOR_TYPE_PALETTE;
+  write_raw_png(path, width, height, 1, color_type, rows, row_bytes, indexed ? palette : NULL,
+                indexed ? 2 : 0, with_trns && indexed ? alpha : NULL, with_trns && indexed,
+                with_trns && !indexed ? &black : NULL);
+}
+
+/* The trial's decompression bomb: a 33 KB PNG of 16384×16384 1-bit palette
+ * pixels, 3 GiB as float RGB, cost 5 GB and 11 s before it was refused.  It
+ * is refused from its header, before anything is decoded, by the decoded
+ * float size; so are smaller images with more channels. */
+static void test_decompression_bomb(void) {
+  g_autofree char *path = temp_path("bomb.png");
+  write_bomb(path, 16384, 16384, PNG_COLOR_TYPE_PALETTE, FALSE);
+  GStatBuf info;
+  g_assert_cmpint(g_stat(path, &info), ==, 0);
+  g_assert_cmpint(info.st_size, <, 64 * 1024);
+  long before = peak_mb();
+  gint64 start = g_get_monotonic_time();
+
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DdimImage) image = ddim_png_read(path, &error);
+  g_assert_null(image);
+  g_assert_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED);
+  g_autofree char *expected = g_strdup_printf(
+      "%s: 16384×16384 pixels of 3 channels would take 3 GiB as float32; the limit is 1 GiB", path);
+  g_assert_cmpstr(error->message, ==, expected);
+  g_clear_error(&error);
+  g_assert_false(ddim_png_read_header(path, NULL, NULL, NULL, &error));
+  g_assert_cmpstr(error->message, ==, expected);
+  g_clear_error(&error);
+  g_autofree char *bytes = NULL;
+  gsize size;
+  g_assert_true(g_file_get_contents(path, &bytes, &size, NULL));
+  g_assert_null(ddim_png_read_memory((const guint8 *)bytes, size, "bomb", &error));
+  g_assert_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED);
+  g_assert_true(g_str_has_prefix(error->message, "bomb: 16384×16384 pixels of 3 channels"));
+  g_clear_error(&error);
+
+  /* No pixels were decoded: well under a second and a few MB. */
+  g_assert_cmpint(g_get_monotonic_time() - start, <, G_USEC_PER_SEC);
+  g_assert_cmpint(peak_mb() - before, <, 64);
+
+  /* Grey with tRNS gives grey + alpha: 2 GiB. */
+  write_bomb(path, 16384, 16384, PNG_COLOR_TYPE_GRAY, TRUE);
+  g_assert_false(ddim_png_read_header(path, NULL, NULL, NULL, &error));
+  g_assert_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED);
+  g_assert_nonnull(strstr(error->message, "of 2 channels would take 2 GiB as float32"));
+  g_clear_error(&error);
+  /* Plain 1-bit grey is 1 GiB of floats, at the limit: its header passes
+   * (it is not decoded here, which would cost 1.25 GB). */
+  write_bomb(path, 16384, 16384, PNG_COLOR_TYPE_GRAY, FALSE);
+  int width = 0, height = 0, channels = 0;
+  g_assert_true(ddim_png_read_header(path, &width, &height, &channels, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(width, ==, 16384);
+  g_assert_cmpint(height, ==, 16384);
+  g_assert_cmpint(channels, ==, 1);
+  /* Palette RGB just over the limit: 9460×9460×3×4 > 2^30. */
+  write_bomb(path, 9460, 9460, PNG_COLOR_TYPE_PALETTE, FALSE);
+  g_assert_false(ddim_png_read_header(path, NULL, NULL, NULL, &error));
+  g_assert_nonnull(strstr(error->message, "9460×9460 pixels of 3 channels would take 1.01 GiB"));
+  g_clear_error(&error);
+  /* With tRNS the palette gives RGBA. */
+  write_bomb(path, 64, 32, PNG_COLOR_TYPE_PALETTE, TRUE);
+  g_assert_true(ddim_png_read_header(path, &width, &height, &channels, &error));
+  g_assert_cmpint(width, ==, 64);
+  g_assert_cmpint(height, ==, 32);
+  g_assert_cmpint(channels, ==, 4);
+  image = ddim_png_read(path, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(image->channels, ==, 4);
+  g_remove(path);
+}
+
 static void test_write_errors(void) {
   g_autoptr(DdimImage) image = make_test_image(2, 2, 3);
   g_autofree char *path = g_build_filename(temp_dir, "no-such-dir", "out.png", NULL);
@@ -328,6 +419,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/png/read/damaged", test_damaged_bytes);
   g_test_add_func("/png/read/not-png", test_not_png);
   g_test_add_func("/png/read/too-large", test_too_large);
+  g_test_add_func("/png/read/decompression-bomb", test_decompression_bomb);
   g_test_add_func("/png/write/errors", test_write_errors);
   g_test_add_func("/png/write/longest-name", test_write_longest_name);
   g_test_add_func("/png/write/pending", test_write_pending);

@@ -326,6 +326,17 @@ static gboolean check_shape(const char *path, const NpyHeader *header, int min_r
       return FALSE;
     }
   }
+  /* Refused before anything is allocated or read (the data must also be
+   * exactly as long as the shape says, so a huge shape needs a huge file). */
+  if (elements > DDIM_NPY_MAX_ELEMENTS) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
+                "%s: shape %s has %" G_GUINT64_FORMAT
+                " values, which would take %.2f GiB as float32; the limit is %" G_GINT64_FORMAT
+                " values (4 GiB)",
+                path, shown, elements, (double)elements * 4 / (double)(1 << 30),
+                (gint64)DDIM_NPY_MAX_ELEMENTS);
+    return FALSE;
+  }
   guint64 item_bytes = header->dtype == NPY_FLOAT64 ? 8 : 4;
   /* Both the file's bytes and the float32 copy must be addressable. */
   if (!g_uint64_checked_mul(data_bytes, elements, item_bytes) || *data_bytes > G_MAXSIZE) {
@@ -387,7 +398,8 @@ static gboolean read_data(const char *path, FILE *file, NpyDtype dtype, float *d
 }
 
 /* Reads a whole .npy of file_bytes bytes from the start of `file`
- * (min_rank: see check_shape). */
+ * (min_rank: see check_shape); with data NULL, only its header, checked
+ * against the file's length: the data is neither allocated nor read. */
 static gboolean read_stream(const char *path, FILE *file, guint64 file_bytes, int min_rank,
                             float **data, DdimShape *shape, int *rank, GError **error) {
   gboolean ok = FALSE;
@@ -452,6 +464,12 @@ static gboolean read_stream(const char *path, FILE *file, guint64 file_bytes, in
     goto out;
   }
 
+  if (data == NULL) {
+    *shape = parsed_shape;
+    if (rank != NULL) *rank = header.rank;
+    ok = TRUE;
+    goto out;
+  }
   size_t elements = ddim_shape_elements(parsed_shape);
   values = g_try_malloc(elements * sizeof(float));
   if (values == NULL) {
@@ -473,7 +491,7 @@ out:
 /* Opens `path` as a regular file and reads it (min_rank: see check_shape). */
 static gboolean read_file(const char *path, int min_rank, float **data, DdimShape *shape, int *rank,
                           GError **error) {
-  g_return_val_if_fail(path != NULL && data != NULL && shape != NULL, FALSE);
+  g_return_val_if_fail(path != NULL && shape != NULL, FALSE);
   g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
   /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused
@@ -498,7 +516,13 @@ static gboolean read_file(const char *path, int min_rank, float **data, DdimShap
 
 gboolean ddim_npy_read_with_rank(const char *path, float **data, DdimShape *shape, int *rank,
                                  GError **error) {
+  g_return_val_if_fail(data != NULL, FALSE);
   return read_file(path, 3, data, shape, rank, error);
+}
+
+gboolean ddim_npy_read_header(const char *path, gboolean plane, DdimShape *shape, int *rank,
+                              GError **error) {
+  return read_file(path, plane ? 2 : 3, NULL, shape, rank, error);
 }
 
 gboolean ddim_npy_read_plane(const char *path, float **data, int *width, int *height,

@@ -73,9 +73,11 @@ typedef struct {
   const char *path;
   png_structp png;
   png_infop info;
-  guint8 *bytes;    /* the decoded image, as libpng delivers it */
-  png_bytep *rows;  /* row pointers into bytes */
-  DdimImage *image; /* the result being filled */
+  guint8 *bytes;               /* the decoded image, as libpng delivers it */
+  png_bytep *rows;             /* row pointers into bytes */
+  DdimImage *image;            /* the result being filled */
+  gboolean header_only;        /* stop after the checks of the header */
+  int width, height, channels; /* what the header promises, once checked */
   char message[PNG_MESSAGE_BYTES];
 } PngReader;
 
@@ -121,6 +123,53 @@ static void convert_to_float(const PngReader *reader, int bit_depth) {
   }
 }
 
+/* Refuses, from the header alone, an image whose decoding costs too much:
+ * a 32 KB PNG of 16384×16384 1-bit palette pixels is a 3 GiB float image
+ * (libpng expands it to 8-bit RGB, which we then convert), so the size that
+ * counts is the decoded one, not the packed bits.  Fills the reader's size. */
+static gboolean check_decoded_size(PngReader *reader, GError **error) {
+  png_structp png = reader->png;
+  png_infop info = reader->info;
+  png_uint_32 width = png_get_image_width(png, info);
+  png_uint_32 height = png_get_image_height(png, info);
+  if (!ddim_image_check_size(width, height, reader->path, error)) return FALSE;
+  /* What png_set_expand gives: palettes become RGB, tRNS an alpha channel,
+   * grey below 8 bits 8-bit grey; 16-bit samples stay 16-bit. */
+  int color_type = png_get_color_type(png, info);
+  int channels = (color_type & PNG_COLOR_MASK_COLOR) ? 3 : 1;
+  if ((color_type & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS)) channels++;
+  guint64 float_bytes = (guint64)width * height * (guint64)channels * sizeof(float);
+  if (float_bytes > DDIM_IMAGE_MAX_FLOAT_BYTES) {
+    /* Rounded up, so that a size just over the limit does not read as it. */
+    double gib = ceil((double)float_bytes / (double)(1 << 30) * 100.0) / 100.0;
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
+                "%s: %u×%u pixels of %d channels would take %g GiB as float32; the limit is %d GiB",
+                reader->path, (guint)width, (guint)height, channels, gib,
+                (int)(DDIM_IMAGE_MAX_FLOAT_BYTES >> 30));
+    return FALSE;
+  }
+  /* Deflate cannot compress better than 1032:1 (RFC 1951: a 258-byte match
+   * costs at least 2 bits).  What it compresses is the packed, filtered
+   * rows (a filter byte, then the samples at their bit depth; interlacing
+   * only adds bytes), so a file too short for them is refused before
+   * anything is allocated.  This bound is about deflate: it must count the
+   * packed bytes, or a valid 1-bit image would be called truncated; the
+   * expansion is bounded by the decoded size above. */
+  guint64 row_bits = (guint64)width * png_get_channels(png, info) * png_get_bit_depth(png, info);
+  guint64 packed_bytes = (guint64)height * (1 + (row_bits + 7) / 8);
+  if (packed_bytes / 1032 > reader->file_bytes) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
+                "%s: cannot read PNG: the file is too short (%" G_GUINT64_FORMAT
+                " bytes) for a %ux%u image (truncated?)",
+                reader->path, reader->file_bytes, (guint)width, (guint)height);
+    return FALSE;
+  }
+  reader->width = (int)width;
+  reader->height = (int)height;
+  reader->channels = channels;
+  return TRUE;
+}
+
 /* Reads past the signature; returns FALSE with *error set, or TRUE with
  * reader->image filled.  Called with the libpng error landing already set. */
 static gboolean read_png_body(PngReader *reader, GError **error) {
@@ -132,21 +181,10 @@ static gboolean read_png_body(PngReader *reader, GError **error) {
   png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
   png_read_info(png, info);
 
-  png_uint_32 width = png_get_image_width(png, info);
-  png_uint_32 height = png_get_image_height(png, info);
-  if (!ddim_image_check_size(width, height, reader->path, error)) return FALSE;
-  /* Deflate cannot compress better than 1032:1 (RFC 1951: a 258-byte match
-   * costs at least 2 bits), so a file too short for its stated pixels is
-   * refused before width × height is allocated. */
-  guint64 pixel_bits =
-      (guint64)width * height * png_get_channels(png, info) * png_get_bit_depth(png, info);
-  if (pixel_bits / 8 / 1032 > reader->file_bytes) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT,
-                "%s: cannot read PNG: the file is too short (%" G_GUINT64_FORMAT
-                " bytes) for a %ux%u image (truncated?)",
-                reader->path, reader->file_bytes, (guint)width, (guint)height);
-    return FALSE;
-  }
+  if (!check_decoded_size(reader, error)) return FALSE;
+  if (reader->header_only) return TRUE;
+  png_uint_32 width = (png_uint_32)reader->width;
+  png_uint_32 height = (png_uint_32)reader->height;
 
   /* Palette → RGB, grey < 8 bits → 8 bits, tRNS → alpha channel. */
   png_set_expand(png);
@@ -156,7 +194,7 @@ static gboolean read_png_body(PngReader *reader, GError **error) {
   int channels = png_get_channels(png, info);
   int bit_depth = png_get_bit_depth(png, info);
   size_t row_bytes = png_get_rowbytes(png, info);
-  if (channels < 1 || channels > 4 || (bit_depth != 8 && bit_depth != 16) ||
+  if (channels != reader->channels || (bit_depth != 8 && bit_depth != 16) ||
       row_bytes != (size_t)width * (size_t)channels * (size_t)(bit_depth / 8)) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
                 "%s: unexpected PNG pixel layout (%d channels of %d bits)", reader->path, channels,
@@ -193,8 +231,11 @@ static gboolean read_png_guarded(PngReader *reader, GError **error) {
   return read_png_body(reader, error);
 }
 
-/* Decodes the PNG that `file` (file_bytes long) holds; closes the file. */
-static DdimImage *read_png_file(const char *path, FILE *file, guint64 file_bytes, GError **error) {
+/* Decodes the PNG that `file` (file_bytes long) holds, or with header_only
+ * only checks its header and fills *header (its width, height and channels
+ * in a pixel-less image); closes the file. */
+static DdimImage *read_png_file(const char *path, FILE *file, guint64 file_bytes,
+                                gboolean header_only, DdimImage *header, GError **error) {
   guint8 signature[PNG_SIGNATURE_BYTES];
   if (fread(signature, 1, sizeof signature, file) != sizeof signature ||
       png_sig_cmp(signature, 0, sizeof signature) != 0) {
@@ -207,6 +248,7 @@ static DdimImage *read_png_file(const char *path, FILE *file, guint64 file_bytes
   reader->file = file;
   reader->file_bytes = file_bytes;
   reader->path = path;
+  reader->header_only = header_only;
   reader->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, reader->message, on_png_error,
                                        ignore_png_warning);
   if (reader->png != NULL) reader->info = png_create_info_struct(reader->png);
@@ -219,15 +261,16 @@ static DdimImage *read_png_file(const char *path, FILE *file, guint64 file_bytes
     free_reader(reader);
     return NULL;
   }
+  if (header_only) *header = (DdimImage){reader->width, reader->height, reader->channels, NULL};
   DdimImage *image = g_steal_pointer(&reader->image);
   free_reader(reader);
-  return image;
+  /* A header alone has no image to return; header says it succeeded. */
+  return header_only ? header : image;
 }
 
-DdimImage *ddim_png_read(const char *path, GError **error) {
-  g_return_val_if_fail(path != NULL, NULL);
-  g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-
+/* Opens path (a regular file) and reads it, or only its header. */
+static DdimImage *read_png_path(const char *path, gboolean header_only, DdimImage *header,
+                                GError **error) {
   /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused
    * below as not a regular file); reads of regular files ignore the flag. */
   int fd = g_open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
@@ -244,7 +287,25 @@ DdimImage *ddim_png_read(const char *path, GError **error) {
     fclose(file);
     return NULL;
   }
-  return read_png_file(path, file, (guint64)info.st_size, error);
+  return read_png_file(path, file, (guint64)info.st_size, header_only, header, error);
+}
+
+DdimImage *ddim_png_read(const char *path, GError **error) {
+  g_return_val_if_fail(path != NULL, NULL);
+  g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+  return read_png_path(path, FALSE, NULL, error);
+}
+
+gboolean ddim_png_read_header(const char *path, int *width, int *height, int *channels,
+                              GError **error) {
+  g_return_val_if_fail(path != NULL, FALSE);
+  g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+  DdimImage header = {0};
+  if (read_png_path(path, TRUE, &header, error) == NULL) return FALSE;
+  if (width) *width = header.width;
+  if (height) *height = header.height;
+  if (channels) *channels = header.channels;
+  return TRUE;
 }
 
 DdimImage *ddim_png_read_memory(const guint8 *bytes, size_t size, const char *name,
@@ -256,7 +317,7 @@ DdimImage *ddim_png_read_memory(const guint8 *bytes, size_t size, const char *na
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_FORMAT, "%s: not a PNG file", name);
     return NULL;
   }
-  return read_png_file(name, file, size, error);
+  return read_png_file(name, file, size, FALSE, NULL, error);
 }
 
 /* ---- Writing ------------------------------------------------------------ */
