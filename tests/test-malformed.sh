@@ -9,7 +9,10 @@
 # time limit), print exactly one line on stderr, "ddim: ...", that matches
 # the case's pattern and names the file or folder at fault, and write no
 # output file.  Cases with generate arguments (latents, sizes, memory) run
-# generate only.
+# generate only.  Every refusal must also stay under 1 GB of peak memory
+# (/usr/bin/time's maximum resident size, where it is installed): the
+# decompression bombs among the cases (PNG input and mask, a 1 GiB .npy
+# latent) are refused from their headers, before anything is decoded or read.
 set -u
 
 DDIM=${1:?usage: test-malformed.sh PATH-TO-ddim}
@@ -24,6 +27,10 @@ export LC_ALL
 OMP_NUM_THREADS=1
 export OMP_NUM_THREADS
 . "$HERE/tap.sh"
+# Peak memory of each refused run, in KB (GNU time's %M).
+MAX_PEAK_KB=1048576
+measure=
+[ -x /usr/bin/time ] && measure="/usr/bin/time -f %M -o $TMP/peak"
 
 # refused NAME NAMED PATTERN ARGS...: status 1, one line "ddim: ..." on
 # stderr matching PATTERN and containing NAMED (the file at fault).
@@ -31,9 +38,12 @@ refused() {
     name=$1 named=$2 pattern=$3
     shift 3
     count=$((count + 1))
-    rm -f "$TMP/out.png"
-    (cd "$CORPUS" && timeout -s KILL "$LIMIT" "$DDIM" "$@") >"$TMP/stdout" 2>"$TMP/stderr"
+    rm -f "$TMP/out.png" "$TMP/peak"
+    # shellcheck disable=SC2086  # measure is a command's words, or nothing
+    (cd "$CORPUS" && timeout -s KILL "$LIMIT" $measure "$DDIM" "$@") >"$TMP/stdout" 2>"$TMP/stderr"
     status=$?
+    # GNU time writes "Command exited with non-zero status 1" before %M.
+    peak=$( [ -s "$TMP/peak" ] && tail -n 1 "$TMP/peak")
     problem=$(refusal_problem "$status" "$pattern")
     if [ "$status" -eq 137 ]; then
         fail "$name: killed after ${LIMIT} s (hang?)"
@@ -45,6 +55,8 @@ refused() {
         fail "$name: message does not name $named"
     elif [ -e "$TMP/out.png" ]; then
         fail "$name: an output file was written"
+    elif [ -n "$peak" ] && [ "$peak" -ge "$MAX_PEAK_KB" ]; then
+        fail "$name: refused, but its peak memory was $peak KB (the limit is $MAX_PEAK_KB)"
     else
         echo "ok $count - $name: $(cut -c1-160 "$TMP/stderr")"
     fi
@@ -95,6 +107,15 @@ if mkfifo "$TMP/devices/fifo.npy" 2>/dev/null; then
     refused "a FIFO as --xt: generate" "fifo.npy" "regular" \
         generate "$TMP/devices" -o "$TMP/out.png" --steps 2 --seed 1 --xt "$TMP/devices/fifo.npy"
 fi
+
+# A 1 GiB .npy latent (a sparse copy of the corpus's header) that the model
+# cannot take: its shape is refused from the header, before the data is read.
+cp "$CORPUS/inputs/latent-bomb-header.npy" "$TMP/latent-bomb.npy"
+if truncate -s $((128 + 1073741824)) "$TMP/latent-bomb.npy" 2>/dev/null; then
+    refused "a 1 GiB .npy latent: generate" "latent-bomb.npy" "16384" \
+        generate base -o "$TMP/out.png" --steps 2 --seed 1 --xt "$TMP/latent-bomb.npy"
+fi
+rm -f "$TMP/latent-bomb.npy"
 
 if [ "$cases" -lt 20 ]; then
     count=$((count + 1))

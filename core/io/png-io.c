@@ -143,7 +143,7 @@ static gboolean check_decoded_size(PngReader *reader, GError **error) {
     /* Rounded up, so that a size just over the limit does not read as it. */
     double gib = ceil((double)float_bytes / (double)(1 << 30) * 100.0) / 100.0;
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_UNSUPPORTED,
-                "%s: %u×%u pixels of %d channels would take %g GiB as float32; the limit is %d GiB",
+                "%s: %ux%u pixels of %d channels would take %g GiB as float32; the limit is %d GiB",
                 reader->path, (guint)width, (guint)height, channels, gib,
                 (int)(DDIM_IMAGE_MAX_FLOAT_BYTES >> 30));
     return FALSE;
