@@ -523,4 +523,23 @@ if [ -x "$TMP/launcher" ] && [ -e "$TMP/shim.so" ]; then
     convert_signal_case TERM 143
 fi
 
+# An address-space limit (ulimit -v): a run whose activations cannot be
+# mapped is refused before it starts, naming the limit, instead of hanging
+# in OpenBLAS's allocator.  Tested where a small run works under the limit
+# (a sanitizer runtime reserves more than it; so may many threads' stacks).
+AS_LIMIT=2000000
+if command -v timeout >/dev/null &&
+    (ulimit -v "$AS_LIMIT" && timeout 60 "$REAL_DDIM" generate "$MODEL" -o "$TMP/as-small.png" \
+        --steps 2 --seed 1) >/dev/null 2>&1; then
+    with_ddim "ulimit -v $AS_LIMIT || exit 99
+exec timeout 60 \"$REAL_DDIM\" \"\$@\""
+    expect_failure "a run past ulimit -v is refused up front" \
+        "384.384 needs [0-9]+ MB of address space .*more than the [0-9]+ MB the process may still map \(ulimit -v: 2048 MB\)" \
+        generate "$MODEL" -o "$TMP/as.png" --size 384x384 --tile 384 --steps 1 --seed 1
+    check "nothing is written when refused under ulimit -v" [ ! -e "$TMP/as.png" ]
+    restore_ddim
+else
+    echo "# a small run fails under ulimit -v $AS_LIMIT (sanitizers, many threads): address-space test skipped"
+fi
+
 tap_done

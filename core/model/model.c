@@ -17,6 +17,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define WEIGHTS_NAME "diffusion_pytorch_model.safetensors"
@@ -456,6 +457,28 @@ static uint64_t available_memory(void) {
   return pages > 0 && page_size > 0 ? (uint64_t)pages * (uint64_t)page_size : 0;
 }
 
+/* Address space the process may still map under its RLIMIT_AS (ulimit -v):
+ * the limit less VmSize from /proc/self/status; UINT64_MAX when there is no
+ * limit or the size mapped is unknown. */
+static uint64_t address_space_left(uint64_t *limit_bytes) {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return UINT64_MAX;
+  g_autofree char *text = NULL;
+  const char *line = NULL;
+  if (!g_file_get_contents("/proc/self/status", &text, NULL, NULL) ||
+      (line = strstr(text, "\nVmSize:")) == NULL)
+    return UINT64_MAX;
+  uint64_t mapped = g_ascii_strtoull(line + strlen("\nVmSize:"), NULL, 10) * 1024;
+  *limit_bytes = (uint64_t)limit.rlim_cur;
+  return mapped < (uint64_t)limit.rlim_cur ? (uint64_t)limit.rlim_cur - mapped : 0;
+}
+
+/* Address space a run maps besides its arena, per thread of the pool: the
+ * thread's stack, glibc's malloc arena and OpenBLAS's GEMM buffer (mapped at
+ * the first product).  Counted because under ulimit -v OpenBLAS does not
+ * fail when that buffer cannot be mapped: it waits for one forever. */
+#define THREAD_ADDRESS_SPACE ((uint64_t)128 << 20)
+
 void ddim_model_format_sizes(uint64_t needed, uint64_t limit, char **needed_text,
                              char **limit_text) {
   static const struct {
@@ -493,6 +516,20 @@ gboolean ddim_model_check_memory(const DdimModel *model, DdimShape shape, GError
                 "a run of %d image(s) at %d×%d needs %.0f MB of activations, but only %.0f MB of "
                 "memory is available",
                 shape.n, shape.w, shape.h, (double)arena / 1e6, (double)available / 1e6);
+    return FALSE;
+  }
+  uint64_t address_limit = 0;
+  uint64_t left = address_space_left(&address_limit);
+  uint64_t extra = (uint64_t)ddim_get_threads() * THREAD_ADDRESS_SPACE, mapping;
+  if (__builtin_add_overflow(arena, extra, &mapping)) mapping = UINT64_MAX;
+  if (left != UINT64_MAX && mapping > left) {
+    g_autofree char *needed_text = NULL, *left_text = NULL;
+    ddim_model_format_sizes(mapping, left, &needed_text, &left_text);
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_NO_MEMORY,
+                "a run of %d image(s) at %d×%d needs %s of address space (activations and %d "
+                "threads), more than the %s the process may still map (ulimit -v: %.0f MB)",
+                shape.n, shape.w, shape.h, needed_text, ddim_get_threads(), left_text,
+                (double)address_limit / 1e6);
     return FALSE;
   }
   return TRUE;
