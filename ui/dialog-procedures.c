@@ -98,11 +98,14 @@ gboolean dialog_run(GimpProcedure *procedure, GimpProcedureConfig *config,
     /* The run uses the model the estimate was measured on. */
     *model_out = g_steal_pointer(&state.model);
     *model_path_out = g_steal_pointer(&state.model_path);
+  }
+  /* Before the widgets go: the state disconnects its handlers from them. */
+  dialog_state_clear(&state);
+  if (ok) {
     *dialog_out = dialog;
   } else {
     gtk_widget_destroy(dialog);
     *dialog_out = NULL;
   }
-  dialog_state_clear(&state);
   return ok;
 }
