@@ -542,4 +542,13 @@ else
     echo "# a small run fails under ulimit -v $AS_LIMIT (sanitizers, many threads): address-space test skipped"
 fi
 
+# A size past a limit is refused naming that limit and its value (the side
+# cap, or the pixel cap), tiled or not.
+expect_failure "a 20000-pixel width names the side cap" \
+    "20000x16: a 20000.16 image is too large: its width, 20000 pixels, is more than the 16384 pixels a side allowed$" \
+    generate "$MODEL" -o "$TMP/big.png" --size 20000x16
+expect_failure "16384x16384 tiled names the pixel cap" \
+    "its 268435456 pixels are more than the 67108864 .8192.8192. allowed in all$" \
+    generate "$MODEL" -o "$TMP/big.png" --size 16384x16384 --tile 16
+
 tap_done

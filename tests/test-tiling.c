@@ -127,6 +127,37 @@ static void test_automatic_tiling(void) {
   g_assert_no_error(error);
 }
 
+/* A tiled image too large for a size limit is refused naming that limit and
+ * its value, never its tiles (DdimShape is n, c, h, w). */
+static void test_size_limits_named(void) {
+  DdimParams params = params_for(10, -1);
+  params.tile = 16;
+  static const struct {
+    DdimShape shape;
+    const char *expected;
+  } cases[] = {
+      {{1, CHANNELS, 16, 20000},
+       "a 20000×16 image is too large: its width, 20000 pixels, is more than the 16384 pixels a "
+       "side allowed"},
+      {{1, CHANNELS, 20000, 16}, "its height, 20000 pixels, is more than the 16384 pixels a side"},
+      {{1, CHANNELS, 16384, 16384},
+       "a 16384×16384 image is too large: its 268435456 pixels are more than the 67108864 "
+       "(8192×8192) allowed in all"},
+      /* 8194 × 8190 is within the cap; rounded up for tiling it is not. */
+      {{1, CHANNELS, 8194, 8190},
+       "a 8190×8194 image is run tiled at 8192×8196, rounded up to multiples of 4: a 8192×8196 "
+       "image is too large: its 67141632 pixels are more than the 67108864 (8192×8192) allowed"},
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autoptr(GError) error = NULL;
+    g_assert_false(ddim_params_check_shape(model, &params, cases[i].shape, &error));
+    g_assert_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT);
+    if (!strstr(error->message, cases[i].expected))
+      g_error("message \"%s\" lacks \"%s\"", error->message, cases[i].expected);
+    g_assert_null(strstr(error->message, "tiles of"));
+  }
+}
+
 /* A model-size image is never tiled: an explicit tile of its size gives the
  * same bits as the default. */
 static void test_model_size_unchanged(void) {
@@ -446,6 +477,7 @@ int main(int argc, char **argv) {
   g_assert_no_error(error);
   g_test_add_func("/tiling/layout", test_layout);
   g_test_add_func("/tiling/automatic", test_automatic_tiling);
+  g_test_add_func("/tiling/size-limits-named", test_size_limits_named);
   g_test_add_func("/tiling/model-size-unchanged", test_model_size_unchanged);
   g_test_add_func("/tiling/no-seams", test_no_seams);
   g_test_add_func("/tiling/invariance", test_invariance);

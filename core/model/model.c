@@ -365,6 +365,34 @@ const DdimModelInfo *ddim_model_get_info(const DdimModel *model) {
 
 #define MAX_PIXELS ((uint64_t)1 << 26) /* per image: 8192 × 8192 */
 
+gboolean ddim_model_check_size(DdimShape shape, GError **error) {
+  if (shape.h < 1 || shape.w < 1) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT, "a %d×%d image has no pixels",
+                shape.w, shape.h);
+    return FALSE;
+  }
+  /* The message names the one limit the image exceeds, with its value: a
+   * tiled run is refused by these limits on the whole image, never by its
+   * tiles, and saying both would leave the user guessing. */
+  if (shape.w > DDIM_MAX_SIDE || shape.h > DDIM_MAX_SIDE) {
+    gboolean wide = shape.w > DDIM_MAX_SIDE;
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "a %d×%d image is too large: its %s, %d pixels, is more than the %d pixels a "
+                "side allowed",
+                shape.w, shape.h, wide ? "width" : "height", wide ? shape.w : shape.h,
+                DDIM_MAX_SIDE);
+    return FALSE;
+  }
+  if ((uint64_t)shape.h * (uint64_t)shape.w > MAX_PIXELS) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "a %d×%d image is too large: its %" G_GUINT64_FORMAT
+                " pixels are more than the %" G_GUINT64_FORMAT " (8192×8192) allowed in all",
+                shape.w, shape.h, (uint64_t)shape.h * (uint64_t)shape.w, MAX_PIXELS);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 gboolean ddim_model_check_shape(const DdimModel *model, DdimShape shape, GError **error) {
   const DdimModelInfo *info = &model->info;
   if (shape.n < 1 || shape.n > 4096) {
@@ -377,14 +405,7 @@ gboolean ddim_model_check_shape(const DdimModel *model, DdimShape shape, GError 
                 "the model takes %d channels, the input has %d", info->in_channels, shape.c);
     return FALSE;
   }
-  if (shape.h < 1 || shape.w < 1 || shape.h > DDIM_MAX_SIDE || shape.w > DDIM_MAX_SIDE ||
-      (uint64_t)shape.h * (uint64_t)shape.w > MAX_PIXELS) {
-    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
-                "a %d×%d image is too large (at most %d pixels a side and %" G_GUINT64_FORMAT
-                " pixels in all)",
-                shape.w, shape.h, DDIM_MAX_SIDE, MAX_PIXELS);
-    return FALSE;
-  }
+  if (!ddim_model_check_size(shape, error)) return FALSE;
   if (shape.h % info->size_multiple || shape.w % info->size_multiple) {
     g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
                 "a %d×%d image does not fit this model: width and height must be multiples of %d "

@@ -27,4 +27,10 @@ struct DdimModel {
 void ddim_model_format_sizes(uint64_t needed, uint64_t limit, char **needed_text,
                              char **limit_text);
 
+/* The size limits alone (what ddim_model_check_shape checks besides the
+ * batch, the channels and the size multiple): at most DDIM_MAX_SIDE pixels a
+ * side and 2^26 in all, the message naming the one exceeded.  A tiled run
+ * checks its image with this, since any size is tiled. */
+gboolean ddim_model_check_size(DdimShape shape, GError **error);
+
 #endif

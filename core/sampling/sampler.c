@@ -181,7 +181,18 @@ gboolean ddim_params_check_shape(const DdimModel *model, const DdimParams *param
   DdimShape rounded = shape;
   rounded.w = (shape.w + multiple - 1) / multiple * multiple;
   rounded.h = (shape.h + multiple - 1) / multiple * multiple;
-  if (!ddim_model_check_shape(model, rounded, error)) return FALSE;
+  /* The image's own size first, so that a refusal names the size asked for
+   * and the limit it exceeds; then the rounded one, saying so when only the
+   * rounding passes a limit. */
+  if (!ddim_model_check_size(shape, error)) return FALSE;
+  GError *rounded_error = NULL;
+  if (!ddim_model_check_shape(model, rounded, &rounded_error)) {
+    g_set_error(error, DDIM_ERROR, DDIM_ERROR_INVALID_ARGUMENT,
+                "a %d×%d image is run tiled at %d×%d, rounded up to multiples of %d: %s", shape.w,
+                shape.h, rounded.w, rounded.h, multiple, rounded_error->message);
+    g_error_free(rounded_error);
+    return FALSE;
+  }
   DdimShape tile = {1, shape.c, tile_h, tile_w};
   GError *tile_error = NULL;
   if (!ddim_model_check_shape(model, tile, &tile_error)) {
