@@ -29,7 +29,12 @@ if [ "${SANITIZE:-1}" != 0 ]; then
       -Dbuildtype=debugoptimized
   fi
   meson compile -C "$SAN_BUILD"
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  # G_SLICE=always-malloc: GLib before 2.76 hands out small blocks (JsonNodes
+  # among them) from a slice allocator that hides a use-after-free from ASan;
+  # with plain malloc the whole suite, the malformed corpus included, is
+  # checked as GLib 2.76 and later would allocate.
+  G_SLICE=always-malloc ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C "$SAN_BUILD" --print-errorlogs --timeout-multiplier 4 "$@"
 fi
 

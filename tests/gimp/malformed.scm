@@ -25,7 +25,7 @@
                                              #:model (string-append malformed (car case))
                                              #:steps 2))))
     '(("weights-truncated-data" "diffusion_pytorch_model.safetensors" "file truncated")
-      ("weights-header-length-100mb" "diffusion_pytorch_model.safetensors" "exceeds")
+      ("weights-header-length-100mb" "diffusion_pytorch_model.safetensors" "the limit is")
       ("weights-offsets-overlap" "diffusion_pytorch_model.safetensors" "overlaps")
       ("weights-nan" "diffusion_pytorch_model.safetensors" "NaN")
       ("config-deep" "config.json" "nested")
