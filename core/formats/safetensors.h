@@ -12,11 +12,12 @@
 #include <stdint.h>
 
 #define DDIM_ST_MAX_RANK 8
-/* The header's JSON becomes a json-glib tree of some 30–70 bytes per header
- * byte, so its length is what bounds the memory the header costs: 16 MiB
- * (about 0.5–1 GB of tree at worst) is far above real headers (a UNet's is
- * about 100 KB, the largest checkpoints' a few MB).  The reference
- * implementation allows 100 MB, which costs several GB to parse. */
+/* The header's JSON becomes a json-glib tree many times its length, so its
+ * length is what bounds the memory the header costs: 16 MiB is far above
+ * real headers (the default model's is 33,968 bytes, `head -c 8
+ * models/emoji32/diffusion_pytorch_model.safetensors | od -An -tu8`).  The
+ * reference implementation allows 100 MB; a 52 MB header cost 1.6–3.8 GB to
+ * parse in the trial that found it (issue 22). */
 #define DDIM_ST_MAX_HEADER (16u << 20)
 /* Tensors in one file, counted before the JSON is parsed (a UNet has about
  * 700; SDXL checkpoints a few thousand). */
@@ -53,9 +54,8 @@ typedef struct {
  * Files are read into memory, not mapped: a mapped file that another process
  * truncates while a run reads it kills the process with SIGBUS, and weights
  * are used for the whole run (aligned F32 tensors in place).  A private copy
- * costs the file's size in memory (450 MB for a 450 MB model, which the
- * network would have kept resident anyway) and one read (about 0.2 s from the
- * page cache). */
+ * costs the file's size in memory (which the network would have kept
+ * resident anyway) and one read of the file. */
 typedef struct {
   char *path;
   guint8 *owned;       /* the file's bytes, read by ddim_safetensors_open or
